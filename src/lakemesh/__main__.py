@@ -1,0 +1,3 @@
+from lakemesh.cli import run
+
+run()

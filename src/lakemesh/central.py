@@ -1,0 +1,399 @@
+"""The central catalog: every domain's tables, schemas, partitions and schema history.
+
+Writes come only from the sync (``apply_table`` / ``remove_table``), always inside a
+transaction the caller owns, so a table's catalog change, its events and its change
+mark commit together. Reads go through ``CentralCatalog``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
+
+from lakemesh import events, search
+from lakemesh.catalog import Partition, PartitionDelta, TableInfo, partition_key
+from lakemesh.errors import NotFound
+from lakemesh.schema import Column, Schema, SchemaChange, diff
+from lakemesh.store import Store
+from lakemesh.store import tables as t
+from lakemesh.typedef import TableName, now
+
+_CHUNK = 500
+
+
+@dataclass
+class Applied:
+    """What applying one table did (for the sync summary and drift report)."""
+
+    created: bool = False
+    changed_fields: list[str] = field(default_factory=list)
+    schema_changes: list[SchemaChange] = field(default_factory=list)
+    partitions_added: int = 0
+    partitions_changed: int = 0
+    partitions_removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.changed_fields or self.partitions_added
+                    or self.partitions_changed or self.partitions_removed)
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def ensure_database(conn: Connection, domain_id: int, name: str) -> int:
+    dbs = t.databases
+    found = conn.execute(
+        select(dbs.c.id).where(dbs.c.domain_id == domain_id, dbs.c.name == name)
+    ).scalar()
+    if found is not None:
+        return int(found)
+    return int(conn.execute(
+        insert(dbs).values(domain_id=domain_id, name=name, created_at=now())
+        .returning(dbs.c.id)
+    ).scalar_one())
+
+
+def apply_table(
+    conn: Connection, domain: str, domain_id: int, info: TableInfo,
+    partitions: Sequence[Partition] | None, delta: PartitionDelta | None = None,
+) -> Applied:
+    """Make the central copy of one table equal to ``info`` and its partitions.
+
+    ``partitions`` is the table's full listing (diffed against what we hold); ``delta``
+    is a change-feed delta applied as upserts and removals. Idempotent: applying the
+    same input twice changes nothing the second time.
+    """
+    name = str(TableName(domain, info.database, info.name))
+    ct = t.catalog_tables
+    row = conn.execute(select(ct).where(ct.c.full_name == name)).first()
+    schema = info.table_schema
+    stamp = now()
+    values: dict[str, Any] = {
+        "format": info.format, "location": info.location, "description": info.description,
+        "partition_keys": json.dumps(list(info.partition_keys)),
+        "properties": json.dumps(info.properties, sort_keys=True),
+        "source_version": info.version, "file_count": info.file_count,
+        "size_bytes": info.size_bytes, "row_count": info.row_count,
+        "schema_fingerprint": schema.fingerprint(),
+    }
+    out = Applied()
+    if row is None:
+        db_id = ensure_database(conn, domain_id, info.database)
+        table_id = int(conn.execute(
+            insert(ct).values(domain_id=domain_id, database_id=db_id, name=info.name,
+                              full_name=name, schema_version=1, created_at=stamp,
+                              updated_at=stamp, **values).returning(ct.c.id)
+        ).scalar_one())
+        _write_columns(conn, table_id, schema)
+        _write_schema_version(conn, table_id, 1, schema, [])
+        out.created = True
+        out.partitions_added = _insert_partitions(conn, table_id, partitions or
+                                                  (delta.upserts if delta else []))
+    else:
+        table_id = row.id
+        out.changed_fields = [k for k, v in values.items()
+                              if k != "source_version" and getattr(row, k) != v]
+        if row.schema_fingerprint != values["schema_fingerprint"]:
+            version = row.schema_version + 1
+            old = _current_schema(conn, table_id)
+            out.schema_changes = diff(old, schema)
+            _write_columns(conn, table_id, schema)
+            _write_schema_version(conn, table_id, version, schema, out.schema_changes)
+            values["schema_version"] = version
+        if delta is not None:
+            _apply_delta(conn, table_id, delta, out)
+        else:
+            _diff_partitions(conn, table_id, partitions or [], out)
+        if out.changed or row.source_version != info.version:
+            values["updated_at"] = stamp
+            conn.execute(update(ct).where(ct.c.id == table_id).values(**values))
+    if out.created or "description" in out.changed_fields or out.schema_changes:
+        search.index_table(conn, table_id, name, info.description, schema)
+    _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1))
+    return out
+
+
+def remove_table(conn: Connection, domain: str, database: str, table: str) -> bool:
+    name = str(TableName(domain, database, table))
+    ct = t.catalog_tables
+    table_id = conn.execute(select(ct.c.id).where(ct.c.full_name == name)).scalar()
+    if table_id is None:
+        return False
+    search.unindex_table(conn, table_id)
+    conn.execute(delete(ct).where(ct.c.id == table_id))
+    events.emit(conn, events.TableRemoved(domain=domain, table=name))
+    return True
+
+
+def _emit_applied(conn: Connection, domain: str, name: str, info: TableInfo, out: Applied,
+                  schema_version: int) -> None:
+    if out.created:
+        events.emit(conn, events.TableCreated(
+            domain=domain, table=name, format=info.format, schema_version=1,
+            partitions=out.partitions_added))
+        return
+    if out.schema_changes:
+        events.emit(conn, events.SchemaChanged(
+            domain=domain, table=name, version=schema_version,
+            breaking=any(c.breaking for c in out.schema_changes),
+            changes=[c.model_dump() for c in out.schema_changes]))
+    if out.changed:
+        events.emit(conn, events.TableUpdated(
+            domain=domain, table=name, fields=out.changed_fields,
+            partitions_added=out.partitions_added, partitions_changed=out.partitions_changed,
+            partitions_removed=out.partitions_removed))
+
+
+def _write_columns(conn: Connection, table_id: int, schema: Schema) -> None:
+    conn.execute(delete(t.columns).where(t.columns.c.table_id == table_id))
+    conn.execute(insert(t.columns), [
+        {"table_id": table_id, "ordinal": i, "name": c.name, "type": c.type,
+         "nullable": c.nullable, "is_partition": c.partition, "description": c.description}
+        for i, c in enumerate(schema.columns)
+    ])
+
+
+def _write_schema_version(conn: Connection, table_id: int, version: int, schema: Schema,
+                          changes: list[SchemaChange]) -> None:
+    conn.execute(insert(t.schema_versions).values(
+        table_id=table_id, version=version, schema=schema.to_json(),
+        fingerprint=schema.fingerprint(),
+        changes=json.dumps([c.model_dump() for c in changes]),
+        breaking=any(c.breaking for c in changes), created_at=now()))
+
+
+def _current_schema(conn: Connection, table_id: int) -> Schema:
+    sv = t.schema_versions
+    text = conn.execute(
+        select(sv.c.schema).where(sv.c.table_id == table_id).order_by(sv.c.version.desc())
+        .limit(1)
+    ).scalar_one()
+    return Schema.from_json(text)
+
+
+_PART_FIELDS = ("key", "values", "location", "file_count", "size_bytes", "row_count",
+                "modified_at")
+_PART_UPDATE = (
+    update(t.partitions)
+    .where(and_(t.partitions.c.table_id == bindparam("b_table"),
+                t.partitions.c.key == bindparam("b_key")))
+    .values({f: bindparam(f"b_{f}") for f in _PART_FIELDS[1:]})
+)
+
+
+def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
+    if parts:
+        conn.execute(insert(t.partitions), [
+            {"table_id": table_id, "key": p[0], "values": p[1], "location": p[2],
+             "file_count": p[3], "size_bytes": p[4], "row_count": p[5], "modified_at": p[6]}
+            for p in parts
+        ])
+    return len(parts)
+
+
+def _update_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
+    if parts:
+        conn.execute(_PART_UPDATE, [
+            {"b_table": table_id, **{f"b_{f}": v for f, v in zip(_PART_FIELDS, p, strict=True)}}
+            for p in parts
+        ])
+    return len(parts)
+
+
+def _delete_partitions(conn: Connection, table_id: int, keys: Sequence[str]) -> int:
+    tp = t.partitions
+    for i in range(0, len(keys), _CHUNK):
+        conn.execute(delete(tp).where(tp.c.table_id == table_id,
+                                      tp.c.key.in_(keys[i:i + _CHUNK])))
+    return len(keys)
+
+
+def _existing_partitions(conn: Connection, table_id: int,
+                         keys: Sequence[str] | None = None) -> dict[str, Partition]:
+    tp = t.partitions
+    cols = [tp.c[f] for f in _PART_FIELDS]
+    if keys is None:
+        rows: list[Row[Any]] = list(conn.execute(select(*cols).where(tp.c.table_id == table_id)))
+    else:
+        rows = []
+        for i in range(0, len(keys), _CHUNK):
+            rows += conn.execute(select(*cols).where(tp.c.table_id == table_id,
+                                                     tp.c.key.in_(keys[i:i + _CHUNK])))
+    return {r[0]: Partition(*r) for r in rows}
+
+
+def _diff_partitions(conn: Connection, table_id: int, parts: Sequence[Partition],
+                     out: Applied) -> None:
+    existing = _existing_partitions(conn, table_id)
+    added, changed = [], []
+    for p in parts:
+        old = existing.pop(p.key, None)
+        if old is None:
+            added.append(p)
+        elif not old.same_as(p):
+            changed.append(p)
+    out.partitions_added += _insert_partitions(conn, table_id, added)
+    out.partitions_changed += _update_partitions(conn, table_id, changed)
+    out.partitions_removed += _delete_partitions(conn, table_id, list(existing))
+
+
+def _apply_delta(conn: Connection, table_id: int, delta: PartitionDelta, out: Applied) -> None:
+    keys = [p.key for p in delta.upserts]
+    existing = _existing_partitions(conn, table_id, keys + delta.removed)
+    added = [p for p in delta.upserts if p.key not in existing]
+    changed = [p for p in delta.upserts if p.key in existing and not existing[p.key].same_as(p)]
+    out.partitions_added += _insert_partitions(conn, table_id, added)
+    out.partitions_changed += _update_partitions(conn, table_id, changed)
+    out.partitions_removed += _delete_partitions(
+        conn, table_id, [k for k in delta.removed if k in existing])
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@dataclass
+class TableDetail:
+    name: str
+    domain: str
+    database: str
+    table: str
+    format: str
+    location: str
+    description: str | None
+    owner: str | None
+    schema: Schema
+    schema_version: int
+    partition_keys: list[str]
+    properties: dict[str, str]
+    source_version: str
+    file_count: int
+    size_bytes: int
+    row_count: int | None
+    partition_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "schema"}
+        d["columns"] = [c.model_dump() for c in self.schema.columns]
+        d["created_at"] = self.created_at.isoformat()
+        d["updated_at"] = self.updated_at.isoformat()
+        return d
+
+
+_LOOKUP = (
+    select(*[t.partitions.c[f] for f in _PART_FIELDS])
+    .join(t.catalog_tables, t.catalog_tables.c.id == t.partitions.c.table_id)
+    .where(t.catalog_tables.c.full_name == bindparam("name"),
+           t.partitions.c.key == bindparam("key"))
+)
+
+
+class CentralCatalog:
+    """Read access to the central catalog (a fresh snapshot per call, or a held reader)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def table(self, name: str | TableName) -> TableDetail:
+        with self.store.read() as conn:
+            return table_detail(conn, _name(name))
+
+    def tables(self, domain: str | None = None) -> list[dict[str, Any]]:
+        ct, d = t.catalog_tables, t.domains
+        q = (select(ct.c.full_name, ct.c.format, ct.c.description, ct.c.schema_version,
+                    ct.c.updated_at, d.c.name.label("domain"))
+             .join(d, d.c.id == ct.c.domain_id).order_by(ct.c.full_name))
+        if domain:
+            q = q.where(d.c.name == domain)
+        with self.store.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def partitions(self, name: str | TableName, limit: int | None = None,
+                   offset: int = 0) -> list[Partition]:
+        tp, ct = t.partitions, t.catalog_tables
+        q = (select(*[tp.c[f] for f in _PART_FIELDS]).join(ct, ct.c.id == tp.c.table_id)
+             .where(ct.c.full_name == str(_name(name))).order_by(tp.c.key).offset(offset))
+        if limit is not None:
+            q = q.limit(limit)
+        with self.store.read() as conn:
+            return [Partition(*r) for r in conn.execute(q)]
+
+    def partition(self, name: str | TableName, key: str | dict[str, str | None],
+                  conn: Connection | None = None) -> Partition | None:
+        """One partition by its key (``"dt=2024-01-01/region=eu"`` or a values dict).
+
+        Pass a held ``conn`` (``with catalog.store.read() as conn``) for many lookups.
+        """
+        table = str(_name(name))
+        if isinstance(key, dict):
+            key = partition_key(self.table(table).partition_keys, key)
+        if conn is not None:
+            row = conn.execute(_LOOKUP, {"name": table, "key": key}).first()
+        else:
+            with self.store.read() as c:
+                row = c.execute(_LOOKUP, {"name": table, "key": key}).first()
+        return None if row is None else Partition(*row)
+
+    def schema_history(self, name: str | TableName) -> list[dict[str, Any]]:
+        sv, ct = t.schema_versions, t.catalog_tables
+        q = (select(sv.c.version, sv.c.schema, sv.c.changes, sv.c.breaking, sv.c.created_at)
+             .join(ct, ct.c.id == sv.c.table_id).where(ct.c.full_name == str(_name(name)))
+             .order_by(sv.c.version))
+        with self.store.read() as conn:
+            rows = list(conn.execute(q))
+        if not rows:
+            raise NotFound(f"table {name} is not in the central catalog")
+        return [
+            {"version": r.version, "columns": json.loads(r.schema),
+             "changes": json.loads(r.changes), "breaking": bool(r.breaking),
+             "created_at": r.created_at.isoformat()}
+            for r in rows
+        ]
+
+    def schema_diff(self, name: str | TableName, old: int, new: int) -> list[SchemaChange]:
+        versions = {v["version"]: v for v in self.schema_history(name)}
+        for v in (old, new):
+            if v not in versions:
+                raise NotFound(f"table {name} has no schema version {v}")
+        return diff(*(Schema.from_json(json.dumps(versions[v]["columns"])) for v in (old, new)))
+
+
+def table_detail(conn: Connection, name: TableName) -> TableDetail:
+    ct, d = t.catalog_tables, t.domains
+    row = conn.execute(
+        select(ct, d.c.name.label("domain_name")).join(d, d.c.id == ct.c.domain_id)
+        .where(ct.c.full_name == str(name))
+    ).first()
+    if row is None:
+        raise NotFound(f"table {name} is not in the central catalog")
+    cols = conn.execute(
+        select(t.columns).where(t.columns.c.table_id == row.id).order_by(t.columns.c.ordinal)
+    )
+    schema = Schema(columns=tuple(
+        Column(name=c.name, type=c.type, nullable=c.nullable, partition=c.is_partition,
+               description=c.description)
+        for c in cols
+    ))
+    count = conn.execute(
+        select(func.count()).select_from(t.partitions).where(t.partitions.c.table_id == row.id)
+    ).scalar_one()
+    return TableDetail(
+        name=str(name), domain=row.domain_name, database=name.database, table=name.table,
+        format=row.format, location=row.location, description=row.description,
+        owner=row.owner, schema=schema, schema_version=row.schema_version,
+        partition_keys=json.loads(row.partition_keys), properties=json.loads(row.properties),
+        source_version=row.source_version, file_count=row.file_count,
+        size_bytes=row.size_bytes, row_count=row.row_count, partition_count=count,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def _name(name: str | TableName) -> TableName:
+    return name if isinstance(name, TableName) else TableName.parse(name)

@@ -1,0 +1,430 @@
+"""The crawler: infers tables, schemas and Hive partitions from files under a domain root.
+
+Layout (SPEC 1): ``<path>/<database>/<table>/[key=value/...]files``, or with
+``database=`` given, ``<path>/<table>/...``. Data files are Parquet, CSV or JSON lines;
+a table folder holding ``_delta_log`` or Iceberg ``metadata`` is described from that
+metadata instead. Names starting with ``_`` or ``.`` are ignored (Spark/Hive
+convention: ``_SUCCESS``, ``_lakemesh``); invalid names and links leaving the root are
+skipped with a warning.
+
+Large trees: one ``scandir`` walk, file schemas read in a thread pool (pyarrow releases
+the GIL), and a per-file cache keyed by (path, size, mtime) so a re-crawl reads only
+files that changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from lakemesh.catalog import HIVE_NULL, Format, Partition, TableInfo, partition_key
+from lakemesh.catalog.builtin import BuiltinCatalog, CatalogWriter
+from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, SchemaConflict
+from lakemesh.schema import Schema, SchemaChange, diff, from_arrow, merge_schemas
+from lakemesh.storage import Entry, Storage, check_relative
+from lakemesh.typedef import is_object_name
+
+EXTENSIONS: dict[str, Format] = {
+    ".parquet": "parquet", ".parq": "parquet", ".pq": "parquet",
+    ".csv": "csv", ".tsv": "csv",
+    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+}
+PARTITION_DIR = re.compile(r"([^=]+)=(.*)")
+SAMPLE_BYTES = 1 << 20  #: CSV and JSON schemas are inferred from the first MiB, like Glue
+MAX_DEPTH = 32
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class CrawlReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    files_read: int = 0
+    files_cached: int = 0
+    warnings: list[str] = field(default_factory=list)
+    schema_changes: dict[str, list[SchemaChange]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+            "removed": self.removed, "files_read": self.files_read,
+            "files_cached": self.files_cached, "warnings": self.warnings,
+            "schema_changes": {t: [c.model_dump() for c in cs]
+                               for t, cs in self.schema_changes.items()},
+        }
+
+
+@dataclass
+class _DataFile:
+    path: str
+    size: int
+    mtime_ns: int
+    fmt: Format
+    partition: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class _TableDir:
+    database: str
+    name: str
+    path: str
+    files: list[_DataFile] = field(default_factory=list)
+    special: str | None = None  #: "delta" or "iceberg" when described by table metadata
+
+
+class Crawler:
+    def __init__(self, storage: Storage, catalog: BuiltinCatalog, *, workers: int = 8,
+                 progress: Progress | None = None) -> None:
+        self.storage, self.catalog, self.workers = storage, catalog, workers
+        self.progress = progress
+        self.report = CrawlReport()
+
+    def warn(self, message: str) -> None:
+        self.report.warnings.append(message)
+
+    # ------------------------------------------------------------------ entry point
+
+    def crawl(self, path: str = "", database: str | None = None) -> CrawlReport:
+        rel = self._start(path)
+        if database is not None and not is_object_name(database):
+            raise InvalidInput(f"invalid database name {database!r}")
+        if not self.storage.exists():
+            raise BackendUnavailable(f"storage root {self.storage.uri} does not exist")
+        tables = self._discover(rel, database)
+        with self.catalog.writer() as writer:
+            cache = writer.cached_files(rel)
+            schemas = self._read_schemas(tables, cache, writer)
+            found: set[tuple[str, str]] = set()
+            for i, t in enumerate(tables):
+                self._tick("tables", i, len(tables))
+                info_parts = self._describe(t, schemas)
+                if info_parts is None:
+                    continue
+                found.add((t.database, t.name))
+                self._put(writer, *info_parts)
+            self._remove_vanished(writer, rel, database, found)
+            self._tick("tables", len(tables), len(tables))
+        return self.report
+
+    def _start(self, path: str) -> str:
+        if path.startswith("/") or "://" in path:
+            return self.storage.relative(path)
+        return check_relative(path)
+
+    def _tick(self, stage: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(stage, done, total)
+
+    # ------------------------------------------------------------------ discovery
+
+    def _discover(self, rel: str, database: str | None) -> list[_TableDir]:
+        tables: list[_TableDir] = []
+        if database is not None:
+            dbs = [(database, rel)]
+        else:
+            dbs = [(e.name, e.path) for e in self._dirs(rel, "database")]
+        for db, db_path in dbs:
+            for e in self._dirs(db_path, "table"):
+                t = _TableDir(db, e.name, e.path)
+                self._walk_table(t, e.path, ())
+                if t.files or t.special:
+                    tables.append(t)
+                else:
+                    self.warn(f"skipped {e.path}: no data files")
+        return tables
+
+    def _list(self, path: str) -> list[Entry]:
+        try:
+            return sorted(self.storage.scan(path), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise InvalidInput(f"cannot crawl {path or '.'}: not a directory") from exc
+        except PermissionError:
+            self.warn(f"skipped {path}: permission denied")
+            return []
+
+    def _visible(self, e: Entry) -> bool:
+        if e.name.startswith(("_", ".")):
+            return False
+        if e.escapes:
+            self.warn(f"skipped {e.path}: link leads outside the storage root")
+            return False
+        return True
+
+    def _dirs(self, path: str, what: str) -> list[Entry]:
+        out = []
+        for e in self._list(path):
+            if not self._visible(e):
+                continue
+            if not e.is_dir:
+                self.warn(f"skipped {e.path}: a file where a {what} folder was expected")
+            elif not is_object_name(e.name):
+                self.warn(f"skipped {e.path}: {e.name!r} is not a valid {what} name")
+            else:
+                out.append(e)
+        return out
+
+    def _walk_table(self, t: _TableDir, path: str, part: tuple[tuple[str, str], ...]) -> None:
+        entries = self._list(path)
+        names = {e.name for e in entries}
+        if not part and "_delta_log" in names:
+            t.special = "delta"
+            return
+        if not part and "metadata" in names and not any(
+            e.name.endswith(tuple(EXTENSIONS)) for e in entries
+        ):
+            t.special = "iceberg"
+            return
+        if len(part) >= MAX_DEPTH:
+            self.warn(f"skipped {path}: partition nesting deeper than {MAX_DEPTH}")
+            return
+        for e in entries:
+            if not self._visible(e):
+                continue
+            if e.is_dir:
+                m = PARTITION_DIR.fullmatch(e.name)
+                if m is None or not is_object_name(m.group(1).lower()):
+                    self.warn(f"skipped {e.path}: {e.name!r} is not a key=value partition")
+                    continue
+                self._walk_table(t, e.path, (*part, (m.group(1).lower(), m.group(2))))
+                continue
+            fmt = _format_of(e.name)
+            if fmt is None:
+                self.warn(f"skipped {e.path}: not a Parquet, CSV or JSON lines file")
+                continue
+            t.files.append(_DataFile(e.path, e.size, e.mtime_ns, fmt, part))
+
+    # ------------------------------------------------------------------ schemas
+
+    def _read_schemas(
+        self, tables: list[_TableDir], cache: dict[str, tuple[int, int, bytes, int | None]],
+        writer: CatalogWriter,
+    ) -> dict[str, tuple[pa.Schema, int | None] | None]:
+        """Each data file's schema and row count: from the cache or read in parallel."""
+        out: dict[str, tuple[pa.Schema, int | None] | None] = {}
+        todo: list[_DataFile] = []
+        for t in tables:
+            for f in t.files:
+                hit = cache.pop(f.path, None)
+                if hit is not None and hit[0] == f.size and hit[1] == f.mtime_ns:
+                    out[f.path] = (pa.ipc.read_schema(pa.py_buffer(hit[2])), hit[3])
+                else:
+                    todo.append(f)
+        self.report.files_cached = len(out)
+        fresh: list[tuple[str, int, int, bytes, int | None]] = []
+        with ThreadPoolExecutor(self.workers) as pool:
+            for i, (f, result) in enumerate(zip(todo, pool.map(self._read_one, todo),
+                                                strict=True)):
+                if i % 1000 == 0:
+                    self._tick("files", i, len(todo))
+                if isinstance(result, str):
+                    self.warn(f"skipped {f.path}: {result}")
+                    out[f.path] = None
+                    continue
+                out[f.path] = result
+                fresh.append((f.path, f.size, f.mtime_ns, result[0].serialize().to_pybytes(),
+                              result[1]))
+        self._tick("files", len(todo), len(todo))
+        self.report.files_read = len(fresh)
+        writer.cache_files(fresh)
+        writer.forget_files(list(cache))  # files gone from this part of the tree
+        return out
+
+    def _read_one(self, f: _DataFile) -> tuple[pa.Schema, int | None] | str:
+        """A file's schema, or the reason it cannot be read (never raises)."""
+        try:
+            with self.storage.open_input(f.path) as fh:
+                if f.fmt == "parquet":
+                    meta = pq.read_metadata(fh)
+                    return meta.schema.to_arrow_schema(), int(meta.num_rows)
+                head = fh.read(SAMPLE_BYTES)
+            return _infer_text(head, f.fmt, complete=len(head) < SAMPLE_BYTES), None
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            return f"unreadable ({_one_line(exc)})"
+
+    # ------------------------------------------------------------------ tables
+
+    def _describe(
+        self, t: _TableDir, schemas: dict[str, tuple[pa.Schema, int | None] | None]
+    ) -> tuple[TableInfo, list[Partition]] | None:
+        full = f"{t.database}.{t.name}"
+        if t.special:
+            return self._describe_special(t)
+        formats = {f.fmt for f in t.files}
+        if len(formats) > 1:
+            self.warn(f"skipped table {full}: mixed file formats {sorted(formats)}")
+            return None
+        layouts = {tuple(k for k, _ in f.partition) for f in t.files}
+        if len(layouts) > 1:
+            keep = max(layouts, key=lambda ks: sum(1 for f in t.files
+                                                   if tuple(k for k, _ in f.partition) == ks))
+            self.warn(f"table {full}: inconsistent partition layout; kept {'/'.join(keep)}")
+        else:
+            keep = layouts.pop()
+        merged: pa.Schema | None = None
+        used: list[_DataFile] = []
+        for f in t.files:
+            got = schemas.get(f.path)
+            if got is None or tuple(k for k, _ in f.partition) != keep:
+                continue
+            try:
+                merged = got[0] if merged is None else merge_schemas(merged, got[0])
+            except SchemaConflict as exc:
+                self.warn(f"skipped {f.path}: schema conflict ({exc})")
+                continue
+            used.append(f)
+        if merged is None or not used:
+            self.warn(f"skipped table {full}: no readable data files")
+            return None
+        try:
+            schema = self._with_partition_columns(full, merged, keep, used)
+        except InvalidInput as exc:
+            self.warn(f"skipped table {full}: {exc}")
+            return None
+        parts = self._partitions(keep, used, schemas)
+        rows = [schemas[f.path][1] for f in used]  # type: ignore[index]
+        info = TableInfo(
+            database=t.database, name=t.name, format=used[0].fmt,
+            location=self.storage.location(t.path), table_schema=schema,
+            partition_keys=keep, version="0",
+            file_count=len(used), size_bytes=sum(f.size for f in used),
+            row_count=None if None in rows else sum(r or 0 for r in rows),
+        )
+        return info, parts
+
+    def _with_partition_columns(
+        self, full: str, merged: pa.Schema, keys: tuple[str, ...], files: list[_DataFile]
+    ) -> Schema:
+        fields = list(merged)
+        for k in keys:
+            if k in {f.name.lower() for f in fields}:
+                self.warn(f"table {full}: column {k!r} is also a partition key; "
+                          "the partition value is used")
+                fields = [f for f in fields if f.name.lower() != k]
+        for k in keys:
+            values = {dict(f.partition)[k] for f in files}
+            numeric = all(_is_int(v) for v in values if v != HIVE_NULL)
+            fields.append(pa.field(k, pa.int64() if numeric else pa.string()))
+        return from_arrow(pa.schema(fields), partition_keys=keys)
+
+    def _partitions(
+        self, keys: tuple[str, ...], files: list[_DataFile],
+        schemas: dict[str, tuple[pa.Schema, int | None] | None],
+    ) -> list[Partition]:
+        if not keys:
+            return []
+        groups: dict[tuple[tuple[str, str], ...], list[_DataFile]] = defaultdict(list)
+        for f in files:
+            groups[f.partition].append(f)
+        parts = []
+        for part, members in groups.items():
+            values: dict[str, str | None] = {k: None if v == HIVE_NULL else v for k, v in part}
+            loc_rel = members[0].path.rsplit("/", 1)[0]
+            rows = [schemas[f.path][1] for f in members]  # type: ignore[index]
+            parts.append(Partition(
+                key=partition_key(keys, values),
+                values=json.dumps(values, separators=(",", ":")),
+                location=self.storage.location(loc_rel),
+                file_count=len(members),
+                size_bytes=sum(f.size for f in members),
+                row_count=None if None in rows else sum(r or 0 for r in rows),
+                modified_at=max(f.mtime_ns for f in members),
+            ))
+        return sorted(parts)
+
+    def _describe_special(self, t: _TableDir) -> tuple[TableInfo, list[Partition]] | None:
+        full = f"{t.database}.{t.name}"
+        try:
+            if t.special == "delta":
+                from lakemesh.catalog.delta import describe_delta_table as describe
+            else:
+                from lakemesh.catalog.iceberg import describe_iceberg_table as describe
+            return describe(self.storage, t.path, t.database, t.name)
+        except LakemeshError as exc:
+            self.warn(f"skipped table {full}: {exc}")
+            return None
+
+    def _put(self, writer: CatalogWriter, info: TableInfo, parts: list[Partition]) -> None:
+        full = f"{info.database}.{info.name}"
+        try:
+            old = self.catalog_table(writer, info.database, info.name)
+        except LakemeshError:
+            old = None
+        if writer.put_table(info, parts):
+            (self.report.updated if old else self.report.added).append(full)
+            if old is not None:
+                changes = diff(old.table_schema, info.table_schema)
+                if changes:
+                    self.report.schema_changes[full] = changes
+                    if any(c.breaking for c in changes):
+                        self.warn(f"table {full}: breaking schema change")
+        else:
+            self.report.unchanged.append(full)
+
+    def catalog_table(self, writer: CatalogWriter, database: str, name: str) -> TableInfo | None:
+        try:
+            return self.catalog._load(writer.conn, database, name)
+        except LakemeshError:
+            return None
+
+    def _remove_vanished(self, writer: CatalogWriter, rel: str, database: str | None,
+                         found: set[tuple[str, str]]) -> None:
+        """Tables of the crawled scope that no longer have data are dropped."""
+        for db, name in writer.tables():
+            if (db, name) in found or (database is not None and db != database):
+                continue
+            info = self.catalog_table(writer, db, name)
+            if info is None:
+                continue
+            loc = self.storage.relative(info.location)
+            if rel and not (loc == rel or loc.startswith(rel + "/")):
+                continue
+            if writer.drop_table(db, name):
+                self.report.removed.append(f"{db}.{name}")
+
+
+def _format_of(name: str) -> Format | None:
+    lower = name.lower()
+    for ext, fmt in EXTENSIONS.items():
+        if lower.endswith(ext):
+            return fmt
+    return None
+
+
+def _infer_text(head: bytes, fmt: Format, *, complete: bool) -> pa.Schema:
+    """Schema of a CSV or JSON-lines file from its first block (whole rows only)."""
+    if not complete:
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut > 0 else head
+    if fmt == "csv":
+        table = pacsv.read_csv(io.BytesIO(head))
+    else:
+        table = pajson.read_json(io.BytesIO(head))
+    if table.num_columns == 0:
+        raise ValueError("no columns")
+    return table.schema
+
+
+def _is_int(v: str) -> bool:
+    return v.lstrip("-").isdigit() and len(v) < 19
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def crawl_domain(storage: Storage, catalog: BuiltinCatalog, path: str = "",
+                 database: str | None = None, progress: Progress | None = None) -> CrawlReport:
+    return Crawler(storage, catalog, progress=progress).crawl(path, database)

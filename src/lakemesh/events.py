@@ -1,0 +1,117 @@
+"""Typed events, written to the outbox in the same transaction as the change they describe.
+
+Delivery (routing rules, targets, retries) reads the outbox later; writing here only
+guarantees that no committed change is without its event and no event is without its
+change. Each event is a small named class; ``type`` is its stable wire name.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, insert, select
+
+from lakemesh.store import tables as t
+from lakemesh.typedef import Frozen, now
+
+
+class Event(Frozen):
+    type: ClassVar[str]
+    domain: str | None = None
+
+    @property
+    def subject(self) -> str | None:
+        return getattr(self, "table", None) or self.domain
+
+
+class DomainCreated(Event):
+    type = "domain.created"
+    storage: str
+    catalog: str
+    kind: str
+
+
+class TableCreated(Event):
+    type = "catalog.table.created"
+    table: str
+    format: str
+    schema_version: int
+    partitions: int
+
+
+class TableUpdated(Event):
+    type = "catalog.table.updated"
+    table: str
+    fields: list[str]
+    partitions_added: int = 0
+    partitions_changed: int = 0
+    partitions_removed: int = 0
+
+
+class TableRemoved(Event):
+    type = "catalog.table.removed"
+    table: str
+
+
+class SchemaChanged(Event):
+    type = "catalog.schema.changed"
+    table: str
+    version: int
+    breaking: bool
+    changes: list[dict[str, Any]]
+
+
+class SyncCompleted(Event):
+    type = "sync.completed"
+    mode: str
+    summary: dict[str, Any]
+
+
+class SyncFailed(Event):
+    type = "sync.failed"
+    mode: str
+    error: str
+
+
+class SyncRefused(Event):
+    """A listing looked unsafe (empty, or removing too much); nothing was deleted."""
+
+    type = "sync.refused"
+    mode: str
+    reason: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (DomainCreated, TableCreated, TableUpdated, TableRemoved, SchemaChanged,
+                SyncCompleted, SyncFailed, SyncRefused)
+}
+
+
+def emit(conn: Connection, event: Event) -> None:
+    """Append ``event`` to the outbox inside the caller's transaction."""
+    conn.execute(
+        insert(t.outbox).values(
+            event_id=str(uuid.uuid4()),
+            type=event.type,
+            domain=event.domain,
+            subject=event.subject,
+            payload=event.model_dump_json(),
+            created_at=now(),
+        )
+    )
+
+
+def recent(conn: Connection, limit: int = 100, type_prefix: str | None = None) -> list[dict[str, Any]]:
+    """The newest outbox events, newest first (for ``events list`` and tests)."""
+    q = select(t.outbox).order_by(t.outbox.c.id.desc()).limit(limit)
+    if type_prefix:
+        q = q.where(t.outbox.c.type.startswith(type_prefix, autoescape=True))
+    return [
+        {"id": r.id, "event_id": r.event_id, "type": r.type, "domain": r.domain,
+         "subject": r.subject, "payload": json.loads(r.payload),
+         "created_at": r.created_at.isoformat() if r.created_at else None}
+        for r in conn.execute(q)
+    ]

@@ -1,0 +1,89 @@
+"""The mesh home: the directory holding the central node's settings and SQLite store.
+
+Chosen by ``--home``, else ``$LAKEMESH_HOME``, else ``./mesh`` (SPEC 1). ``settings.json``
+is written last by ``init``, so a home either has it (and a migrated store) or is not a
+mesh home at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from lakemesh.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+
+SETTINGS_FILE = "settings.json"
+DEFAULT_DB = "lakemesh.db"
+
+
+class SyncSettings(BaseModel):
+    interval_seconds: float = Field(5.0, gt=0)
+    repair_interval_seconds: float = Field(3600.0, gt=0)
+    max_removal_ratio: float = Field(0.5, ge=0, le=1)
+
+
+class Settings(BaseModel):
+    db_url: str
+    sync: SyncSettings = SyncSettings()
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    chosen = home or os.environ.get("LAKEMESH_HOME") or "mesh"
+    return Path(chosen).expanduser().absolute()
+
+
+def load_settings(home: Path) -> Settings:
+    path = home / SETTINGS_FILE
+    if not path.is_file():
+        raise NotFound(f"no mesh at {home}: run 'lakemesh init --home {home}' first")
+    try:
+        return Settings.model_validate_json(path.read_text())
+    except (ValidationError, ValueError) as exc:
+        raise StoreError(f"mesh settings {path} are invalid") from exc
+
+
+def create_home(home: Path, db_url: str | None) -> tuple[Settings, bool]:
+    """Validate and create the home directory; returns the settings and whether we made
+    the directory (so a failed init can remove exactly what it created)."""
+    if (home / SETTINGS_FILE).exists():
+        raise AlreadyExists(f"a mesh already exists at {home}")
+    if home.exists() and not home.is_dir():
+        raise InvalidInput(f"{home} exists and is not a directory")
+    made = not home.exists()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    url = db_url or f"sqlite:///{home / DEFAULT_DB}"
+    return Settings(db_url=url), made
+
+
+def write_settings(home: Path, settings: Settings) -> None:
+    """Owner-only: a PostgreSQL URL may carry a password."""
+    path = home / SETTINGS_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(settings.model_dump_json(indent=2))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def remove_home(home: Path, made: bool) -> None:
+    if made:
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        for name in (DEFAULT_DB, DEFAULT_DB + "-wal", DEFAULT_DB + "-shm", SETTINGS_FILE):
+            (home / name).unlink(missing_ok=True)
+
+
+def public_settings(settings: Settings) -> dict[str, Any]:
+    """Settings for display, without a database password."""
+    from sqlalchemy.engine import make_url
+
+    data = json.loads(settings.model_dump_json())
+    data["db_url"] = make_url(settings.db_url).render_as_string(hide_password=True)
+    return data

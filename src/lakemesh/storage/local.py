@@ -1,0 +1,63 @@
+"""A storage root on the local filesystem."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pyarrow.fs as pafs
+
+from lakemesh.errors import InvalidInput, PathOutsideRoot
+from lakemesh.storage import Entry, Storage, check_relative
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str) -> None:
+        if not root:
+            raise InvalidInput("storage root must not be empty")
+        #: Resolved once: every containment check compares against real paths.
+        self.root = os.path.realpath(os.path.abspath(os.path.expanduser(root)))
+        self.uri = self.root
+        self._fs = pafs.LocalFileSystem()
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.root)
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        return self._fs, self.root
+
+    def location(self, path: str) -> str:
+        rel = check_relative(path)
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root
+
+    def relative(self, location: str) -> str:
+        real = os.path.realpath(os.path.abspath(location.removeprefix("file://")))
+        if real == self.root:
+            return ""
+        if os.path.commonpath([self.root, real]) != self.root:
+            raise PathOutsideRoot(f"location {location!r} is outside the storage root")
+        return os.path.relpath(real, self.root).replace(os.sep, "/")
+
+    def scan(self, path: str = "") -> list[Entry]:
+        rel = check_relative(path)
+        base = self.location(rel)
+        out: list[Entry] = []
+        with os.scandir(base) as it:
+            for de in it:
+                child = f"{rel}/{de.name}" if rel else de.name
+                if de.is_symlink():
+                    out.append(self._link_entry(de, child))
+                    continue
+                st = de.stat(follow_symlinks=False)
+                out.append(Entry(de.name, child, stat.S_ISDIR(st.st_mode), st.st_size,
+                                 st.st_mtime_ns))
+        return out
+
+    def _link_entry(self, de: os.DirEntry[str], child: str) -> Entry:
+        """A link is followed only when its target stays inside the root."""
+        target = os.path.realpath(de.path)
+        inside = os.path.commonpath([self.root, target]) == self.root and target != self.root
+        if not inside or not os.path.exists(target):
+            return Entry(de.name, child, False, 0, 0, escapes=True)
+        st = os.stat(target)
+        return Entry(de.name, child, stat.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns)

@@ -1,0 +1,197 @@
+"""The metadata store: SQLite (embedded default) or PostgreSQL, behind one small API.
+
+Callers never touch an engine. They take a transaction:
+
+* ``store.write()``: a write transaction. On SQLite it starts with ``BEGIN IMMEDIATE`` so
+  two writers serialise at the start instead of one failing at commit; durability is
+  WAL with ``synchronous=FULL``. Both are asserted when the store opens.
+* ``store.read()``: a read transaction (a consistent snapshot on both backends).
+
+The schema is owned by Alembic; a store at the wrong revision refuses to open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError as _SAError
+
+from lakemesh.errors import InvalidInput, MissingExtra, StoreError
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+)
+_WRITE = "lakemesh_write"
+
+#: Errors a caller may see from the database layer, re-exported so modules above the
+#: store never import SQLAlchemy just to catch them.
+SQLAlchemyError = _SAError
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``sqlite:///path`` and ``postgresql://...``; pick our drivers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"invalid database URL {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidInput("the SQLite store needs a file path (sqlite:///path/to/db)")
+        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise InvalidInput(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+class Store:
+    """A connection pool to the metadata store plus the transaction discipline above."""
+
+    def __init__(self, url: str, *, check: bool = True) -> None:
+        self.url = normalise_url(url)
+        self.engine = self._make_engine(self.url)
+        self.dialect: str = self.engine.dialect.name
+        if check:
+            self.check()
+
+    # ------------------------------------------------------------------ engines
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if url.startswith("postgresql"):
+            try:
+                import psycopg  # noqa: F401
+            except ImportError as exc:
+                raise MissingExtra("psycopg", "postgres") from exc
+            return create_engine(url, pool_pre_ping=True)
+        path = make_url(url).database
+        assert path is not None
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            for pragma in SQLITE_PRAGMAS:
+                dbapi_conn.execute(pragma)
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self._connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the metadata store: {_first_line(exc)}") from exc
+        with conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ schema
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        from alembic import command
+
+        with self.engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @staticmethod
+    def head() -> str:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        assert head is not None
+        return head
+
+    def check(self) -> None:
+        """Refuse to run on a store whose durability settings or revision are wrong."""
+        try:
+            if self.dialect == "sqlite":
+                self._check_sqlite()
+            revision = self.revision()
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the metadata store: {_first_line(exc)}") from exc
+        if revision != self.head():
+            raise StoreError(
+                f"metadata store is at revision {revision or 'none'}, expected {self.head()}: "
+                "run 'lakemesh init' on a new home or 'lakemesh migrate' on this one"
+            )
+
+    def _check_sqlite(self) -> None:
+        with self.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        if mode != "wal" or sync != 2:
+            raise StoreError(f"SQLite store must run WAL/synchronous=FULL, got {mode}/{sync}")
+        # A write transaction must hold the write lock from its first statement.
+        path = make_url(self.url).database
+        with self.write():
+            probe = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                pass
+            else:
+                probe.execute("ROLLBACK")
+                raise StoreError("SQLite write transactions do not start with BEGIN IMMEDIATE")
+            finally:
+                probe.close()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("lakemesh.store") / "migrations"))
+    return cfg
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def execute_text(conn: Connection, sql: str, **params: Any) -> Any:
+    """Run a fixed SQL string with bound parameters (never formatted with values)."""
+    return conn.execute(text(sql), params)

@@ -1,0 +1,201 @@
+"""The metadata store's tables (SQLAlchemy Core), at the newest migration revision.
+
+Queries use these objects; the Alembic migrations in ``migrations/versions`` create them.
+``tests/test_store_behaviour.py`` checks the two agree on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UTCDateTime()
+ID = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is the rowid on SQLite
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("storage_uri", Text, nullable=False),
+    Column("storage_options", Text, nullable=False, server_default="{}"),
+    Column("catalog_kind", String(16), nullable=False),
+    Column("catalog_uri", Text),
+    Column("kind", String(16), nullable=False),
+    Column("owners", Text, nullable=False, server_default="[]"),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True),
+    Column("cursor", Text),
+    Column("status", String(16), nullable=False, server_default="never"),
+    Column("last_attempt_at", TS),
+    Column("last_success_at", TS),
+    Column("last_full_at", TS),
+    Column("last_error", Text),
+    Column("last_error_at", TS),
+    Column("drift", Text),
+)
+
+databases = Table(
+    "databases",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_databases_domain_name"),
+)
+
+catalog_tables = Table(
+    "catalog_tables",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("database_id", ID, ForeignKey("databases.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("full_name", String(320), nullable=False, unique=True),
+    Column("format", String(16), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("description", Text),
+    Column("owner", String(200)),
+    Column("schema_version", Integer, nullable=False),
+    Column("schema_fingerprint", String(64), nullable=False),
+    Column("partition_keys", Text, nullable=False, server_default="[]"),
+    Column("properties", Text, nullable=False, server_default="{}"),
+    Column("source_version", Text, nullable=False),
+    Column("file_count", BigInteger, nullable=False, server_default="0"),
+    Column("size_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("row_count", BigInteger),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_catalog_tables_domain", "domain_id"),
+)
+
+columns = Table(
+    "columns",
+    metadata,
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), primary_key=True),
+    Column("ordinal", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("nullable", Boolean, nullable=False),
+    Column("is_partition", Boolean, nullable=False),
+    Column("description", Text),
+)
+
+partitions = Table(
+    "partitions",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("values", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("file_count", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("row_count", BigInteger),
+    Column("modified_at", BigInteger),
+    UniqueConstraint("table_id", "key", name="uq_partitions_table_key"),
+)
+
+schema_versions = Table(
+    "schema_versions",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("changes", Text, nullable=False, server_default="[]"),
+    Column("breaking", Boolean, nullable=False, server_default="0"),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("table_id", "version", name="uq_schema_versions_table_version"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("domain", String(63)),
+    Column("subject", Text),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("delivered_at", TS),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index("ix_outbox_undelivered", "delivered_at", "id"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE")),
+    Column("severity", String(16), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("resolved_at", TS),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("summary", Text, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Index("ix_sync_runs_domain", "domain_id", "id"),
+)

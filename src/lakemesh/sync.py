@@ -1,0 +1,347 @@
+"""Metadata sync: keeps the central catalog equal to every domain catalog.
+
+* **Incremental**: asks the domain catalog what changed since the stored cursor.
+* **Full repair**: lists everything, diffs every table and partition against the central
+  copy, applies the difference and records a drift report (missing, stale, extra).
+* **Crash safety**: each table is applied in its own transaction together with its change
+  mark (``source_version``), its events and its search document; the domain cursor moves
+  only after every table landed. A crash at any point therefore re-runs, skips what was
+  already applied, and converges.
+* **Fail-safe**: an unreachable catalog, an empty listing where tables were known, or a
+  listing that would remove more than ``max_removal_ratio`` of a domain's tables deletes
+  nothing: the domain is marked failed/stale, an alert is raised and an event is written.
+  ``force=True`` overrides the listing checks (not reachability).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from lakemesh import central, events
+from lakemesh.catalog import Changes, DomainCatalog, Partition, TableInfo, TableRef
+from lakemesh.domains import Domain
+from lakemesh.errors import LakemeshError, NotFound
+from lakemesh.store import Store
+from lakemesh.store import tables as t
+from lakemesh.typedef import now
+
+Mode = Literal["incremental", "full"]
+Status = Literal["ok", "failed", "refused", "interrupted"]
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SyncOptions:
+    max_removal_ratio: float = 0.5
+    force: bool = False
+
+
+@dataclass
+class SyncResult:
+    domain: str
+    mode: Mode
+    status: Status = "ok"
+    tables_added: int = 0
+    tables_updated: int = 0
+    tables_unchanged: int = 0
+    tables_removed: int = 0
+    partitions_added: int = 0
+    partitions_changed: int = 0
+    partitions_removed: int = 0
+    breaking_changes: list[str] = field(default_factory=list)
+    drift: dict[str, list[str]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.tables_added or self.tables_updated or self.tables_removed)
+
+
+class Interrupted(Exception):
+    """Raised between tables when the caller asked the sync to stop."""
+
+
+class Syncer:
+    def __init__(self, store: Store, options: SyncOptions | None = None, *,
+                 progress: Progress | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.store = store
+        self.options = options or SyncOptions()
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+
+    # ------------------------------------------------------------------ entry point
+
+    def sync(self, domain: Domain, *, full: bool = False) -> SyncResult:
+        started = time.monotonic()
+        cursor = self._begin(domain)
+        mode: Mode = "full" if full or cursor is None else "incremental"
+        result = SyncResult(domain=domain.name, mode=mode)
+        run_id = self._start_run(domain, mode)
+        plan: _Plan | None = None
+        try:
+            catalog = domain.catalog()
+            plan = self._plan(domain, catalog, None if mode == "full" else cursor, result)
+            self._apply(domain, catalog, plan, result)
+        except _Refused:
+            pass  # the result already says why
+        except Interrupted:
+            result.status = "interrupted"
+        except LakemeshError as exc:
+            result.status, result.error = "failed", str(exc)
+        result.seconds = round(time.monotonic() - started, 3)
+        self._finish(domain, run_id, result, plan.cursor if plan else None)
+        return result
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan(self, domain: Domain, catalog: DomainCatalog, cursor: str | None,
+              result: SyncResult) -> _Plan:
+        known = self._central_marks(domain)
+        try:
+            catalog.check()
+        except NotFound:
+            if not known:  # a domain that was never crawled: nothing to do yet
+                result.warnings.append(f"domain {domain.name} has no catalog yet")
+                return _Plan(Changes(cursor="", changed=[], removed=[]), [], known, None)
+            raise
+        changes: Changes = catalog.changes(cursor)
+        result.warnings += catalog.warnings
+        removed = [r for r in changes.removed if r in known]
+        if result.mode == "full":
+            live = {r.ident for r in changes.changed}
+            removed = sorted(set(known) - live)
+            result.drift = {
+                "missing": sorted(_fq(domain, r.ident) for r in changes.changed
+                                  if r.ident not in known),
+                "stale": sorted(_fq(domain, r.ident) for r in changes.changed
+                                if r.ident in known and known[r.ident] != r.version),
+                "extra": [_fq(domain, r) for r in removed],
+            }
+            if not changes.changed and known:
+                self._refuse(result, f"empty listing from {domain.catalog_spec} "
+                                     f"while {len(known)} tables are known")
+        if known and len(removed) > self.options.max_removal_ratio * len(known):
+            self._refuse(result, f"listing would remove {len(removed)} of {len(known)} tables")
+        return _Plan(changes, removed, known, changes.cursor)
+
+    def _refuse(self, result: SyncResult, reason: str) -> None:
+        """Stop before anything is applied, unless the operator forced the sync."""
+        if self.options.force:
+            result.warnings.append(f"forced past: {reason}")
+            return
+        result.status, result.error = "refused", f"{reason}; nothing was deleted (--force)"
+        raise _Refused
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply(self, domain: Domain, catalog: DomainCatalog, plan: _Plan,
+               result: SyncResult) -> None:
+        work = plan.changes.changed
+        failures: list[str] = []
+        for i, ref in enumerate(work):
+            if self.should_stop():
+                raise Interrupted
+            self._tick(domain.name, i, len(work))
+            if result.mode == "incremental" and plan.known.get(ref.ident) == ref.version:
+                result.tables_unchanged += 1  # already applied before a crash or a rerun
+                continue
+            try:
+                self._apply_one(domain, catalog, plan, ref, result)
+            except LakemeshError as exc:
+                failures.append(f"{_fq(domain, ref.ident)}: {exc}")
+        for db, name in plan.removed:
+            if self.should_stop():
+                raise Interrupted
+            with self.store.write() as conn:
+                if central.remove_table(conn, domain.name, db, name):
+                    result.tables_removed += 1
+        self._tick(domain.name, len(work), len(work))
+        if failures:
+            result.warnings += failures
+            raise LakemeshError(f"{len(failures)} table(s) failed, first: {failures[0]}")
+
+    def _apply_one(self, domain: Domain, catalog: DomainCatalog, plan: _Plan, ref: TableRef,
+                   result: SyncResult) -> None:
+        info = catalog.load_table(ref.database, ref.name)
+        if not catalog.contained(info.location):
+            result.warnings.append(f"skipped {_fq(domain, ref.ident)}: location "
+                                   f"{info.location} is outside the storage root")
+            return
+        delta = plan.changes.deltas.get(ref.ident)
+        parts = None if delta is not None else self._inside(info, catalog.partitions(
+            ref.database, ref.name), result)
+        if delta is not None:
+            delta.upserts = self._inside(info, delta.upserts, result)
+        with self.store.write() as conn:
+            applied = central.apply_table(conn, domain.name, domain.id, info, parts, delta)
+            breaking = [c for c in applied.schema_changes if c.breaking]
+            if breaking:
+                _alert(conn, domain.id, "warning", "schema.breaking",
+                       f"{_fq(domain, ref.ident)}: breaking schema change "
+                       + ", ".join(f"{c.kind} {c.column or ''}".strip() for c in breaking))
+        if applied.created:
+            result.tables_added += 1
+        elif applied.changed:
+            result.tables_updated += 1
+            if result.drift is not None and ref.ident in plan.known and \
+                    plan.known[ref.ident] == ref.version:
+                result.drift["stale"].append(_fq(domain, ref.ident))  # same mark, other content
+        else:
+            result.tables_unchanged += 1
+        if any(c.breaking for c in applied.schema_changes):
+            result.breaking_changes.append(_fq(domain, ref.ident))
+        result.partitions_added += applied.partitions_added
+        result.partitions_changed += applied.partitions_changed
+        result.partitions_removed += applied.partitions_removed
+
+    @staticmethod
+    def _inside(info: TableInfo, parts: list[Partition], result: SyncResult) -> list[Partition]:
+        """Partitions must lie under their table's location (SPEC 2.5): a lexical prefix
+        with no '..' component. The table location itself was checked against the root."""
+        prefix = info.location.rstrip("/") + "/"
+        bad = [p for p in parts if not p.location.startswith(prefix)
+               or ".." in p.location[len(prefix):].split("/")]
+        if not bad:
+            return parts
+        result.warnings.append(f"skipped {len(bad)} partition(s) of {info.database}."
+                               f"{info.name} located outside the table")
+        keep = {p.key for p in bad}
+        return [p for p in parts if p.key not in keep]
+
+    def _tick(self, domain: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(domain, done, total)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _begin(self, domain: Domain) -> str | None:
+        with self.store.read() as conn:
+            return conn.execute(
+                select(t.sync_state.c.cursor).where(t.sync_state.c.domain_id == domain.id)
+            ).scalar()
+
+    def _central_marks(self, domain: Domain) -> dict[tuple[str, str], str]:
+        ct, dbs = t.catalog_tables, t.databases
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(dbs.c.name, ct.c.name, ct.c.source_version)
+                .join(dbs, dbs.c.id == ct.c.database_id).where(ct.c.domain_id == domain.id))
+            return {(db, name): v for db, name, v in rows}
+
+    def _start_run(self, domain: Domain, mode: Mode) -> int:
+        stamp = now()
+        with self.store.write() as conn:
+            conn.execute(update(t.sync_state).where(t.sync_state.c.domain_id == domain.id)
+                         .values(last_attempt_at=stamp))
+            return int(conn.execute(insert(t.sync_runs).values(
+                domain_id=domain.id, mode=mode, status="running", started_at=stamp,
+            ).returning(t.sync_runs.c.id)).scalar_one())
+
+    def _finish(self, domain: Domain, run_id: int, result: SyncResult,
+                cursor: str | None) -> None:
+        stamp = now()
+        state: dict[str, Any] = {}
+        with self.store.write() as conn:
+            if result.status == "ok":
+                state = {"status": "ok", "last_success_at": stamp, "last_error": None}
+                if cursor:
+                    state["cursor"] = cursor
+                if result.mode == "full":
+                    state.update(last_full_at=stamp, drift=json.dumps(result.drift))
+                conn.execute(update(t.alerts).where(
+                    t.alerts.c.domain_id == domain.id, t.alerts.c.resolved_at.is_(None),
+                    t.alerts.c.kind.in_(("sync.failed", "sync.refused"))
+                ).values(resolved_at=stamp))
+                if result.changed or result.mode == "full":
+                    events.emit(conn, events.SyncCompleted(domain=domain.name, mode=result.mode,
+                                                           summary=_counts(result)))
+            elif result.status in ("failed", "refused"):
+                kind = f"sync.{result.status}"
+                state = {"status": "failed" if result.status == "failed" else "stale",
+                         "last_error": result.error, "last_error_at": stamp}
+                _alert(conn, domain.id, "error", kind, f"{domain.name}: {result.error}")
+                event: events.Event = (
+                    events.SyncFailed(domain=domain.name, mode=result.mode,
+                                      error=result.error or "")
+                    if result.status == "failed" else
+                    events.SyncRefused(domain=domain.name, mode=result.mode,
+                                       reason=result.error or ""))
+                events.emit(conn, event)
+            if state:
+                conn.execute(update(t.sync_state)
+                             .where(t.sync_state.c.domain_id == domain.id).values(**state))
+            conn.execute(update(t.sync_runs).where(t.sync_runs.c.id == run_id).values(
+                status=result.status, finished_at=stamp, error=result.error,
+                summary=json.dumps(result.summary())))
+
+
+@dataclass
+class _Plan:
+    changes: Changes
+    removed: list[tuple[str, str]]
+    known: dict[tuple[str, str], str]
+    #: Where the domain cursor moves once every table of the plan has landed.
+    cursor: str | None
+
+
+class _Refused(LakemeshError):
+    """Internal: the plan was refused; the result already says why."""
+
+
+def _fq(domain: Domain, ident: tuple[str, str]) -> str:
+    return f"{domain.name}.{ident[0]}.{ident[1]}"
+
+
+def _counts(r: SyncResult) -> dict[str, int]:
+    return {k: getattr(r, k) for k in (
+        "tables_added", "tables_updated", "tables_unchanged", "tables_removed",
+        "partitions_added", "partitions_changed", "partitions_removed")}
+
+
+def _alert(conn: Connection, domain_id: int, severity: str, kind: str, message: str) -> None:
+    conn.execute(insert(t.alerts).values(domain_id=domain_id, severity=severity, kind=kind,
+                                         message=message, created_at=now()))
+
+
+def sync_status(store: Store) -> list[dict[str, Any]]:
+    """Per domain: state, last success and error, lag, counts, last drift, open alerts."""
+    d, s, ct, p, a = t.domains, t.sync_state, t.catalog_tables, t.partitions, t.alerts
+    stamp = now()
+    with store.read() as conn:
+        tables = dict(conn.execute(
+            select(ct.c.domain_id, func.count()).group_by(ct.c.domain_id)).all())
+        parts = dict(conn.execute(
+            select(ct.c.domain_id, func.count()).select_from(p)
+            .join(ct, ct.c.id == p.c.table_id).group_by(ct.c.domain_id)).all())
+        alerts = dict(conn.execute(
+            select(a.c.domain_id, func.count()).where(a.c.resolved_at.is_(None))
+            .group_by(a.c.domain_id)).all())
+        rows = conn.execute(select(d.c.id, d.c.name, s).join(s, s.c.domain_id == d.c.id)
+                            .order_by(d.c.name)).all()
+    out = []
+    for r in rows:
+        out.append({
+            "domain": r.name, "status": r.status,
+            "last_success_at": r.last_success_at.isoformat() if r.last_success_at else None,
+            "last_full_at": r.last_full_at.isoformat() if r.last_full_at else None,
+            "last_error": r.last_error,
+            "last_error_at": r.last_error_at.isoformat() if r.last_error_at else None,
+            "lag_seconds": round((stamp - r.last_success_at).total_seconds(), 1)
+            if r.last_success_at else None,
+            "tables": tables.get(r.id, 0), "partitions": parts.get(r.id, 0),
+            "drift": {k: len(v) for k, v in json.loads(r.drift).items()} if r.drift else None,
+            "open_alerts": alerts.get(r.id, 0),
+        })
+    return out

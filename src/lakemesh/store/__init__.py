@@ -126,10 +126,13 @@ class Store:
         """Bring the schema to the newest revision (idempotent)."""
         from alembic import command
 
-        with self.engine.begin() as conn:
-            cfg = _alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        try:
+            with self.engine.begin() as conn:
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate the metadata store: {_first_line(exc)}") from exc
 
     def revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

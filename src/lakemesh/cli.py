@@ -326,10 +326,10 @@ def show(
                 "updated_at"):
         if data.get(key) is not None:
             out.print(f"  {key}: {data[key]}", markup=False)
-    cols = Table("column", "type", "nullable", "partition", title="schema")
+    cols = Table("column", "type", "null", "part", "description", title="schema")
     for c in data["columns"]:
         cols.add_row(c["name"], c["type"], "yes" if c.get("nullable", True) else "no",
-                     "yes" if c.get("partition") else "")
+                     "yes" if c.get("partition") else "", c.get("description") or "")
     out.print(cols)
     out.print(f"partitions: {data['partition_count']} "
               f"({', '.join(data['partition_keys']) or 'unpartitioned'})", markup=False)
@@ -362,6 +362,16 @@ def events_list(
     for r in rows:
         out.print(f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}",
                   markup=False)
+
+
+@app.command()
+def demo(
+    directory: Annotated[str | None, typer.Option("--dir", help="Empty directory for the demo (default: a new temp dir).")] = None,
+) -> None:
+    """The whole story of SPEC section 4, end to end, on the embedded defaults."""
+    from lakemesh.demo import run_demo
+
+    run_demo(directory)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -30,7 +30,14 @@ import pyarrow.parquet as pq
 from lakemesh.catalog import HIVE_NULL, Format, Partition, TableInfo, partition_key
 from lakemesh.catalog.builtin import BuiltinCatalog, CatalogWriter
 from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, SchemaConflict
-from lakemesh.schema import Schema, SchemaChange, diff, from_arrow, merge_schemas
+from lakemesh.schema import (
+    Schema,
+    SchemaChange,
+    description_of,
+    diff,
+    from_arrow,
+    merge_schemas,
+)
 from lakemesh.storage import Entry, Storage, check_relative
 from lakemesh.typedef import is_object_name
 
@@ -297,6 +304,7 @@ class Crawler:
         rows = [schemas[f.path][1] for f in used]  # type: ignore[index]
         info = TableInfo(
             database=t.database, name=t.name, format=used[0].fmt,
+            description=description_of(merged.metadata),
             location=self.storage.location(t.path), table_schema=schema,
             partition_keys=keep, version="0",
             file_count=len(used), size_bytes=sum(f.size for f in used),

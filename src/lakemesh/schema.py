@@ -72,10 +72,20 @@ def from_arrow(
                 name=name,
                 type=str(field.type),
                 nullable=field.nullable,
+                description=description_of(field.metadata),
                 partition=name in partition_keys,
             )
         )
     return Schema(columns=tuple(columns))
+
+
+def description_of(metadata: dict[bytes, bytes] | None) -> str | None:
+    """Business metadata a producer wrote into the file (Parquet/Arrow key ``description``,
+    or ``comment`` as Hive and Spark write it)."""
+    if not metadata:
+        return None
+    raw = metadata.get(b"description") or metadata.get(b"comment")
+    return raw.decode("utf-8", errors="replace")[:4000] if raw else None
 
 
 # --------------------------------------------------------------------------- widening
@@ -140,13 +150,14 @@ def merge_fields(left: Iterable[pa.Field], right: Iterable[pa.Field]) -> list[pa
             merged[f.name] = f.with_nullable(True)
         else:
             merged[f.name] = pa.field(
-                f.name, widen(old.type, f.type), nullable=old.nullable or f.nullable
+                f.name, widen(old.type, f.type), nullable=old.nullable or f.nullable,
+                metadata=old.metadata or f.metadata,
             )
     return list(merged.values())
 
 
 def merge_schemas(a: pa.Schema, b: pa.Schema) -> pa.Schema:
-    return pa.schema(merge_fields(list(a), list(b)))
+    return pa.schema(merge_fields(list(a), list(b)), metadata=a.metadata or b.metadata)
 
 
 def _signed_width(x: pa.DataType) -> int:

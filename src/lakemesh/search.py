@@ -74,9 +74,12 @@ def search(conn: Connection, query: str, limit: int = 50) -> list[dict[str, Any]
 
 
 def matching_columns(schema: Schema, query: str) -> list[str]:
-    """Which columns a query's words hit, to show why a table matched."""
+    """Columns whose name or description hold every word of the query (as prefixes),
+    to show why a table matched."""
     words = terms(query)
-    return [c.name for c in schema.columns
-            if any(w in _WORD.findall(f"{c.name} {c.description or ''}".lower())
-                   or any(tok.startswith(w) for tok in _WORD.findall(c.name.lower()))
-                   for w in words)]
+
+    def hit(column_text: str) -> bool:
+        tokens = _WORD.findall(column_text.lower())
+        return all(any(tok.startswith(w) for tok in tokens) for w in words)
+
+    return [c.name for c in schema.columns if words and hit(f"{c.name} {c.description or ''}")]

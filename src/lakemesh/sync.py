@@ -258,7 +258,7 @@ class Syncer:
                 state = {"status": "ok", "last_success_at": stamp, "last_error": None}
                 if cursor:
                     state["cursor"] = cursor
-                if result.mode == "full":
+                if result.mode == "full" and result.drift is not None:
                     state.update(last_full_at=stamp, drift=json.dumps(result.drift))
                 conn.execute(update(t.alerts).where(
                     t.alerts.c.domain_id == domain.id, t.alerts.c.resolved_at.is_(None),
@@ -341,7 +341,8 @@ def sync_status(store: Store) -> list[dict[str, Any]]:
             "lag_seconds": round((stamp - r.last_success_at).total_seconds(), 1)
             if r.last_success_at else None,
             "tables": tables.get(r.id, 0), "partitions": parts.get(r.id, 0),
-            "drift": {k: len(v) for k, v in json.loads(r.drift).items()} if r.drift else None,
+            "drift": {k: len(v) for k, v in (json.loads(r.drift) or {}).items()} or None
+            if r.drift else None,
             "open_alerts": alerts.get(r.id, 0),
         })
     return out

@@ -1,0 +1,170 @@
+"""``lakemesh demo``: the story of SPEC section 4, end to end, on the embedded defaults.
+
+Each mesh step runs the real CLI (printed as ``$ lakemesh ...``) so the demo is also a
+smoke test of the command-line contract. The producers' own work (landing raw files,
+curating them) is plain pyarrow, as a domain's pipeline would be.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shlex
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lakemesh.errors import InvalidInput, LakemeshError
+
+FIRST = ["Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hans", "Ida", "Jonas",
+         "Klara", "Lukas", "Mia", "Noah", "Olga", "Paul", "Rosa", "Stefan", "Tina", "Uwe"]
+LAST = ["Becker", "Fischer", "Hoffmann", "Koch", "Meyer", "Müller", "Richter", "Schäfer",
+        "Schmidt", "Schneider", "Schulz", "Wagner", "Weber", "Wolf", "Zimmermann"]
+
+
+PRODUCT_DESCRIPTION = (
+    "Consumer credit profile: one row per credit application with the applicant's "
+    "account, credit history, purpose and creditability (good/bad)")
+IDENTIFIER_NOTES = {
+    "customer_id": "bank customer number",
+    "full_name": "customer's full name",
+    "email": "customer's e-mail address",
+    "iban": "customer's account number (IBAN)",
+}
+
+
+def find_data() -> Path:
+    """The German credit data: $LAKEMESH_DEMO_DATA, or shared/data next to the checkout."""
+    env = os.environ.get("LAKEMESH_DEMO_DATA")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "data" / "german_credit" for p in here.parents]
+    candidates += [p.parent / "shared" / "data" / "german_credit" for p in here.parents]
+    for c in candidates:
+        if (c / "kredit_raw.csv").is_file() and (c / "columns.csv").is_file():
+            return c
+    raise InvalidInput("demo data not found: set LAKEMESH_DEMO_DATA to the german_credit folder")
+
+
+def curate_credit(raw_csv: Path, columns_csv: Path) -> pa.Table:
+    """Raw German headers -> the English 'consumer credit profile', plus deterministic
+    customer identifiers (the raw data has none; classification needs some)."""
+    raw = pacsv.read_csv(raw_csv)
+    with open(columns_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mapping = {row["german"]: row["english"] for row in rows}
+    notes = {row["english"]: row["description"] for row in rows} | IDENTIFIER_NOTES
+    missing = [c for c in raw.column_names if c not in mapping]
+    if missing:
+        raise InvalidInput(f"curation map has no English name for {missing}")
+    table = raw.rename_columns([mapping[c] for c in raw.column_names])
+    n = table.num_rows
+    ids = [f"C{100000 + i}" for i in range(n)]
+    names = [f"{FIRST[_h(i, 1) % len(FIRST)]} {LAST[_h(i, 2) % len(LAST)]}" for i in range(n)]
+    emails = [f"{nm.lower().replace(' ', '.').replace('ü', 'ue').replace('ä', 'ae')}{i}"
+              f"@example.com" for i, nm in enumerate(names)]
+    ibans = [f"DE{_h(i, 3) % 90 + 10:02d}{_h(i, 4) % 10**18:018d}" for i in range(n)]
+    identifiers = {"customer_id": ids, "full_name": names, "email": emails, "iban": ibans}
+    curated = pa.table({**identifiers, **{c: table[c] for c in table.column_names}})
+    fields = [f.with_metadata({"description": notes[f.name]}) for f in curated.schema]
+    return curated.cast(pa.schema(fields, metadata={"description": PRODUCT_DESCRIPTION}))
+
+
+def holdings(customer_ids: list[str]) -> dict[str, pa.Table]:
+    """Investment banking's product: monthly holdings of (some of) the same customers."""
+    out = {}
+    for month in ("2024-01", "2024-02", "2024-03"):
+        rows = [(cid, ["equity", "bonds", "funds"][_h(i, 5) % 3],
+                 round((_h(i, 6 + int(month[-1])) % 500_000) / 10, 2))
+                for i, cid in enumerate(customer_ids) if _h(i, 7) % 3 == 0]
+        out[month] = pa.table({
+            "customer_id": [r[0] for r in rows], "asset_class": [r[1] for r in rows],
+            "market_value_eur": pa.array([r[2] for r in rows], pa.float64()),
+        })
+    return out
+
+
+def _h(i: int, salt: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8], "big")
+
+
+class Story:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.home = base / "mesh"
+
+    def say(self, text: str) -> None:
+        print(f"\n== {text}", flush=True)
+
+    def run(self, *args: str) -> None:
+        from lakemesh.cli import main
+
+        argv = [*args, "--home", str(self.home)]
+        print("$ lakemesh " + " ".join(shlex.quote(a) for a in args), flush=True)
+        code = main(argv)
+        if code != 0:
+            raise LakemeshError(f"demo step failed (exit {code}): lakemesh {' '.join(args)}")
+
+    def tell(self) -> None:
+        data = find_data()
+        roots = {d: self.base / "domains" / d for d in
+                 ("consumer_banking", "investment_banking", "analytics")}
+        self.say("1. A mesh with three domains")
+        self.run("init")
+        self.run("domain", "create", "consumer_banking", "--storage",
+                 str(roots["consumer_banking"]), "--kind", "producer",
+                 "--owner", "steward@consumer_banking")
+        self.run("domain", "create", "investment_banking", "--storage",
+                 str(roots["investment_banking"]), "--kind", "producer",
+                 "--owner", "steward@investment_banking")
+        self.run("domain", "create", "analytics", "--storage", str(roots["analytics"]),
+                 "--kind", "consumer", "--owner", "admin@analytics")
+        self.run("domain", "list")
+
+        self.say("2. consumer_banking lands raw German credit data and curates it")
+        cb = roots["consumer_banking"]
+        landed = cb / "raw" / "kredit_raw" / "kredit_raw.csv"
+        landed.parent.mkdir(parents=True, exist_ok=True)
+        landed.write_bytes((data / "kredit_raw.csv").read_bytes())
+        print(f"landed {landed.relative_to(self.base)}")
+        curated = curate_credit(landed, data / "columns.csv")
+        target = cb / "curated" / "consumer_credit_profile" / "part-0.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(curated, target)
+        print(f"curated {curated.num_rows} rows, {curated.num_columns} columns (German -> "
+              f"English headers, customer identifiers added) -> {target.relative_to(self.base)}")
+        ib = roots["investment_banking"]
+        ids = pc.unique(curated["customer_id"]).to_pylist()
+        for month, tbl in holdings(ids).items():
+            path = ib / "wealth" / "customer_holdings" / f"month={month}" / "part-0.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(tbl, path)
+        print("investment_banking wrote wealth/customer_holdings (3 monthly partitions)")
+
+        self.say("Each producer crawls its own storage into its own catalog")
+        self.run("crawl", "consumer_banking")
+        self.run("crawl", "investment_banking")
+        self.say("The central catalog syncs every domain catalog")
+        self.run("sync")
+        self.run("sync", "status")
+        self.run("search", "credit history")
+        self.run("show", "consumer_banking.curated.consumer_credit_profile", "--partitions", "5")
+        self.run("show", "investment_banking.wealth.customer_holdings")
+        self.say(f"Done. The mesh is at {self.home}")
+
+
+def run_demo(directory: str | None = None) -> Path:
+    if directory:
+        base = Path(directory).expanduser().absolute()
+        if base.exists() and any(base.iterdir()):
+            raise InvalidInput(f"demo directory {base} is not empty")
+        base.mkdir(parents=True, exist_ok=True)
+    else:
+        base = Path(tempfile.mkdtemp(prefix="lakemesh-demo-"))
+    Story(base).tell()
+    return base

@@ -23,7 +23,8 @@ from pathlib import Path
 
 def find_binary(name: str) -> str:
     found = shutil.which(name) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
     if found is None:
         raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
     return found
@@ -71,18 +72,53 @@ def running_server() -> Iterator[PostgresServer]:
     proc = None
     log = open(base / "server.log", "wb")  # noqa: SIM115 (closed in finally)
     try:
-        subprocess.run([initdb, "-D", str(data), "-U", "lakemesh", "--auth=trust", "-E", "UTF8",
-                        "--no-sync", "--no-instructions"], check=True, user=user,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base)
+        subprocess.run(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "lakemesh",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            user=user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=base,
+        )
         (base / "sock").mkdir()
         if user:
             os.chown(sock, pw.pw_uid, pw.pw_gid)
         proc = subprocess.Popen(
-            [postgres, "-D", str(data), "-p", str(port), "-k", str(sock),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"],
-            user=user, stdout=subprocess.DEVNULL, stderr=log, cwd=base)
+            [
+                postgres,
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(sock),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            user=user,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            cwd=base,
+        )
         server = PostgresServer(base, port, proc)
         _wait_ready(server)
         yield server

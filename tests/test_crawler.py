@@ -32,7 +32,10 @@ def test_formats_and_hive_partitions(tmp_path: Path) -> None:
     pq_t = cat.load_table("db", "pq")
     assert pq_t.format == "parquet" and pq_t.partition_keys == ("year", "month")
     assert [(c.name, c.type, c.partition) for c in pq_t.table_schema.columns] == [
-        ("x", "int64", False), ("year", "int64", True), ("month", "int64", True)]
+        ("x", "int64", False),
+        ("year", "int64", True),
+        ("month", "int64", True),
+    ]
     assert pq_t.row_count == 3
     assert [p.key for p in cat.partitions("db", "pq")] == ["year=2024/month=1", "year=2024/month=2"]
     csv_t = cat.load_table("db", "csvt")
@@ -45,8 +48,9 @@ def test_formats_and_hive_partitions(tmp_path: Path) -> None:
 
 def test_schema_merged_with_widening(tmp_path: Path) -> None:
     write_parquet(tmp_path / "db/t/a.parquet", {"n": pa.array([1], pa.int32()), "f": [1]})
-    write_parquet(tmp_path / "db/t/b.parquet", {"n": pa.array([2], pa.int64()), "f": [1.5],
-                                                "extra": ["x"]})
+    write_parquet(
+        tmp_path / "db/t/b.parquet", {"n": pa.array([2], pa.int64()), "f": [1.5], "extra": ["x"]}
+    )
     _, cat = crawl(tmp_path)
     cols = {c.name: c.type for c in cat.load_table("db", "t").table_schema.columns}
     assert cols == {"n": "int64", "f": "double", "extra": "string"}
@@ -68,12 +72,16 @@ def test_invalid_names_are_skipped_with_warnings(tmp_path: Path) -> None:
     (tmp_path / "db/ok/readme.txt").write_text("hi")
     write_parquet(tmp_path / "db/_hidden/a.parquet", {"x": [1]})
     write_parquet(tmp_path / "db/cols/a.parquet", {"bad col": [1]})
-    report, cat = crawl(tmp_path)
+    report, _ = crawl(tmp_path)
     assert report.added == ["db.ok"]
     joined = "\n".join(report.warnings)
-    for fragment in ("'Bad-Name' is not a valid table name", "'Bad DB' is not a valid database",
-                     "not a key=value partition", "readme.txt: not a Parquet",
-                     "invalid column name 'bad col'"):
+    for fragment in (
+        "'Bad-Name' is not a valid table name",
+        "'Bad DB' is not a valid database",
+        "not a key=value partition",
+        "readme.txt: not a Parquet",
+        "invalid column name 'bad col'",
+    ):
         assert fragment in joined
     assert "_hidden" not in joined, "names starting with _ are silently ignored"
 
@@ -107,7 +115,7 @@ def test_crawl_path_cannot_leave_the_root(tmp_path: Path) -> None:
 def test_database_option_and_subpath(tmp_path: Path) -> None:
     write_parquet(tmp_path / "landing/a/x.parquet", {"x": [1]})
     write_parquet(tmp_path / "landing/b/x.parquet", {"x": [1]})
-    report, cat = crawl(tmp_path, "landing", database="raw")
+    report, _ = crawl(tmp_path, "landing", database="raw")
     assert sorted(report.added) == ["raw.a", "raw.b"]
     with pytest.raises(InvalidInput):
         crawl(tmp_path, "landing", database="Bad")

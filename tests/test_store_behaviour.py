@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, insert, select, text
+from sqlalchemy import insert, inspect, select, text
 
 from lakemesh.errors import InvalidInput, StoreError
 from lakemesh.mesh import Mesh
@@ -30,10 +30,15 @@ def test_store_is_at_head_revision(mesh: Mesh) -> None:
 
 
 def test_failed_write_leaves_nothing(mesh: Mesh) -> None:
-    with pytest.raises(RuntimeError), mesh.store.write() as conn:
-        conn.execute(insert(t.alerts).values(severity="error", kind="x", message="m",
-                                             created_at=now()))
-        raise RuntimeError("crash inside the transaction")
+    def crash_inside_transaction() -> None:
+        with mesh.store.write() as conn:
+            conn.execute(
+                insert(t.alerts).values(severity="error", kind="x", message="m", created_at=now())
+            )
+            raise RuntimeError("crash inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        crash_inside_transaction()
     with mesh.store.read() as conn:
         assert conn.execute(select(t.alerts)).all() == []
 
@@ -41,8 +46,9 @@ def test_failed_write_leaves_nothing(mesh: Mesh) -> None:
 def test_timestamps_come_back_aware_utc(mesh: Mesh) -> None:
     stamp = now()
     with mesh.store.write() as conn:
-        conn.execute(insert(t.alerts).values(severity="info", kind="k", message="m",
-                                             created_at=stamp))
+        conn.execute(
+            insert(t.alerts).values(severity="info", kind="k", message="m", created_at=stamp)
+        )
     with mesh.store.read() as conn:
         got = conn.execute(select(t.alerts.c.created_at)).scalar_one()
     assert got.tzinfo is not None
@@ -99,9 +105,11 @@ def test_sqlite_writers_serialise_instead_of_failing(tmp_path: Path) -> None:
                 with m.store.write() as conn:
                     n = conn.execute(select(t.alerts.c.id)).all()
                     time.sleep(0.001)
-                    conn.execute(insert(t.alerts).values(
-                        severity="info", kind=f"w{i}", message=str(len(n) + j),
-                        created_at=now()))
+                    conn.execute(
+                        insert(t.alerts).values(
+                            severity="info", kind=f"w{i}", message=str(len(n) + j), created_at=now()
+                        )
+                    )
         except Exception as exc:
             errors.append(exc)
 

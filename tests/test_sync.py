@@ -22,8 +22,10 @@ from tests.conftest import write_parquet
 
 def orders(root: Path, days: int = 3, table: str = "orders", db: str = "sales") -> None:
     for d in range(days):
-        write_parquet(root / db / table / f"dt=2024-01-{d + 1:02d}" / "part-0.parquet",
-                      {"id": [d * 10 + i for i in range(3)], "amount": [1.5, 2.5, 3.5]})
+        write_parquet(
+            root / db / table / f"dt=2024-01-{d + 1:02d}" / "part-0.parquet",
+            {"id": [d * 10 + i for i in range(3)], "amount": [1.5, 2.5, 3.5]},
+        )
 
 
 @pytest.fixture
@@ -63,7 +65,12 @@ def test_initial_sync_copies_tables_schemas_partitions(sales: Mesh) -> None:
 def test_incremental_sync_applies_only_changes(sales: Mesh, root: Path) -> None:
     sales.sync()
     [r] = sales.sync()
-    assert (r.mode, r.tables_added, r.tables_updated, r.partitions_added) == ("incremental", 0, 0, 0)
+    assert (r.mode, r.tables_added, r.tables_updated, r.partitions_added) == (
+        "incremental",
+        0,
+        0,
+        0,
+    )
     # add a partition, change one, remove one
     write_parquet(root / "sales/orders/dt=2024-01-09/p.parquet", {"id": [1], "amount": [1.0]})
     write_parquet(root / "sales/orders/dt=2024-01-01/more.parquet", {"id": [7], "amount": [2.0]})
@@ -94,8 +101,10 @@ def test_removed_table_is_removed_centrally(sales: Mesh, root: Path) -> None:
 def test_schema_evolution_keeps_history_and_flags_breaking(sales: Mesh, root: Path) -> None:
     sales.sync()
     # widening + added column: not breaking
-    write_parquet(root / "sales/customers/c2.parquet",
-                  {"cid": pa.array([3], pa.int64()), "name": ["c"], "email": ["c@x"]})
+    write_parquet(
+        root / "sales/customers/c2.parquet",
+        {"cid": pa.array([3], pa.int64()), "name": ["c"], "email": ["c@x"]},
+    )
     sales.crawl("sales")
     [r] = sales.sync()
     assert r.breaking_changes == []
@@ -120,16 +129,28 @@ def test_schema_evolution_keeps_history_and_flags_breaking(sales: Mesh, root: Pa
 def test_full_repair_reports_and_heals_drift(sales: Mesh) -> None:
     sales.sync()
     with sales.store.write() as conn:  # damage the central copy behind the sync's back
-        tid = conn.execute(select(t.catalog_tables.c.id).where(
-            t.catalog_tables.c.full_name == "sales.sales.orders")).scalar_one()
-        conn.execute(delete(t.partitions).where(t.partitions.c.table_id == tid,
-                                                t.partitions.c.key == "dt=2024-01-01"))
-        conn.execute(update(t.catalog_tables).where(
-            t.catalog_tables.c.full_name == "sales.sales.customers").values(source_version="x"))
+        tid = conn.execute(
+            select(t.catalog_tables.c.id).where(
+                t.catalog_tables.c.full_name == "sales.sales.orders"
+            )
+        ).scalar_one()
+        conn.execute(
+            delete(t.partitions).where(
+                t.partitions.c.table_id == tid, t.partitions.c.key == "dt=2024-01-01"
+            )
+        )
+        conn.execute(
+            update(t.catalog_tables)
+            .where(t.catalog_tables.c.full_name == "sales.sales.customers")
+            .values(source_version="x")
+        )
     [r] = sales.sync(full=True)
     assert r.status == "ok"
-    assert r.drift == {"missing": [], "stale": ["sales.sales.customers", "sales.sales.orders"],
-                       "extra": []}
+    assert r.drift == {
+        "missing": [],
+        "stale": ["sales.sales.customers", "sales.sales.orders"],
+        "extra": [],
+    }
     assert r.partitions_added == 1
     assert sales.catalog.partition("sales.sales.orders", "dt=2024-01-01") is not None
     [r] = sales.sync(full=True)

@@ -39,8 +39,13 @@ class Applied:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.changed_fields or self.partitions_added
-                    or self.partitions_changed or self.partitions_removed)
+        return bool(
+            self.created
+            or self.changed_fields
+            or self.partitions_added
+            or self.partitions_changed
+            or self.partitions_removed
+        )
 
 
 # --------------------------------------------------------------------------- writes
@@ -53,15 +58,20 @@ def ensure_database(conn: Connection, domain_id: int, name: str) -> int:
     ).scalar()
     if found is not None:
         return int(found)
-    return int(conn.execute(
-        insert(dbs).values(domain_id=domain_id, name=name, created_at=now())
-        .returning(dbs.c.id)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            insert(dbs).values(domain_id=domain_id, name=name, created_at=now()).returning(dbs.c.id)
+        ).scalar_one()
+    )
 
 
 def apply_table(
-    conn: Connection, domain: str, domain_id: int, info: TableInfo,
-    partitions: Sequence[Partition] | None, delta: PartitionDelta | None = None,
+    conn: Connection,
+    domain: str,
+    domain_id: int,
+    info: TableInfo,
+    partitions: Sequence[Partition] | None,
+    delta: PartitionDelta | None = None,
 ) -> Applied:
     """Make the central copy of one table equal to ``info`` and its partitions.
 
@@ -75,30 +85,47 @@ def apply_table(
     schema = info.table_schema
     stamp = now()
     values: dict[str, Any] = {
-        "format": info.format, "location": info.location, "description": info.description,
+        "format": info.format,
+        "location": info.location,
+        "description": info.description,
         "partition_keys": json.dumps(list(info.partition_keys)),
         "properties": json.dumps(info.properties, sort_keys=True),
-        "source_version": info.version, "file_count": info.file_count,
-        "size_bytes": info.size_bytes, "row_count": info.row_count,
+        "source_version": info.version,
+        "file_count": info.file_count,
+        "size_bytes": info.size_bytes,
+        "row_count": info.row_count,
         "schema_fingerprint": schema.fingerprint(),
     }
     out = Applied()
     if row is None:
         db_id = ensure_database(conn, domain_id, info.database)
-        table_id = int(conn.execute(
-            insert(ct).values(domain_id=domain_id, database_id=db_id, name=info.name,
-                              full_name=name, schema_version=1, created_at=stamp,
-                              updated_at=stamp, **values).returning(ct.c.id)
-        ).scalar_one())
+        table_id = int(
+            conn.execute(
+                insert(ct)
+                .values(
+                    domain_id=domain_id,
+                    database_id=db_id,
+                    name=info.name,
+                    full_name=name,
+                    schema_version=1,
+                    created_at=stamp,
+                    updated_at=stamp,
+                    **values,
+                )
+                .returning(ct.c.id)
+            ).scalar_one()
+        )
         _write_columns(conn, table_id, schema)
         _write_schema_version(conn, table_id, 1, schema, [])
         out.created = True
-        out.partitions_added = _insert_partitions(conn, table_id, partitions or
-                                                  (delta.upserts if delta else []))
+        out.partitions_added = _insert_partitions(
+            conn, table_id, partitions or (delta.upserts if delta else [])
+        )
     else:
         table_id = row.id
-        out.changed_fields = [k for k, v in values.items()
-                              if k != "source_version" and getattr(row, k) != v]
+        out.changed_fields = [
+            k for k, v in values.items() if k != "source_version" and getattr(row, k) != v
+        ]
         if row.schema_fingerprint != values["schema_fingerprint"]:
             version = row.schema_version + 1
             old = _current_schema(conn, table_id)
@@ -131,91 +158,147 @@ def remove_table(conn: Connection, domain: str, database: str, table: str) -> bo
     return True
 
 
-def _emit_applied(conn: Connection, domain: str, name: str, info: TableInfo, out: Applied,
-                  schema_version: int) -> None:
+def _emit_applied(
+    conn: Connection, domain: str, name: str, info: TableInfo, out: Applied, schema_version: int
+) -> None:
     if out.created:
-        events.emit(conn, events.TableCreated(
-            domain=domain, table=name, format=info.format, schema_version=1,
-            partitions=out.partitions_added))
+        events.emit(
+            conn,
+            events.TableCreated(
+                domain=domain,
+                table=name,
+                format=info.format,
+                schema_version=1,
+                partitions=out.partitions_added,
+            ),
+        )
         return
     if out.schema_changes:
-        events.emit(conn, events.SchemaChanged(
-            domain=domain, table=name, version=schema_version,
-            breaking=any(c.breaking for c in out.schema_changes),
-            changes=[c.model_dump() for c in out.schema_changes]))
+        events.emit(
+            conn,
+            events.SchemaChanged(
+                domain=domain,
+                table=name,
+                version=schema_version,
+                breaking=any(c.breaking for c in out.schema_changes),
+                changes=[c.model_dump() for c in out.schema_changes],
+            ),
+        )
     if out.changed:
-        events.emit(conn, events.TableUpdated(
-            domain=domain, table=name, fields=out.changed_fields,
-            partitions_added=out.partitions_added, partitions_changed=out.partitions_changed,
-            partitions_removed=out.partitions_removed))
+        events.emit(
+            conn,
+            events.TableUpdated(
+                domain=domain,
+                table=name,
+                fields=out.changed_fields,
+                partitions_added=out.partitions_added,
+                partitions_changed=out.partitions_changed,
+                partitions_removed=out.partitions_removed,
+            ),
+        )
 
 
 def _write_columns(conn: Connection, table_id: int, schema: Schema) -> None:
     conn.execute(delete(t.columns).where(t.columns.c.table_id == table_id))
-    conn.execute(insert(t.columns), [
-        {"table_id": table_id, "ordinal": i, "name": c.name, "type": c.type,
-         "nullable": c.nullable, "is_partition": c.partition, "description": c.description}
-        for i, c in enumerate(schema.columns)
-    ])
+    conn.execute(
+        insert(t.columns),
+        [
+            {
+                "table_id": table_id,
+                "ordinal": i,
+                "name": c.name,
+                "type": c.type,
+                "nullable": c.nullable,
+                "is_partition": c.partition,
+                "description": c.description,
+            }
+            for i, c in enumerate(schema.columns)
+        ],
+    )
 
 
-def _write_schema_version(conn: Connection, table_id: int, version: int, schema: Schema,
-                          changes: list[SchemaChange]) -> None:
-    conn.execute(insert(t.schema_versions).values(
-        table_id=table_id, version=version, schema=schema.to_json(),
-        fingerprint=schema.fingerprint(),
-        changes=json.dumps([c.model_dump() for c in changes]),
-        breaking=any(c.breaking for c in changes), created_at=now()))
+def _write_schema_version(
+    conn: Connection, table_id: int, version: int, schema: Schema, changes: list[SchemaChange]
+) -> None:
+    conn.execute(
+        insert(t.schema_versions).values(
+            table_id=table_id,
+            version=version,
+            schema=schema.to_json(),
+            fingerprint=schema.fingerprint(),
+            changes=json.dumps([c.model_dump() for c in changes]),
+            breaking=any(c.breaking for c in changes),
+            created_at=now(),
+        )
+    )
 
 
 def _current_schema(conn: Connection, table_id: int) -> Schema:
     sv = t.schema_versions
     text = conn.execute(
-        select(sv.c.schema).where(sv.c.table_id == table_id).order_by(sv.c.version.desc())
-        .limit(1)
+        select(sv.c.schema).where(sv.c.table_id == table_id).order_by(sv.c.version.desc()).limit(1)
     ).scalar_one()
     return Schema.from_json(text)
 
 
-_PART_FIELDS = ("key", "values", "location", "file_count", "size_bytes", "row_count",
-                "modified_at")
+_PART_FIELDS = ("key", "values", "location", "file_count", "size_bytes", "row_count", "modified_at")
 _PART_UPDATE = (
     update(t.partitions)
-    .where(and_(t.partitions.c.table_id == bindparam("b_table"),
-                t.partitions.c.key == bindparam("b_key")))
+    .where(
+        and_(
+            t.partitions.c.table_id == bindparam("b_table"),
+            t.partitions.c.key == bindparam("b_key"),
+        )
+    )
     .values({f: bindparam(f"b_{f}") for f in _PART_FIELDS[1:]})
 )
 
 
 def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
     if parts:
-        conn.execute(insert(t.partitions), [
-            {"table_id": table_id, "key": p[0], "values": p[1], "location": p[2],
-             "file_count": p[3], "size_bytes": p[4], "row_count": p[5], "modified_at": p[6]}
-            for p in parts
-        ])
+        conn.execute(
+            insert(t.partitions),
+            [
+                {
+                    "table_id": table_id,
+                    "key": p[0],
+                    "values": p[1],
+                    "location": p[2],
+                    "file_count": p[3],
+                    "size_bytes": p[4],
+                    "row_count": p[5],
+                    "modified_at": p[6],
+                }
+                for p in parts
+            ],
+        )
     return len(parts)
 
 
 def _update_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
     if parts:
-        conn.execute(_PART_UPDATE, [
-            {"b_table": table_id, **{f"b_{f}": v for f, v in zip(_PART_FIELDS, p, strict=True)}}
-            for p in parts
-        ])
+        conn.execute(
+            _PART_UPDATE,
+            [
+                {"b_table": table_id, **{f"b_{f}": v for f, v in zip(_PART_FIELDS, p, strict=True)}}
+                for p in parts
+            ],
+        )
     return len(parts)
 
 
 def _delete_partitions(conn: Connection, table_id: int, keys: Sequence[str]) -> int:
     tp = t.partitions
     for i in range(0, len(keys), _CHUNK):
-        conn.execute(delete(tp).where(tp.c.table_id == table_id,
-                                      tp.c.key.in_(keys[i:i + _CHUNK])))
+        conn.execute(
+            delete(tp).where(tp.c.table_id == table_id, tp.c.key.in_(keys[i : i + _CHUNK]))
+        )
     return len(keys)
 
 
-def _existing_partitions(conn: Connection, table_id: int,
-                         keys: Sequence[str] | None = None) -> dict[str, Partition]:
+def _existing_partitions(
+    conn: Connection, table_id: int, keys: Sequence[str] | None = None
+) -> dict[str, Partition]:
     tp = t.partitions
     cols = [tp.c[f] for f in _PART_FIELDS]
     if keys is None:
@@ -223,13 +306,15 @@ def _existing_partitions(conn: Connection, table_id: int,
     else:
         rows = []
         for i in range(0, len(keys), _CHUNK):
-            rows += conn.execute(select(*cols).where(tp.c.table_id == table_id,
-                                                     tp.c.key.in_(keys[i:i + _CHUNK])))
-    return {r[0]: Partition(*r) for r in rows}
+            rows += conn.execute(
+                select(*cols).where(tp.c.table_id == table_id, tp.c.key.in_(keys[i : i + _CHUNK]))
+            )
+    return {r[0]: Partition._make(r) for r in rows}
 
 
-def _diff_partitions(conn: Connection, table_id: int, parts: Sequence[Partition],
-                     out: Applied) -> None:
+def _diff_partitions(
+    conn: Connection, table_id: int, parts: Sequence[Partition], out: Applied
+) -> None:
     existing = _existing_partitions(conn, table_id)
     added, changed = [], []
     for p in parts:
@@ -251,7 +336,8 @@ def _apply_delta(conn: Connection, table_id: int, delta: PartitionDelta, out: Ap
     out.partitions_added += _insert_partitions(conn, table_id, added)
     out.partitions_changed += _update_partitions(conn, table_id, changed)
     out.partitions_removed += _delete_partitions(
-        conn, table_id, [k for k in delta.removed if k in existing])
+        conn, table_id, [k for k in delta.removed if k in existing]
+    )
 
 
 # --------------------------------------------------------------------------- reads
@@ -290,8 +376,9 @@ class TableDetail:
 _LOOKUP = (
     select(*[t.partitions.c[f] for f in _PART_FIELDS])
     .join(t.catalog_tables, t.catalog_tables.c.id == t.partitions.c.table_id)
-    .where(t.catalog_tables.c.full_name == bindparam("name"),
-           t.partitions.c.key == bindparam("key"))
+    .where(
+        t.catalog_tables.c.full_name == bindparam("name"), t.partitions.c.key == bindparam("key")
+    )
 )
 
 
@@ -307,26 +394,45 @@ class CentralCatalog:
 
     def tables(self, domain: str | None = None) -> list[dict[str, Any]]:
         ct, d = t.catalog_tables, t.domains
-        q = (select(ct.c.full_name, ct.c.format, ct.c.description, ct.c.schema_version,
-                    ct.c.updated_at, d.c.name.label("domain"))
-             .join(d, d.c.id == ct.c.domain_id).order_by(ct.c.full_name))
+        q = (
+            select(
+                ct.c.full_name,
+                ct.c.format,
+                ct.c.description,
+                ct.c.schema_version,
+                ct.c.updated_at,
+                d.c.name.label("domain"),
+            )
+            .join(d, d.c.id == ct.c.domain_id)
+            .order_by(ct.c.full_name)
+        )
         if domain:
             q = q.where(d.c.name == domain)
         with self.store.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def partitions(self, name: str | TableName, limit: int | None = None,
-                   offset: int = 0) -> list[Partition]:
+    def partitions(
+        self, name: str | TableName, limit: int | None = None, offset: int = 0
+    ) -> list[Partition]:
         tp, ct = t.partitions, t.catalog_tables
-        q = (select(*[tp.c[f] for f in _PART_FIELDS]).join(ct, ct.c.id == tp.c.table_id)
-             .where(ct.c.full_name == str(_name(name))).order_by(tp.c.key).offset(offset))
+        q = (
+            select(*[tp.c[f] for f in _PART_FIELDS])
+            .join(ct, ct.c.id == tp.c.table_id)
+            .where(ct.c.full_name == str(_name(name)))
+            .order_by(tp.c.key)
+            .offset(offset)
+        )
         if limit is not None:
             q = q.limit(limit)
         with self.store.read() as conn:
-            return [Partition(*r) for r in conn.execute(q)]
+            return [Partition._make(r) for r in conn.execute(q)]
 
-    def partition(self, name: str | TableName, key: str | dict[str, str | None],
-                  conn: Connection | None = None) -> Partition | None:
+    def partition(
+        self,
+        name: str | TableName,
+        key: str | dict[str, str | None],
+        conn: Connection | None = None,
+    ) -> Partition | None:
         """One partition by its key (``"dt=2024-01-01/region=eu"`` or a values dict).
 
         Pass a held ``conn`` (``with catalog.store.read() as conn``) for many lookups.
@@ -339,21 +445,28 @@ class CentralCatalog:
         else:
             with self.store.read() as c:
                 row = c.execute(_LOOKUP, {"name": table, "key": key}).first()
-        return None if row is None else Partition(*row)
+        return None if row is None else Partition._make(row)
 
     def schema_history(self, name: str | TableName) -> list[dict[str, Any]]:
         sv, ct = t.schema_versions, t.catalog_tables
-        q = (select(sv.c.version, sv.c.schema, sv.c.changes, sv.c.breaking, sv.c.created_at)
-             .join(ct, ct.c.id == sv.c.table_id).where(ct.c.full_name == str(_name(name)))
-             .order_by(sv.c.version))
+        q = (
+            select(sv.c.version, sv.c.schema, sv.c.changes, sv.c.breaking, sv.c.created_at)
+            .join(ct, ct.c.id == sv.c.table_id)
+            .where(ct.c.full_name == str(_name(name)))
+            .order_by(sv.c.version)
+        )
         with self.store.read() as conn:
             rows = list(conn.execute(q))
         if not rows:
             raise NotFound(f"table {name} is not in the central catalog")
         return [
-            {"version": r.version, "columns": json.loads(r.schema),
-             "changes": json.loads(r.changes), "breaking": bool(r.breaking),
-             "created_at": r.created_at.isoformat()}
+            {
+                "version": r.version,
+                "columns": json.loads(r.schema),
+                "changes": json.loads(r.changes),
+                "breaking": bool(r.breaking),
+                "created_at": r.created_at.isoformat(),
+            }
             for r in rows
         ]
 
@@ -368,7 +481,8 @@ class CentralCatalog:
 def table_detail(conn: Connection, name: TableName) -> TableDetail:
     ct, d = t.catalog_tables, t.domains
     row = conn.execute(
-        select(ct, d.c.name.label("domain_name")).join(d, d.c.id == ct.c.domain_id)
+        select(ct, d.c.name.label("domain_name"))
+        .join(d, d.c.id == ct.c.domain_id)
         .where(ct.c.full_name == str(name))
     ).first()
     if row is None:
@@ -376,22 +490,41 @@ def table_detail(conn: Connection, name: TableName) -> TableDetail:
     cols = conn.execute(
         select(t.columns).where(t.columns.c.table_id == row.id).order_by(t.columns.c.ordinal)
     )
-    schema = Schema(columns=tuple(
-        Column(name=c.name, type=c.type, nullable=c.nullable, partition=c.is_partition,
-               description=c.description)
-        for c in cols
-    ))
+    schema = Schema(
+        columns=tuple(
+            Column(
+                name=c.name,
+                type=c.type,
+                nullable=c.nullable,
+                partition=c.is_partition,
+                description=c.description,
+            )
+            for c in cols
+        )
+    )
     count = conn.execute(
         select(func.count()).select_from(t.partitions).where(t.partitions.c.table_id == row.id)
     ).scalar_one()
     return TableDetail(
-        name=str(name), domain=row.domain_name, database=name.database, table=name.table,
-        format=row.format, location=row.location, description=row.description,
-        owner=row.owner, schema=schema, schema_version=row.schema_version,
-        partition_keys=json.loads(row.partition_keys), properties=json.loads(row.properties),
-        source_version=row.source_version, file_count=row.file_count,
-        size_bytes=row.size_bytes, row_count=row.row_count, partition_count=count,
-        created_at=row.created_at, updated_at=row.updated_at,
+        name=str(name),
+        domain=row.domain_name,
+        database=name.database,
+        table=name.table,
+        format=row.format,
+        location=row.location,
+        description=row.description,
+        owner=row.owner,
+        schema=schema,
+        schema_version=row.schema_version,
+        partition_keys=json.loads(row.partition_keys),
+        properties=json.loads(row.properties),
+        source_version=row.source_version,
+        file_count=row.file_count,
+        size_bytes=row.size_bytes,
+        row_count=row.row_count,
+        partition_count=count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 

@@ -27,8 +27,12 @@ from lakemesh.mesh import MESH_ADMIN, Mesh
 from lakemesh.store import SQLAlchemyError
 from lakemesh.sync import SyncResult
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="lakemesh: a data mesh with central governance.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="lakemesh: a data mesh with central governance.",
+)
 domain_app = typer.Typer(no_args_is_help=True, help="Create and inspect domains.")
 events_app = typer.Typer(no_args_is_help=True, help="Events written by every change.")
 app.add_typer(domain_app, name="domain")
@@ -37,7 +41,9 @@ app.add_typer(events_app, name="events")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Home = Annotated[str | None, typer.Option("--home", help="Mesh home (default $LAKEMESH_HOME or ./mesh).")]
+Home = Annotated[
+    str | None, typer.Option("--home", help="Mesh home (default $LAKEMESH_HOME or ./mesh).")
+]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 As = Annotated[str, typer.Option("--as", help="Principal to act as.")]
 
@@ -57,8 +63,12 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
     if not enabled or not err.is_terminal:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}
 
@@ -74,18 +84,28 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
 
 
 @app.command()
-def init(home: Home = None, json_: Json = False,
-         db: Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite in the home).")] = None) -> None:
+def init(
+    home: Home = None,
+    json_: Json = False,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite).")] = None,
+) -> None:
     """Create a mesh home with its metadata store and the mesh admin."""
     mesh = Mesh.init(home, db)
-    data = {"home": str(mesh.home), "store": mesh.store.dialect, "admin": MESH_ADMIN,
-            "revision": mesh.store.revision()}
+    data = {
+        "home": str(mesh.home),
+        "store": mesh.store.dialect,
+        "admin": MESH_ADMIN,
+        "revision": mesh.store.revision(),
+    }
     mesh.close()
     if json_:
         _print_json(data)
     else:
-        out.print(f"initialised mesh at {data['home']} ({data['store']} store); "
-                  f"mesh admin is {MESH_ADMIN}", markup=False)
+        out.print(
+            f"initialised mesh at {data['home']} ({data['store']} store); "
+            f"mesh admin is {MESH_ADMIN}",
+            markup=False,
+        )
 
 
 @app.command()
@@ -110,23 +130,34 @@ def migrate(home: Home = None, json_: Json = False) -> None:
 @domain_app.command("create")
 def domain_create(
     name: str,
-    storage: Annotated[str, typer.Option("--storage", help="Storage root: a path or s3://bucket/prefix.")],
-    catalog: Annotated[str, typer.Option("--catalog", help="builtin | iceberg:URI | delta")] = "builtin",
+    storage: Annotated[str, typer.Option("--storage", help="A local path or s3://bucket/prefix.")],
+    catalog: Annotated[str, typer.Option(help="builtin | iceberg:URI | delta")] = "builtin",
     kind: Annotated[str, typer.Option("--kind", help="producer | consumer | both")] = "producer",
     owner: Annotated[list[str] | None, typer.Option("--owner", help="Owner (repeatable).")] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="S3 endpoint URL.")] = None,
     region: Annotated[str | None, typer.Option("--region", help="S3 region.")] = None,
-    home: Home = None, json_: Json = False,
+    home: Home = None,
+    json_: Json = False,
 ) -> None:
     """Register a domain with its storage root and catalog."""
     with Mesh.open(home) as mesh:
-        d = mesh.create_domain(name, storage, catalog=catalog, kind=kind,
-                               owners=tuple(owner or ()), endpoint=endpoint, region=region)
+        d = mesh.create_domain(
+            name,
+            storage,
+            catalog=catalog,
+            kind=kind,
+            owners=tuple(owner or ()),
+            endpoint=endpoint,
+            region=region,
+        )
     if json_:
         _print_json(d.public())
     else:
-        out.print(f"created domain {d.name} ({d.kind}, {d.catalog_spec} catalog, "
-                  f"storage {d.storage_uri})", markup=False)
+        out.print(
+            f"created domain {d.name} ({d.kind}, {d.catalog_spec} catalog, "
+            f"storage {d.storage_uri})",
+            markup=False,
+        )
 
 
 @domain_app.command("list")
@@ -156,8 +187,10 @@ def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
     for key in ("name", "kind", "catalog", "storage", "owners", "created_at"):
         out.print(f"{key:>10}: {data[key]}", markup=False)
     sync = data["sync"] or {}
-    out.print(f"{'sync':>10}: {sync.get('status')} (last success {sync.get('last_success_at')})",
-              markup=False)
+    out.print(
+        f"{'sync':>10}: {sync.get('status')} (last success {sync.get('last_success_at')})",
+        markup=False,
+    )
     out.print(f"{'tables':>10}: {len(data['tables'])}", markup=False)
     for t in data["tables"]:
         out.print(f"            {t}", markup=False)
@@ -169,9 +202,12 @@ def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
 @app.command()
 def crawl(
     domain: str,
-    path: Annotated[str, typer.Argument(help="Folder under the domain root (default: the root).")] = "",
-    database: Annotated[str | None, typer.Option("--database", help="Put every table found into this database.")] = None,
-    home: Home = None, json_: Json = False,
+    path: Annotated[str, typer.Argument(help="Folder under the domain root.")] = "",
+    database: Annotated[
+        str | None, typer.Option(help="Put every table found into this DB.")
+    ] = None,
+    home: Home = None,
+    json_: Json = False,
 ) -> None:
     """Infer tables from files under a domain's storage root into its builtin catalog."""
     with Mesh.open(home) as mesh, _progress(not json_) as progress:
@@ -180,32 +216,48 @@ def crawl(
     if json_:
         _print_json(report.as_dict())
         return
-    out.print(f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
-              f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
-              f"({report.files_read} files read, {report.files_cached} cached)", markup=False)
+    out.print(
+        f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
+        f"({report.files_read} files read, {report.files_cached} cached)",
+        markup=False,
+    )
 
 
 @app.command()
 def sync(
-    domains: Annotated[list[str] | None, typer.Argument(help="Domains to sync (default: all), or 'status'.")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Full repair: list everything, diff, report drift.")] = False,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep syncing until Ctrl-C.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Apply a listing the fail-safe refused.")] = False,
-    interval: Annotated[float | None, typer.Option("--interval", help="Seconds between incremental syncs (--watch).", min=0.1)] = None,
-    repair_interval: Annotated[float | None, typer.Option("--repair-interval", help="Seconds between full repairs (--watch).", min=1)] = None,
-    home: Home = None, json_: Json = False,
+    domains: Annotated[
+        list[str] | None, typer.Argument(help="Domains (default all) or 'status'.")
+    ] = None,
+    full: Annotated[bool, typer.Option(help="Full repair: list all, diff, report drift.")] = False,
+    watch: Annotated[bool, typer.Option(help="Keep syncing until Ctrl-C.")] = False,
+    force: Annotated[bool, typer.Option(help="Apply a listing the fail-safe refused.")] = False,
+    interval: Annotated[
+        float | None, typer.Option(help="Watch: incremental every N s.", min=0.1)
+    ] = None,
+    repair_interval: Annotated[
+        float | None, typer.Option(help="Watch: full every N s.", min=1)
+    ] = None,
+    home: Home = None,
+    json_: Json = False,
 ) -> None:
     """Sync domain catalogs into the central catalog; 'sync status' shows sync health."""
     names = list(domains or [])
     if "status" in names:
         if len(names) > 1 or full or watch or force:
             raise typer.BadParameter("'sync status' takes no other arguments")
-        return _sync_status(home, json_)
+        _sync_status(home, json_)
+        return
     with Mesh.open(home) as mesh:
         if watch:
-            _watch(mesh, names, json_, force,
-                   interval or mesh.settings.sync.interval_seconds,
-                   repair_interval or mesh.settings.sync.repair_interval_seconds)
+            _watch(
+                mesh,
+                names,
+                json_,
+                force,
+                interval or mesh.settings.sync.interval_seconds,
+                repair_interval or mesh.settings.sync.repair_interval_seconds,
+            )
             return
         with _progress(not json_) as progress:
             results = mesh.sync(names or None, full=full, force=force, progress=progress)
@@ -223,13 +275,18 @@ def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False
         _warn(r.warnings)
         if quiet and r.status == "ok" and not r.changed:
             continue
-        line = (f"{r.domain}: {r.mode} sync {r.status}: tables +{r.tables_added} "
-                f"~{r.tables_updated} -{r.tables_removed}, partitions +{r.partitions_added} "
-                f"~{r.partitions_changed} -{r.partitions_removed} ({r.seconds:.2f}s)")
+        line = (
+            f"{r.domain}: {r.mode} sync {r.status}: tables +{r.tables_added} "
+            f"~{r.tables_updated} -{r.tables_removed}, partitions +{r.partitions_added} "
+            f"~{r.partitions_changed} -{r.partitions_removed} ({r.seconds:.2f}s)"
+        )
         out.print(line, markup=False)
         if r.drift is not None:
-            out.print(f"  drift: {len(r.drift['missing'])} missing, {len(r.drift['stale'])} "
-                      f"stale, {len(r.drift['extra'])} extra centrally", markup=False)
+            out.print(
+                f"  drift: {len(r.drift['missing'])} missing, {len(r.drift['stale'])} "
+                f"stale, {len(r.drift['extra'])} extra centrally",
+                markup=False,
+            )
             for kind in ("missing", "stale", "extra"):
                 for name in r.drift[kind]:
                     out.print(f"    {kind}: {name}", markup=False)
@@ -239,16 +296,20 @@ def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False
             err.print(f"{r.domain}: {r.error}", markup=False)
 
 
-def _watch(mesh: Mesh, names: list[str], json_: bool, force: bool, interval: float,
-           repair_interval: float) -> None:
+def _watch(
+    mesh: Mesh, names: list[str], json_: bool, force: bool, interval: float, repair_interval: float
+) -> None:
     """Incremental every ``interval`` s, full repair every ``repair_interval`` s; a
     signal stops it between tables (each table's transaction is whole)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     next_repair = time.monotonic() + repair_interval
-    err.print(f"watching {', '.join(names) or 'all domains'}: incremental every {interval:g}s, "
-              f"full repair every {repair_interval:g}s; Ctrl-C stops", markup=False)
+    err.print(
+        f"watching {', '.join(names) or 'all domains'}: incremental every {interval:g}s, "
+        f"full repair every {repair_interval:g}s; Ctrl-C stops",
+        markup=False,
+    )
     while not stop.is_set():
         full = time.monotonic() >= next_repair
         if full:
@@ -270,21 +331,35 @@ def _sync_status(home: str | None, json_: bool) -> None:
     if json_:
         _print_json(rows)
         return
-    table = Table("domain", "status", "last success (UTC)", "lag s", "tables", "parts",
-                  "drift m/s/e", "alerts")
+    table = Table(
+        "domain",
+        "status",
+        "last success (UTC)",
+        "lag s",
+        "tables",
+        "parts",
+        "drift m/s/e",
+        "alerts",
+    )
     for r in rows:
         drift = r["drift"]
         table.add_row(
-            r["domain"], r["status"], _when(r["last_success_at"]),
+            r["domain"],
+            r["status"],
+            _when(r["last_success_at"]),
             "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.0f}",
-            str(r["tables"]), str(r["partitions"]),
+            str(r["tables"]),
+            str(r["partitions"]),
             "-" if drift is None else f"{drift['missing']}/{drift['stale']}/{drift['extra']}",
-            str(r["open_alerts"]))
+            str(r["open_alerts"]),
+        )
     out.print(table)
     for r in rows:
         if r["last_error"]:
-            out.print(f"{r['domain']}: last error at {_when(r['last_error_at'])}: "
-                      f"{r['last_error']}", markup=False)
+            out.print(
+                f"{r['domain']}: last error at {_when(r['last_error_at'])}: {r['last_error']}",
+                markup=False,
+            )
 
 
 def _when(iso: str | None) -> str:
@@ -311,8 +386,11 @@ def search_cmd(text: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json =
 
 @app.command()
 def show(
-    table: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json = False,
-    partitions: Annotated[int, typer.Option("--partitions", help="How many partitions to list.", min=0)] = 20,
+    table: str,
+    as_: As = MESH_ADMIN,
+    home: Home = None,
+    json_: Json = False,
+    partitions: Annotated[int, typer.Option(help="How many partitions to list.", min=0)] = 20,
 ) -> None:
     """One table: schema, partitions and schema history."""
     with Mesh.open(home) as mesh:
@@ -320,36 +398,58 @@ def show(
     if json_:
         _print_json(data)
         return
-    out.print(f"{data['name']}  ({data['format']}, schema v{data['schema_version']})",
-              markup=False)
-    for key in ("location", "description", "owner", "row_count", "file_count", "size_bytes",
-                "updated_at"):
+    out.print(f"{data['name']}  ({data['format']}, schema v{data['schema_version']})", markup=False)
+    for key in (
+        "location",
+        "description",
+        "owner",
+        "row_count",
+        "file_count",
+        "size_bytes",
+        "updated_at",
+    ):
         if data.get(key) is not None:
             out.print(f"  {key}: {data[key]}", markup=False)
     cols = Table("column", "type", "null", "part", "description", title="schema")
     for c in data["columns"]:
-        cols.add_row(c["name"], c["type"], "yes" if c.get("nullable", True) else "no",
-                     "yes" if c.get("partition") else "", c.get("description") or "")
+        cols.add_row(
+            c["name"],
+            c["type"],
+            "yes" if c.get("nullable", True) else "no",
+            "yes" if c.get("partition") else "",
+            c.get("description") or "",
+        )
     out.print(cols)
-    out.print(f"partitions: {data['partition_count']} "
-              f"({', '.join(data['partition_keys']) or 'unpartitioned'})", markup=False)
+    out.print(
+        f"partitions: {data['partition_count']} "
+        f"({', '.join(data['partition_keys']) or 'unpartitioned'})",
+        markup=False,
+    )
     for p in data["partitions"]:
-        out.print(f"  {p['key']}  files={p['file_count']} bytes={p['size_bytes']}"
-                  + (f" rows={p['row_count']}" if p["row_count"] is not None else ""),
-                  markup=False)
+        out.print(
+            f"  {p['key']}  files={p['file_count']} bytes={p['size_bytes']}"
+            + (f" rows={p['row_count']}" if p["row_count"] is not None else ""),
+            markup=False,
+        )
     out.print("history:")
     for v in data["history"]:
-        changes = "; ".join(
-            f"{c['kind']} {c.get('column') or ''}{' (breaking)' if c['breaking'] else ''}".strip()
-            for c in v["changes"]) or "created"
+        changes = "; ".join(_change_text(c) for c in v["changes"]) or "created"
         out.print(f"  v{v['version']} {v['created_at']}: {changes}", markup=False)
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    breaking = " (breaking)" if change["breaking"] else ""
+    return f"{change['kind']} {change.get('column') or ''}".strip() + breaking
 
 
 @events_app.command("list")
 def events_list(
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
-    type_: Annotated[str | None, typer.Option("--type", help="Only types starting with this.")] = None,
-    home: Home = None, json_: Json = False,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="Only types with this prefix.")
+    ] = None,
+    home: Home = None,
+    json_: Json = False,
 ) -> None:
     """The newest events, newest first."""
     from lakemesh import events
@@ -360,13 +460,16 @@ def events_list(
         _print_json(rows)
         return
     for r in rows:
-        out.print(f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}",
-                  markup=False)
+        out.print(
+            f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}", markup=False
+        )
 
 
 @app.command()
 def demo(
-    directory: Annotated[str | None, typer.Option("--dir", help="Empty directory for the demo (default: a new temp dir).")] = None,
+    directory: Annotated[
+        str | None, typer.Option("--dir", help="An empty directory to use.")
+    ] = None,
 ) -> None:
     """The whole story of SPEC section 4, end to end, on the embedded defaults."""
     from lakemesh.demo import run_demo
@@ -392,14 +495,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"error: {_one_line(exc)}", markup=False)
         return 1
     except SQLAlchemyError as exc:
-        err.print(f"error: metadata store: {_one_line(getattr(exc, 'orig', None) or exc)}",
-                  markup=False)
+        err.print(
+            f"error: metadata store: {_one_line(getattr(exc, 'orig', None) or exc)}", markup=False
+        )
         return 1
     except Exception as exc:
         if os.environ.get("LAKEMESH_DEBUG"):
             raise
-        err.print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
-                  "set LAKEMESH_DEBUG=1 for the traceback", markup=False)
+        err.print(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+            "set LAKEMESH_DEBUG=1 for the traceback",
+            markup=False,
+        )
         return 1
     return 0
 

@@ -42,9 +42,14 @@ from lakemesh.storage import Entry, Storage, check_relative
 from lakemesh.typedef import is_object_name
 
 EXTENSIONS: dict[str, Format] = {
-    ".parquet": "parquet", ".parq": "parquet", ".pq": "parquet",
-    ".csv": "csv", ".tsv": "csv",
-    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".parquet": "parquet",
+    ".parq": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
 }
 PARTITION_DIR = re.compile(r"([^=]+)=(.*)")
 SAMPLE_BYTES = 1 << 20  #: CSV and JSON schemas are inferred from the first MiB, like Glue
@@ -66,11 +71,16 @@ class CrawlReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-            "removed": self.removed, "files_read": self.files_read,
-            "files_cached": self.files_cached, "warnings": self.warnings,
-            "schema_changes": {t: [c.model_dump() for c in cs]
-                               for t, cs in self.schema_changes.items()},
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "files_read": self.files_read,
+            "files_cached": self.files_cached,
+            "warnings": self.warnings,
+            "schema_changes": {
+                t: [c.model_dump() for c in cs] for t, cs in self.schema_changes.items()
+            },
         }
 
 
@@ -93,8 +103,14 @@ class _TableDir:
 
 
 class Crawler:
-    def __init__(self, storage: Storage, catalog: BuiltinCatalog, *, workers: int = 8,
-                 progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: BuiltinCatalog,
+        *,
+        workers: int = 8,
+        progress: Progress | None = None,
+    ) -> None:
         self.storage, self.catalog, self.workers = storage, catalog, workers
         self.progress = progress
         self.report = CrawlReport()
@@ -189,8 +205,10 @@ class Crawler:
         if not part and "_delta_log" in names:
             t.special = "delta"
             return
-        if not part and "metadata" in names and not any(
-            e.name.endswith(tuple(EXTENSIONS)) for e in entries
+        if (
+            not part
+            and "metadata" in names
+            and not any(e.name.endswith(tuple(EXTENSIONS)) for e in entries)
         ):
             t.special = "iceberg"
             return
@@ -216,7 +234,9 @@ class Crawler:
     # ------------------------------------------------------------------ schemas
 
     def _read_schemas(
-        self, tables: list[_TableDir], cache: dict[str, tuple[int, int, bytes, int | None]],
+        self,
+        tables: list[_TableDir],
+        cache: dict[str, tuple[int, int, bytes, int | None]],
         writer: CatalogWriter,
     ) -> dict[str, tuple[pa.Schema, int | None] | None]:
         """Each data file's schema and row count: from the cache or read in parallel."""
@@ -232,8 +252,7 @@ class Crawler:
         self.report.files_cached = len(out)
         fresh: list[tuple[str, int, int, bytes, int | None]] = []
         with ThreadPoolExecutor(self.workers) as pool:
-            for i, (f, result) in enumerate(zip(todo, pool.map(self._read_one, todo),
-                                                strict=True)):
+            for i, (f, result) in enumerate(zip(todo, pool.map(self._read_one, todo), strict=True)):
                 if i % 1000 == 0:
                     self._tick("files", i, len(todo))
                 if isinstance(result, str):
@@ -241,8 +260,9 @@ class Crawler:
                     out[f.path] = None
                     continue
                 out[f.path] = result
-                fresh.append((f.path, f.size, f.mtime_ns, result[0].serialize().to_pybytes(),
-                              result[1]))
+                fresh.append(
+                    (f.path, f.size, f.mtime_ns, result[0].serialize().to_pybytes(), result[1])
+                )
         self._tick("files", len(todo), len(todo))
         self.report.files_read = len(fresh)
         writer.cache_files(fresh)
@@ -275,8 +295,10 @@ class Crawler:
             return None
         layouts = {tuple(k for k, _ in f.partition) for f in t.files}
         if len(layouts) > 1:
-            keep = max(layouts, key=lambda ks: sum(1 for f in t.files
-                                                   if tuple(k for k, _ in f.partition) == ks))
+            keep = max(
+                layouts,
+                key=lambda ks: sum(1 for f in t.files if tuple(k for k, _ in f.partition) == ks),
+            )
             self.warn(f"table {full}: inconsistent partition layout; kept {'/'.join(keep)}")
         else:
             keep = layouts.pop()
@@ -303,11 +325,16 @@ class Crawler:
         parts = self._partitions(keep, used, schemas)
         rows = [schemas[f.path][1] for f in used]  # type: ignore[index]
         info = TableInfo(
-            database=t.database, name=t.name, format=used[0].fmt,
+            database=t.database,
+            name=t.name,
+            format=used[0].fmt,
             description=description_of(merged.metadata),
-            location=self.storage.location(t.path), table_schema=schema,
-            partition_keys=keep, version="0",
-            file_count=len(used), size_bytes=sum(f.size for f in used),
+            location=self.storage.location(t.path),
+            table_schema=schema,
+            partition_keys=keep,
+            version="0",
+            file_count=len(used),
+            size_bytes=sum(f.size for f in used),
             row_count=None if None in rows else sum(r or 0 for r in rows),
         )
         return info, parts
@@ -318,8 +345,10 @@ class Crawler:
         fields = list(merged)
         for k in keys:
             if k in {f.name.lower() for f in fields}:
-                self.warn(f"table {full}: column {k!r} is also a partition key; "
-                          "the partition value is used")
+                self.warn(
+                    f"table {full}: column {k!r} is also a partition key; "
+                    "the partition value is used"
+                )
                 fields = [f for f in fields if f.name.lower() != k]
         for k in keys:
             values = {dict(f.partition)[k] for f in files}
@@ -328,7 +357,9 @@ class Crawler:
         return from_arrow(pa.schema(fields), partition_keys=keys)
 
     def _partitions(
-        self, keys: tuple[str, ...], files: list[_DataFile],
+        self,
+        keys: tuple[str, ...],
+        files: list[_DataFile],
         schemas: dict[str, tuple[pa.Schema, int | None] | None],
     ) -> list[Partition]:
         if not keys:
@@ -341,15 +372,17 @@ class Crawler:
             values: dict[str, str | None] = {k: None if v == HIVE_NULL else v for k, v in part}
             loc_rel = members[0].path.rsplit("/", 1)[0]
             rows = [schemas[f.path][1] for f in members]  # type: ignore[index]
-            parts.append(Partition(
-                key=partition_key(keys, values),
-                values=json.dumps(values, separators=(",", ":")),
-                location=self.storage.location(loc_rel),
-                file_count=len(members),
-                size_bytes=sum(f.size for f in members),
-                row_count=None if None in rows else sum(r or 0 for r in rows),
-                modified_at=max(f.mtime_ns for f in members),
-            ))
+            parts.append(
+                Partition(
+                    key=partition_key(keys, values),
+                    values=json.dumps(values, separators=(",", ":")),
+                    location=self.storage.location(loc_rel),
+                    file_count=len(members),
+                    size_bytes=sum(f.size for f in members),
+                    row_count=None if None in rows else sum(r or 0 for r in rows),
+                    modified_at=max(f.mtime_ns for f in members),
+                )
+            )
         return sorted(parts)
 
     def _describe_special(self, t: _TableDir) -> tuple[TableInfo, list[Partition]] | None:
@@ -387,8 +420,9 @@ class Crawler:
         except LakemeshError:
             return None
 
-    def _remove_vanished(self, writer: CatalogWriter, rel: str, database: str | None,
-                         found: set[tuple[str, str]]) -> None:
+    def _remove_vanished(
+        self, writer: CatalogWriter, rel: str, database: str | None, found: set[tuple[str, str]]
+    ) -> None:
         """Tables of the crawled scope that no longer have data are dropped."""
         for db, name in writer.tables():
             if (db, name) in found or (database is not None and db != database):
@@ -416,10 +450,8 @@ def _infer_text(head: bytes, fmt: Format, *, complete: bool) -> pa.Schema:
     if not complete:
         cut = head.rfind(b"\n")
         head = head[: cut + 1] if cut > 0 else head
-    if fmt == "csv":
-        table = pacsv.read_csv(io.BytesIO(head))
-    else:
-        table = pajson.read_json(io.BytesIO(head))
+    reader = pacsv.read_csv if fmt == "csv" else pajson.read_json
+    table = reader(io.BytesIO(head))
     if table.num_columns == 0:
         raise ValueError("no columns")
     return table.schema
@@ -433,6 +465,11 @@ def _one_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-def crawl_domain(storage: Storage, catalog: BuiltinCatalog, path: str = "",
-                 database: str | None = None, progress: Progress | None = None) -> CrawlReport:
+def crawl_domain(
+    storage: Storage,
+    catalog: BuiltinCatalog,
+    path: str = "",
+    database: str | None = None,
+    progress: Progress | None = None,
+) -> CrawlReport:
     return Crawler(storage, catalog, progress=progress).crawl(path, database)

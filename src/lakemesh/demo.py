@@ -21,15 +21,51 @@ import pyarrow.parquet as pq
 
 from lakemesh.errors import InvalidInput, LakemeshError
 
-FIRST = ["Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hans", "Ida", "Jonas",
-         "Klara", "Lukas", "Mia", "Noah", "Olga", "Paul", "Rosa", "Stefan", "Tina", "Uwe"]
-LAST = ["Becker", "Fischer", "Hoffmann", "Koch", "Meyer", "Müller", "Richter", "Schäfer",
-        "Schmidt", "Schneider", "Schulz", "Wagner", "Weber", "Wolf", "Zimmermann"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Eva",
+    "Felix",
+    "Greta",
+    "Hans",
+    "Ida",
+    "Jonas",
+    "Klara",
+    "Lukas",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Stefan",
+    "Tina",
+    "Uwe",
+]
+LAST = [
+    "Becker",
+    "Fischer",
+    "Hoffmann",
+    "Koch",
+    "Meyer",
+    "Müller",
+    "Richter",
+    "Schäfer",
+    "Schmidt",
+    "Schneider",
+    "Schulz",
+    "Wagner",
+    "Weber",
+    "Wolf",
+    "Zimmermann",
+]
 
 
 PRODUCT_DESCRIPTION = (
     "Consumer credit profile: one row per credit application with the applicant's "
-    "account, credit history, purpose and creditability (good/bad)")
+    "account, credit history, purpose and creditability (good/bad)"
+)
 IDENTIFIER_NOTES = {
     "customer_id": "bank customer number",
     "full_name": "customer's full name",
@@ -66,8 +102,10 @@ def curate_credit(raw_csv: Path, columns_csv: Path) -> pa.Table:
     n = table.num_rows
     ids = [f"C{100000 + i}" for i in range(n)]
     names = [f"{FIRST[_h(i, 1) % len(FIRST)]} {LAST[_h(i, 2) % len(LAST)]}" for i in range(n)]
-    emails = [f"{nm.lower().replace(' ', '.').replace('ü', 'ue').replace('ä', 'ae')}{i}"
-              f"@example.com" for i, nm in enumerate(names)]
+    emails = [
+        f"{nm.lower().replace(' ', '.').replace('ü', 'ue').replace('ä', 'ae')}{i}@example.com"
+        for i, nm in enumerate(names)
+    ]
     ibans = [f"DE{_h(i, 3) % 90 + 10:02d}{_h(i, 4) % 10**18:018d}" for i in range(n)]
     identifiers = {"customer_id": ids, "full_name": names, "email": emails, "iban": ibans}
     curated = pa.table({**identifiers, **{c: table[c] for c in table.column_names}})
@@ -79,13 +117,22 @@ def holdings(customer_ids: list[str]) -> dict[str, pa.Table]:
     """Investment banking's product: monthly holdings of (some of) the same customers."""
     out = {}
     for month in ("2024-01", "2024-02", "2024-03"):
-        rows = [(cid, ["equity", "bonds", "funds"][_h(i, 5) % 3],
-                 round((_h(i, 6 + int(month[-1])) % 500_000) / 10, 2))
-                for i, cid in enumerate(customer_ids) if _h(i, 7) % 3 == 0]
-        out[month] = pa.table({
-            "customer_id": [r[0] for r in rows], "asset_class": [r[1] for r in rows],
-            "market_value_eur": pa.array([r[2] for r in rows], pa.float64()),
-        })
+        rows = [
+            (
+                cid,
+                ["equity", "bonds", "funds"][_h(i, 5) % 3],
+                round((_h(i, 6 + int(month[-1])) % 500_000) / 10, 2),
+            )
+            for i, cid in enumerate(customer_ids)
+            if _h(i, 7) % 3 == 0
+        ]
+        out[month] = pa.table(
+            {
+                "customer_id": [r[0] for r in rows],
+                "asset_class": [r[1] for r in rows],
+                "market_value_eur": pa.array([r[2] for r in rows], pa.float64()),
+            }
+        )
     return out
 
 
@@ -112,18 +159,45 @@ class Story:
 
     def tell(self) -> None:
         data = find_data()
-        roots = {d: self.base / "domains" / d for d in
-                 ("consumer_banking", "investment_banking", "analytics")}
+        roots = {
+            d: self.base / "domains" / d
+            for d in ("consumer_banking", "investment_banking", "analytics")
+        }
         self.say("1. A mesh with three domains")
         self.run("init")
-        self.run("domain", "create", "consumer_banking", "--storage",
-                 str(roots["consumer_banking"]), "--kind", "producer",
-                 "--owner", "steward@consumer_banking")
-        self.run("domain", "create", "investment_banking", "--storage",
-                 str(roots["investment_banking"]), "--kind", "producer",
-                 "--owner", "steward@investment_banking")
-        self.run("domain", "create", "analytics", "--storage", str(roots["analytics"]),
-                 "--kind", "consumer", "--owner", "admin@analytics")
+        self.run(
+            "domain",
+            "create",
+            "consumer_banking",
+            "--storage",
+            str(roots["consumer_banking"]),
+            "--kind",
+            "producer",
+            "--owner",
+            "steward@consumer_banking",
+        )
+        self.run(
+            "domain",
+            "create",
+            "investment_banking",
+            "--storage",
+            str(roots["investment_banking"]),
+            "--kind",
+            "producer",
+            "--owner",
+            "steward@investment_banking",
+        )
+        self.run(
+            "domain",
+            "create",
+            "analytics",
+            "--storage",
+            str(roots["analytics"]),
+            "--kind",
+            "consumer",
+            "--owner",
+            "admin@analytics",
+        )
         self.run("domain", "list")
 
         self.say("2. consumer_banking lands raw German credit data and curates it")
@@ -136,8 +210,10 @@ class Story:
         target = cb / "curated" / "consumer_credit_profile" / "part-0.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(curated, target)
-        print(f"curated {curated.num_rows} rows, {curated.num_columns} columns (German -> "
-              f"English headers, customer identifiers added) -> {target.relative_to(self.base)}")
+        print(
+            f"curated {curated.num_rows} rows, {curated.num_columns} columns (German -> "
+            f"English headers, customer identifiers added) -> {target.relative_to(self.base)}"
+        )
         ib = roots["investment_banking"]
         ids = pc.unique(curated["customer_id"]).to_pylist()
         for month, tbl in holdings(ids).items():

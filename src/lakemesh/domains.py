@@ -34,8 +34,9 @@ class Domain(Frozen):
 
     @property
     def catalog_spec(self) -> str:
-        return f"iceberg:{self.catalog_uri}" if self.catalog_kind == "iceberg" else \
-            self.catalog_kind
+        return (
+            f"iceberg:{self.catalog_uri}" if self.catalog_kind == "iceberg" else self.catalog_kind
+        )
 
     def storage(self) -> Storage:
         return open_storage(self.storage_uri, dict(self.storage_options))
@@ -44,15 +45,26 @@ class Domain(Frozen):
         return open_catalog(self.catalog_kind, self.catalog_uri, self.storage())
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "storage": self.storage_uri, "catalog": self.catalog_spec,
-                "kind": self.kind, "owners": list(self.owners),
-                "storage_options": self.storage_options,
-                "created_at": self.created_at.isoformat()}
+        return {
+            "name": self.name,
+            "storage": self.storage_uri,
+            "catalog": self.catalog_spec,
+            "kind": self.kind,
+            "owners": list(self.owners),
+            "storage_options": self.storage_options,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 def create_domain(
-    conn: Connection, name: str, storage: str, *, catalog: str = "builtin",
-    kind: str = "producer", owners: tuple[str, ...] = (), endpoint: str | None = None,
+    conn: Connection,
+    name: str,
+    storage: str,
+    *,
+    catalog: str = "builtin",
+    kind: str = "producer",
+    owners: tuple[str, ...] = (),
+    endpoint: str | None = None,
     region: str | None = None,
 ) -> Domain:
     """Validate everything first; the root directory is created only once all checks pass."""
@@ -78,16 +90,27 @@ def create_domain(
             raise InvalidInput(f"cannot create storage root {store.uri}: {exc.strerror}") from exc
     stamp = now()
     try:
-        domain_id = conn.execute(insert(t.domains).values(
-            name=name, storage_uri=store.uri, storage_options=json.dumps(options),
-            catalog_kind=catalog_kind, catalog_uri=catalog_uri, kind=kind,
-            owners=json.dumps(list(owners)), created_at=stamp, updated_at=stamp,
-        ).returning(t.domains.c.id)).scalar_one()
+        domain_id = conn.execute(
+            insert(t.domains)
+            .values(
+                name=name,
+                storage_uri=store.uri,
+                storage_options=json.dumps(options),
+                catalog_kind=catalog_kind,
+                catalog_uri=catalog_uri,
+                kind=kind,
+                owners=json.dumps(list(owners)),
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(t.domains.c.id)
+        ).scalar_one()
     except IntegrityError as exc:  # a concurrent create won the race
         raise AlreadyExists(f"domain {name!r} already exists") from exc
     conn.execute(insert(t.sync_state).values(domain_id=domain_id, status="never"))
-    events.emit(conn, events.DomainCreated(domain=name, storage=store.uri, catalog=catalog,
-                                           kind=kind))
+    events.emit(
+        conn, events.DomainCreated(domain=name, storage=store.uri, catalog=catalog, kind=kind)
+    )
     return get_domain(conn, name)
 
 
@@ -104,9 +127,14 @@ def list_domains(conn: Connection) -> list[Domain]:
 
 def _domain(row: Any) -> Domain:
     return Domain(
-        id=row.id, name=row.name, storage_uri=row.storage_uri,
-        storage_options=json.loads(row.storage_options), catalog_kind=row.catalog_kind,
-        catalog_uri=row.catalog_uri, kind=row.kind, owners=tuple(json.loads(row.owners)),
+        id=row.id,
+        name=row.name,
+        storage_uri=row.storage_uri,
+        storage_options=json.loads(row.storage_options),
+        catalog_kind=row.catalog_kind,
+        catalog_uri=row.catalog_uri,
+        kind=row.kind,
+        owners=tuple(json.loads(row.owners)),
         created_at=row.created_at,
     )
 
@@ -117,7 +145,7 @@ def _exists(conn: Connection, name: str) -> bool:
 
 def _check_no_overlap(conn: Connection, uri: str) -> None:
     """Two domains may not share or nest storage roots: each root is one domain's alone."""
-    for (other_name, other) in conn.execute(select(t.domains.c.name, t.domains.c.storage_uri)):
+    for other_name, other in conn.execute(select(t.domains.c.name, t.domains.c.storage_uri)):
         a, b = uri.rstrip("/") + "/", other.rstrip("/") + "/"
         if a.startswith(b) or b.startswith(a):
             raise InvalidInput(f"storage root {uri} overlaps the root of domain {other_name!r}")

@@ -85,8 +85,16 @@ class SyncRefused(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (DomainCreated, TableCreated, TableUpdated, TableRemoved, SchemaChanged,
-                SyncCompleted, SyncFailed, SyncRefused)
+    for cls in (
+        DomainCreated,
+        TableCreated,
+        TableUpdated,
+        TableRemoved,
+        SchemaChanged,
+        SyncCompleted,
+        SyncFailed,
+        SyncRefused,
+    )
 }
 
 
@@ -104,14 +112,22 @@ def emit(conn: Connection, event: Event) -> None:
     )
 
 
-def recent(conn: Connection, limit: int = 100, type_prefix: str | None = None) -> list[dict[str, Any]]:
+def recent(
+    conn: Connection, limit: int = 100, type_prefix: str | None = None
+) -> list[dict[str, Any]]:
     """The newest outbox events, newest first (for ``events list`` and tests)."""
     q = select(t.outbox).order_by(t.outbox.c.id.desc()).limit(limit)
     if type_prefix:
         q = q.where(t.outbox.c.type.startswith(type_prefix, autoescape=True))
     return [
-        {"id": r.id, "event_id": r.event_id, "type": r.type, "domain": r.domain,
-         "subject": r.subject, "payload": json.loads(r.payload),
-         "created_at": r.created_at.isoformat() if r.created_at else None}
+        {
+            "id": r.id,
+            "event_id": r.event_id,
+            "type": r.type,
+            "domain": r.domain,
+            "subject": r.subject,
+            "payload": json.loads(r.payload),
+            "created_at": r.created_at.isoformat() if r.created_at else None,
+        }
         for r in conn.execute(q)
     ]

@@ -29,7 +29,7 @@ class SyncSettings(BaseModel):
 
 class Settings(BaseModel):
     db_url: str
-    sync: SyncSettings = SyncSettings()
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
@@ -84,6 +84,6 @@ def public_settings(settings: Settings) -> dict[str, Any]:
     """Settings for display, without a database password."""
     from sqlalchemy.engine import make_url
 
-    data = json.loads(settings.model_dump_json())
+    data: dict[str, Any] = json.loads(settings.model_dump_json())
     data["db_url"] = make_url(settings.db_url).render_as_string(hide_password=True)
     return data

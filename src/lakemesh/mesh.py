@@ -14,7 +14,7 @@ from typing import Any
 from lakemesh import search as fulltext
 from lakemesh.catalog.builtin import BuiltinCatalog
 from lakemesh.central import CentralCatalog, TableDetail
-from lakemesh.crawler import CrawlReport, Crawler
+from lakemesh.crawler import Crawler, CrawlReport
 from lakemesh.crawler import Progress as CrawlProgress
 from lakemesh.domains import Domain, create_domain, get_domain, list_domains
 from lakemesh.errors import InvalidInput, NotFound
@@ -28,7 +28,7 @@ from lakemesh.home import (
 )
 from lakemesh.store import Store
 from lakemesh.sync import Progress as SyncProgress
-from lakemesh.sync import SyncOptions, Syncer, SyncResult, sync_status
+from lakemesh.sync import Syncer, SyncOptions, SyncResult, sync_status
 from lakemesh.typedef import TableName, check_principal
 
 #: The mesh admin that ``init`` creates (SPEC 1).
@@ -87,26 +87,38 @@ class Mesh:
 
     # ------------------------------------------------------------------ crawl and sync
 
-    def crawl(self, domain: str, path: str = "", database: str | None = None,
-              progress: CrawlProgress | None = None) -> CrawlReport:
+    def crawl(
+        self,
+        domain: str,
+        path: str = "",
+        database: str | None = None,
+        progress: CrawlProgress | None = None,
+    ) -> CrawlReport:
         d = self.domain(domain)
         if d.catalog_kind != "builtin":
             raise InvalidInput(
                 f"domain {domain!r} uses a {d.catalog_kind} catalog: its tables are "
-                "registered by its own tools; run 'lakemesh sync' to pick them up")
+                "registered by its own tools; run 'lakemesh sync' to pick them up"
+            )
         storage = d.storage()
         return Crawler(storage, BuiltinCatalog(storage), progress=progress).crawl(path, database)
 
-    def sync(self, domains: list[str] | None = None, *, full: bool = False,
-             force: bool = False, progress: SyncProgress | None = None,
-             stop: threading.Event | None = None) -> list[SyncResult]:
+    def sync(
+        self,
+        domains: list[str] | None = None,
+        *,
+        full: bool = False,
+        force: bool = False,
+        progress: SyncProgress | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[SyncResult]:
         """Sync the named domains (all by default); one result per domain, never raising
         for one domain's failure so the others still sync."""
         targets = [self.domain(n) for n in domains] if domains else self.domains()
-        options = SyncOptions(max_removal_ratio=self.settings.sync.max_removal_ratio,
-                              force=force)
-        syncer = Syncer(self.store, options, progress=progress,
-                        should_stop=stop.is_set if stop else None)
+        options = SyncOptions(max_removal_ratio=self.settings.sync.max_removal_ratio, force=force)
+        syncer = Syncer(
+            self.store, options, progress=progress, should_stop=stop.is_set if stop else None
+        )
         results = []
         for d in targets:
             if stop is not None and stop.is_set():
@@ -146,4 +158,3 @@ class Mesh:
         out["partitions"] = [p._asdict() for p in self.catalog.partitions(name, limit=partitions)]
         out["history"] = self.catalog.schema_history(name)
         return out
-

@@ -70,13 +70,31 @@ def from_arrow(
         columns.append(
             Column(
                 name=name,
-                type=str(field.type),
+                type=str(canonical(field.type)),
                 nullable=field.nullable,
                 description=description_of(field.metadata),
                 partition=name in partition_keys,
             )
         )
     return Schema(columns=tuple(columns))
+
+
+def canonical(t: pa.DataType) -> pa.DataType:
+    """One spelling per logical type: pyiceberg reads strings as ``large_string`` where
+    Parquet and Delta say ``string``; the catalog should not see a change in that."""
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_large_list(t) or pa.types.is_list(t):
+        return pa.list_(canonical(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(canonical(f.type)) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(canonical(t.key_type), canonical(t.item_type))
+    if pa.types.is_dictionary(t):
+        return canonical(t.value_type)
+    return t
 
 
 def description_of(metadata: dict[bytes, bytes] | None) -> str | None:
@@ -132,7 +150,7 @@ def widen(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         if _is_nested(a) or _is_nested(b):
             raise SchemaConflict(f"cannot merge {a} with {b}")
         return pa.string()
-    if t.is_list(a) and t.is_list(b) or t.is_large_list(a) and t.is_large_list(b):
+    if (t.is_list(a) and t.is_list(b)) or (t.is_large_list(a) and t.is_large_list(b)):
         return pa.list_(widen(a.value_type, b.value_type))
     if t.is_struct(a) and t.is_struct(b):
         return pa.struct(merge_fields(list(a), list(b)))
@@ -150,7 +168,9 @@ def merge_fields(left: Iterable[pa.Field], right: Iterable[pa.Field]) -> list[pa
             merged[f.name] = f.with_nullable(True)
         else:
             merged[f.name] = pa.field(
-                f.name, widen(old.type, f.type), nullable=old.nullable or f.nullable,
+                f.name,
+                widen(old.type, f.type),
+                nullable=old.nullable or f.nullable,
                 metadata=old.metadata or f.metadata,
             )
     return list(merged.values())
@@ -211,26 +231,46 @@ def diff(old: Schema, new: Schema) -> list[SchemaChange]:
     for col in old.columns:
         now_col = new_by_name.get(col.name)
         if now_col is None:
-            changes.append(SchemaChange(kind="column_removed", column=col.name, old=col.type,
-                                        breaking=True))
+            changes.append(
+                SchemaChange(kind="column_removed", column=col.name, old=col.type, breaking=True)
+            )
             continue
         if now_col.type != col.type:
-            changes.append(SchemaChange(kind="type_changed", column=col.name, old=col.type,
-                                        new=now_col.type,
-                                        breaking=not is_widening(col.type, now_col.type)))
+            changes.append(
+                SchemaChange(
+                    kind="type_changed",
+                    column=col.name,
+                    old=col.type,
+                    new=now_col.type,
+                    breaking=not is_widening(col.type, now_col.type),
+                )
+            )
         if now_col.nullable != col.nullable:
-            changes.append(SchemaChange(kind="nullability_changed", column=col.name,
-                                        old="nullable" if col.nullable else "required",
-                                        new="nullable" if now_col.nullable else "required",
-                                        breaking=not now_col.nullable))
+            changes.append(
+                SchemaChange(
+                    kind="nullability_changed",
+                    column=col.name,
+                    old="nullable" if col.nullable else "required",
+                    new="nullable" if now_col.nullable else "required",
+                    breaking=not now_col.nullable,
+                )
+            )
     for col in new.columns:
         if col.name not in old_by_name:
-            changes.append(SchemaChange(kind="column_added", column=col.name, new=col.type,
-                                        breaking=not col.nullable))
+            changes.append(
+                SchemaChange(
+                    kind="column_added", column=col.name, new=col.type, breaking=not col.nullable
+                )
+            )
     if old.partition_keys != new.partition_keys:
-        changes.append(SchemaChange(kind="partitioning_changed",
-                                    old=",".join(old.partition_keys),
-                                    new=",".join(new.partition_keys), breaking=True))
+        changes.append(
+            SchemaChange(
+                kind="partitioning_changed",
+                old=",".join(old.partition_keys),
+                new=",".join(new.partition_keys),
+                breaking=True,
+            )
+        )
     return changes
 
 
@@ -253,10 +293,27 @@ def is_widening(old_type: str, new_type: str) -> bool:
 _SIMPLE_TYPES: dict[str, pa.DataType] = {
     str(t): t
     for t in (
-        pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
-        pa.uint16(), pa.uint32(), pa.uint64(), pa.float16(), pa.float32(), pa.float64(),
-        pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.date32(),
-        pa.date64(), pa.string_view(), pa.binary_view(),
+        pa.null(),
+        pa.bool_(),
+        pa.int8(),
+        pa.int16(),
+        pa.int32(),
+        pa.int64(),
+        pa.uint8(),
+        pa.uint16(),
+        pa.uint32(),
+        pa.uint64(),
+        pa.float16(),
+        pa.float32(),
+        pa.float64(),
+        pa.string(),
+        pa.large_string(),
+        pa.binary(),
+        pa.large_binary(),
+        pa.date32(),
+        pa.date64(),
+        pa.string_view(),
+        pa.binary_view(),
     )
 }
 
@@ -266,10 +323,10 @@ def type_from_string(text: str) -> pa.DataType:
     if text in _SIMPLE_TYPES:
         return _SIMPLE_TYPES[text]
     if text.startswith("timestamp[") and text.endswith("]"):
-        inner = text[len("timestamp["):-1]
+        inner = text[len("timestamp[") : -1]
         unit, _, tz = inner.partition(", tz=")
         return pa.timestamp(unit, tz=tz or None)
     if text.startswith("decimal128(") and text.endswith(")"):
-        precision, scale = text[len("decimal128("):-1].split(",")
+        precision, scale = text[len("decimal128(") : -1].split(",")
         return pa.decimal128(int(precision), int(scale))
     raise InvalidInput(f"unsupported type text {text!r}")

@@ -30,18 +30,24 @@ def terms(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_TERMS]
 
 
-def index_table(conn: Connection, table_id: int, name: str, description: str | None,
-                schema: Schema) -> None:
+def index_table(
+    conn: Connection, table_id: int, name: str, description: str | None, schema: Schema
+) -> None:
     body = document(name, description, schema)
     if conn.dialect.name == "sqlite":
         conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": table_id})
-        conn.execute(text("INSERT INTO search_fts (rowid, body) VALUES (:id, :body)"),
-                     {"id": table_id, "body": body})
+        conn.execute(
+            text("INSERT INTO search_fts (rowid, body) VALUES (:id, :body)"),
+            {"id": table_id, "body": body},
+        )
     else:
         conn.execute(
-            text("INSERT INTO search_docs (table_id, body) VALUES (:id, :body) "
-                 "ON CONFLICT (table_id) DO UPDATE SET body = excluded.body"),
-            {"id": table_id, "body": body})
+            text(
+                "INSERT INTO search_docs (table_id, body) VALUES (:id, :body) "
+                "ON CONFLICT (table_id) DO UPDATE SET body = excluded.body"
+            ),
+            {"id": table_id, "body": body},
+        )
 
 
 def unindex_table(conn: Connection, table_id: int) -> None:
@@ -60,17 +66,18 @@ def search(conn: Connection, query: str, limit: int = 50) -> list[dict[str, Any]
         sql = text(
             "SELECT t.full_name, t.description, t.format, bm25(search_fts) AS score "
             "FROM search_fts JOIN catalog_tables t ON t.id = search_fts.rowid "
-            "WHERE search_fts MATCH :q ORDER BY score, t.full_name LIMIT :n")
+            "WHERE search_fts MATCH :q ORDER BY score, t.full_name LIMIT :n"
+        )
     else:
         match = " & ".join(f"{w}:*" for w in words)
         sql = text(
             "SELECT t.full_name, t.description, t.format, "
             "-ts_rank(s.tsv, to_tsquery('simple', :q)) AS score "
             "FROM search_docs s JOIN catalog_tables t ON t.id = s.table_id "
-            "WHERE s.tsv @@ to_tsquery('simple', :q) ORDER BY score, t.full_name LIMIT :n")
+            "WHERE s.tsv @@ to_tsquery('simple', :q) ORDER BY score, t.full_name LIMIT :n"
+        )
     rows = conn.execute(sql, {"q": match, "n": limit})
-    return [{"table": r.full_name, "description": r.description, "format": r.format}
-            for r in rows]
+    return [{"table": r.full_name, "description": r.description, "format": r.format} for r in rows]
 
 
 def matching_columns(schema: Schema, query: str) -> list[str]:

@@ -73,9 +73,14 @@ class Interrupted(Exception):
 
 
 class Syncer:
-    def __init__(self, store: Store, options: SyncOptions | None = None, *,
-                 progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        options: SyncOptions | None = None,
+        *,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.store = store
         self.options = options or SyncOptions()
         self.progress = progress
@@ -90,6 +95,7 @@ class Syncer:
         result = SyncResult(domain=domain.name, mode=mode)
         run_id = self._start_run(domain, mode)
         plan: _Plan | None = None
+        catalog: DomainCatalog | None = None
         try:
             catalog = domain.catalog()
             plan = self._plan(domain, catalog, None if mode == "full" else cursor, result)
@@ -100,14 +106,18 @@ class Syncer:
             result.status = "interrupted"
         except LakemeshError as exc:
             result.status, result.error = "failed", str(exc)
+        finally:
+            if catalog is not None:
+                catalog.close()
         result.seconds = round(time.monotonic() - started, 3)
         self._finish(domain, run_id, result, plan.cursor if plan else None)
         return result
 
     # ------------------------------------------------------------------ planning
 
-    def _plan(self, domain: Domain, catalog: DomainCatalog, cursor: str | None,
-              result: SyncResult) -> _Plan:
+    def _plan(
+        self, domain: Domain, catalog: DomainCatalog, cursor: str | None, result: SyncResult
+    ) -> _Plan:
         known = self._central_marks(domain)
         try:
             catalog.check()
@@ -118,20 +128,27 @@ class Syncer:
             raise
         changes: Changes = catalog.changes(cursor)
         result.warnings += catalog.warnings
-        removed = [r for r in changes.removed if r in known]
+        unreadable = catalog.unreadable
+        removed = [r for r in changes.removed if r in known and r not in unreadable]
         if result.mode == "full":
             live = {r.ident for r in changes.changed}
-            removed = sorted(set(known) - live)
+            removed = sorted(set(known) - live - unreadable)
             result.drift = {
-                "missing": sorted(_fq(domain, r.ident) for r in changes.changed
-                                  if r.ident not in known),
-                "stale": sorted(_fq(domain, r.ident) for r in changes.changed
-                                if r.ident in known and known[r.ident] != r.version),
+                "missing": sorted(
+                    _fq(domain, r.ident) for r in changes.changed if r.ident not in known
+                ),
+                "stale": sorted(
+                    _fq(domain, r.ident)
+                    for r in changes.changed
+                    if r.ident in known and known[r.ident] != r.version
+                ),
                 "extra": [_fq(domain, r) for r in removed],
             }
-            if not changes.changed and known:
-                self._refuse(result, f"empty listing from {domain.catalog_spec} "
-                                     f"while {len(known)} tables are known")
+            if not changes.changed and not unreadable and known:
+                self._refuse(
+                    result,
+                    f"empty listing from {domain.catalog_spec} while {len(known)} tables are known",
+                )
         if known and len(removed) > self.options.max_removal_ratio * len(known):
             self._refuse(result, f"listing would remove {len(removed)} of {len(known)} tables")
         return _Plan(changes, removed, known, changes.cursor)
@@ -146,8 +163,9 @@ class Syncer:
 
     # ------------------------------------------------------------------ applying
 
-    def _apply(self, domain: Domain, catalog: DomainCatalog, plan: _Plan,
-               result: SyncResult) -> None:
+    def _apply(
+        self, domain: Domain, catalog: DomainCatalog, plan: _Plan, result: SyncResult
+    ) -> None:
         work = plan.changes.changed
         failures: list[str] = []
         for i, ref in enumerate(work):
@@ -172,31 +190,45 @@ class Syncer:
             result.warnings += failures
             raise LakemeshError(f"{len(failures)} table(s) failed, first: {failures[0]}")
 
-    def _apply_one(self, domain: Domain, catalog: DomainCatalog, plan: _Plan, ref: TableRef,
-                   result: SyncResult) -> None:
+    def _apply_one(
+        self, domain: Domain, catalog: DomainCatalog, plan: _Plan, ref: TableRef, result: SyncResult
+    ) -> None:
         info = catalog.load_table(ref.database, ref.name)
         if not catalog.contained(info.location):
-            result.warnings.append(f"skipped {_fq(domain, ref.ident)}: location "
-                                   f"{info.location} is outside the storage root")
+            result.warnings.append(
+                f"skipped {_fq(domain, ref.ident)}: location "
+                f"{info.location} is outside the storage root"
+            )
             return
         delta = plan.changes.deltas.get(ref.ident)
-        parts = None if delta is not None else self._inside(info, catalog.partitions(
-            ref.database, ref.name), result)
+        parts = (
+            None
+            if delta is not None
+            else self._inside(info, catalog.partitions(ref.database, ref.name), result)
+        )
         if delta is not None:
             delta.upserts = self._inside(info, delta.upserts, result)
         with self.store.write() as conn:
             applied = central.apply_table(conn, domain.name, domain.id, info, parts, delta)
             breaking = [c for c in applied.schema_changes if c.breaking]
             if breaking:
-                _alert(conn, domain.id, "warning", "schema.breaking",
-                       f"{_fq(domain, ref.ident)}: breaking schema change "
-                       + ", ".join(f"{c.kind} {c.column or ''}".strip() for c in breaking))
+                _alert(
+                    conn,
+                    domain.id,
+                    "warning",
+                    "schema.breaking",
+                    f"{_fq(domain, ref.ident)}: breaking schema change "
+                    + ", ".join(f"{c.kind} {c.column or ''}".strip() for c in breaking),
+                )
         if applied.created:
             result.tables_added += 1
         elif applied.changed:
             result.tables_updated += 1
-            if result.drift is not None and ref.ident in plan.known and \
-                    plan.known[ref.ident] == ref.version:
+            if (
+                result.drift is not None
+                and ref.ident in plan.known
+                and plan.known[ref.ident] == ref.version
+            ):
                 result.drift["stale"].append(_fq(domain, ref.ident))  # same mark, other content
         else:
             result.tables_unchanged += 1
@@ -211,12 +243,17 @@ class Syncer:
         """Partitions must lie under their table's location (SPEC 2.5): a lexical prefix
         with no '..' component. The table location itself was checked against the root."""
         prefix = info.location.rstrip("/") + "/"
-        bad = [p for p in parts if not p.location.startswith(prefix)
-               or ".." in p.location[len(prefix):].split("/")]
+        bad = [
+            p
+            for p in parts
+            if not p.location.startswith(prefix) or ".." in p.location[len(prefix) :].split("/")
+        ]
         if not bad:
             return parts
-        result.warnings.append(f"skipped {len(bad)} partition(s) of {info.database}."
-                               f"{info.name} located outside the table")
+        result.warnings.append(
+            f"skipped {len(bad)} partition(s) of {info.database}."
+            f"{info.name} located outside the table"
+        )
         keep = {p.key for p in bad}
         return [p for p in parts if p.key not in keep]
 
@@ -237,20 +274,33 @@ class Syncer:
         with self.store.read() as conn:
             rows = conn.execute(
                 select(dbs.c.name, ct.c.name, ct.c.source_version)
-                .join(dbs, dbs.c.id == ct.c.database_id).where(ct.c.domain_id == domain.id))
+                .join(dbs, dbs.c.id == ct.c.database_id)
+                .where(ct.c.domain_id == domain.id)
+            )
             return {(db, name): v for db, name, v in rows}
 
     def _start_run(self, domain: Domain, mode: Mode) -> int:
         stamp = now()
         with self.store.write() as conn:
-            conn.execute(update(t.sync_state).where(t.sync_state.c.domain_id == domain.id)
-                         .values(last_attempt_at=stamp))
-            return int(conn.execute(insert(t.sync_runs).values(
-                domain_id=domain.id, mode=mode, status="running", started_at=stamp,
-            ).returning(t.sync_runs.c.id)).scalar_one())
+            conn.execute(
+                update(t.sync_state)
+                .where(t.sync_state.c.domain_id == domain.id)
+                .values(last_attempt_at=stamp)
+            )
+            return int(
+                conn.execute(
+                    insert(t.sync_runs)
+                    .values(
+                        domain_id=domain.id,
+                        mode=mode,
+                        status="running",
+                        started_at=stamp,
+                    )
+                    .returning(t.sync_runs.c.id)
+                ).scalar_one()
+            )
 
-    def _finish(self, domain: Domain, run_id: int, result: SyncResult,
-                cursor: str | None) -> None:
+    def _finish(self, domain: Domain, run_id: int, result: SyncResult, cursor: str | None) -> None:
         stamp = now()
         state: dict[str, Any] = {}
         with self.store.write() as conn:
@@ -260,31 +310,56 @@ class Syncer:
                     state["cursor"] = cursor
                 if result.mode == "full" and result.drift is not None:
                     state.update(last_full_at=stamp, drift=json.dumps(result.drift))
-                conn.execute(update(t.alerts).where(
-                    t.alerts.c.domain_id == domain.id, t.alerts.c.resolved_at.is_(None),
-                    t.alerts.c.kind.in_(("sync.failed", "sync.refused"))
-                ).values(resolved_at=stamp))
+                conn.execute(
+                    update(t.alerts)
+                    .where(
+                        t.alerts.c.domain_id == domain.id,
+                        t.alerts.c.resolved_at.is_(None),
+                        t.alerts.c.kind.in_(("sync.failed", "sync.refused")),
+                    )
+                    .values(resolved_at=stamp)
+                )
                 if result.changed or result.mode == "full":
-                    events.emit(conn, events.SyncCompleted(domain=domain.name, mode=result.mode,
-                                                           summary=_counts(result)))
+                    events.emit(
+                        conn,
+                        events.SyncCompleted(
+                            domain=domain.name, mode=result.mode, summary=_counts(result)
+                        ),
+                    )
             elif result.status in ("failed", "refused"):
                 kind = f"sync.{result.status}"
-                state = {"status": "failed" if result.status == "failed" else "stale",
-                         "last_error": result.error, "last_error_at": stamp}
+                state = {
+                    "status": "failed" if result.status == "failed" else "stale",
+                    "last_error": result.error,
+                    "last_error_at": stamp,
+                }
                 _alert(conn, domain.id, "error", kind, f"{domain.name}: {result.error}")
                 event: events.Event = (
-                    events.SyncFailed(domain=domain.name, mode=result.mode,
-                                      error=result.error or "")
-                    if result.status == "failed" else
-                    events.SyncRefused(domain=domain.name, mode=result.mode,
-                                       reason=result.error or ""))
+                    events.SyncFailed(
+                        domain=domain.name, mode=result.mode, error=result.error or ""
+                    )
+                    if result.status == "failed"
+                    else events.SyncRefused(
+                        domain=domain.name, mode=result.mode, reason=result.error or ""
+                    )
+                )
                 events.emit(conn, event)
             if state:
-                conn.execute(update(t.sync_state)
-                             .where(t.sync_state.c.domain_id == domain.id).values(**state))
-            conn.execute(update(t.sync_runs).where(t.sync_runs.c.id == run_id).values(
-                status=result.status, finished_at=stamp, error=result.error,
-                summary=json.dumps(result.summary())))
+                conn.execute(
+                    update(t.sync_state)
+                    .where(t.sync_state.c.domain_id == domain.id)
+                    .values(**state)
+                )
+            conn.execute(
+                update(t.sync_runs)
+                .where(t.sync_runs.c.id == run_id)
+                .values(
+                    status=result.status,
+                    finished_at=stamp,
+                    error=result.error,
+                    summary=json.dumps(result.summary()),
+                )
+            )
 
 
 @dataclass
@@ -305,14 +380,26 @@ def _fq(domain: Domain, ident: tuple[str, str]) -> str:
 
 
 def _counts(r: SyncResult) -> dict[str, int]:
-    return {k: getattr(r, k) for k in (
-        "tables_added", "tables_updated", "tables_unchanged", "tables_removed",
-        "partitions_added", "partitions_changed", "partitions_removed")}
+    return {
+        k: getattr(r, k)
+        for k in (
+            "tables_added",
+            "tables_updated",
+            "tables_unchanged",
+            "tables_removed",
+            "partitions_added",
+            "partitions_changed",
+            "partitions_removed",
+        )
+    }
 
 
 def _alert(conn: Connection, domain_id: int, severity: str, kind: str, message: str) -> None:
-    conn.execute(insert(t.alerts).values(domain_id=domain_id, severity=severity, kind=kind,
-                                         message=message, created_at=now()))
+    conn.execute(
+        insert(t.alerts).values(
+            domain_id=domain_id, severity=severity, kind=kind, message=message, created_at=now()
+        )
+    )
 
 
 def sync_status(store: Store) -> list[dict[str, Any]]:
@@ -320,29 +407,46 @@ def sync_status(store: Store) -> list[dict[str, Any]]:
     d, s, ct, p, a = t.domains, t.sync_state, t.catalog_tables, t.partitions, t.alerts
     stamp = now()
     with store.read() as conn:
-        tables = dict(conn.execute(
-            select(ct.c.domain_id, func.count()).group_by(ct.c.domain_id)).all())
-        parts = dict(conn.execute(
-            select(ct.c.domain_id, func.count()).select_from(p)
-            .join(ct, ct.c.id == p.c.table_id).group_by(ct.c.domain_id)).all())
-        alerts = dict(conn.execute(
-            select(a.c.domain_id, func.count()).where(a.c.resolved_at.is_(None))
-            .group_by(a.c.domain_id)).all())
-        rows = conn.execute(select(d.c.id, d.c.name, s).join(s, s.c.domain_id == d.c.id)
-                            .order_by(d.c.name)).all()
+        tables: dict[int, int] = dict(
+            conn.execute(select(ct.c.domain_id, func.count()).group_by(ct.c.domain_id)).all()
+        )
+        parts: dict[int, int] = dict(
+            conn.execute(
+                select(ct.c.domain_id, func.count())
+                .select_from(p)
+                .join(ct, ct.c.id == p.c.table_id)
+                .group_by(ct.c.domain_id)
+            ).all()
+        )
+        alerts: dict[int, int] = dict(
+            conn.execute(
+                select(a.c.domain_id, func.count())
+                .where(a.c.resolved_at.is_(None))
+                .group_by(a.c.domain_id)
+            ).all()
+        )
+        rows = conn.execute(
+            select(d.c.id, d.c.name, s).join(s, s.c.domain_id == d.c.id).order_by(d.c.name)
+        ).all()
     out = []
     for r in rows:
-        out.append({
-            "domain": r.name, "status": r.status,
-            "last_success_at": r.last_success_at.isoformat() if r.last_success_at else None,
-            "last_full_at": r.last_full_at.isoformat() if r.last_full_at else None,
-            "last_error": r.last_error,
-            "last_error_at": r.last_error_at.isoformat() if r.last_error_at else None,
-            "lag_seconds": round((stamp - r.last_success_at).total_seconds(), 1)
-            if r.last_success_at else None,
-            "tables": tables.get(r.id, 0), "partitions": parts.get(r.id, 0),
-            "drift": {k: len(v) for k, v in (json.loads(r.drift) or {}).items()} or None
-            if r.drift else None,
-            "open_alerts": alerts.get(r.id, 0),
-        })
+        out.append(
+            {
+                "domain": r.name,
+                "status": r.status,
+                "last_success_at": r.last_success_at.isoformat() if r.last_success_at else None,
+                "last_full_at": r.last_full_at.isoformat() if r.last_full_at else None,
+                "last_error": r.last_error,
+                "last_error_at": r.last_error_at.isoformat() if r.last_error_at else None,
+                "lag_seconds": round((stamp - r.last_success_at).total_seconds(), 1)
+                if r.last_success_at
+                else None,
+                "tables": tables.get(r.id, 0),
+                "partitions": parts.get(r.id, 0),
+                "drift": {k: len(v) for k, v in (json.loads(r.drift) or {}).items()} or None
+                if r.drift
+                else None,
+                "open_alerts": alerts.get(r.id, 0),
+            }
+        )
     return out

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from pydantic import Field
+
 from lakemesh.errors import InvalidInput, PathOutsideRoot
 from lakemesh.schema import Schema
 from lakemesh.storage import Storage
@@ -64,7 +66,7 @@ class TableInfo(Frozen):
     #: Partition field names in order (Hive keys, Iceberg partition fields, Delta columns).
     partition_keys: tuple[str, ...] = ()
     description: str | None = None
-    properties: dict[str, str] = {}
+    properties: dict[str, str] = Field(default_factory=dict)
     version: str
     file_count: int = 0
     size_bytes: int = 0
@@ -105,6 +107,17 @@ class DomainCatalog(ABC):
         #: Items a listing skipped (invalid names, locations outside the root), for the
         #: caller to show; listing never fails because of one bad table.
         self.warnings: list[str] = []
+        #: Tables a listing saw but could not read: absent from the listing, yet the sync
+        #: must never take them for removed (a bad listing deletes nothing).
+        self.unreadable: set[tuple[str, str]] = set()
+
+    def skip(self, ident: tuple[str, str], reason: str) -> None:
+        """Record a table that exists but cannot be read right now."""
+        self.unreadable.add(ident)
+        self.warnings.append(f"skipped {ident[0]}.{ident[1]}: {reason}")
+
+    def close(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Release connections the backend holds (default: none)."""
 
     @abstractmethod
     def check(self) -> None:
@@ -134,11 +147,11 @@ class DomainCatalog(ABC):
         current = {f"{r.database}.{r.name}": r.version for r in refs}
         changed = [r for r in refs if seen.get(f"{r.database}.{r.name}") != r.version]
         removed = [
-            (db, name)
-            for db, _, name in (k.partition(".") for k in seen.keys() - current.keys())
+            (db, name) for db, _, name in (k.partition(".") for k in seen.keys() - current.keys())
         ]
-        return Changes(cursor=json.dumps(current, sort_keys=True), changed=changed,
-                       removed=sorted(removed))
+        return Changes(
+            cursor=json.dumps(current, sort_keys=True), changed=changed, removed=sorted(removed)
+        )
 
     def contained(self, location: str) -> bool:
         """SPEC 2.5: a table whose location leaves the domain's root is never synced."""

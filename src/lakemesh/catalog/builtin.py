@@ -13,7 +13,6 @@ silently returning nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -154,11 +153,18 @@ class BuiltinCatalog(DomainCatalog):
             raise NotFound(f"table {database}.{name} is not in the catalog")
         fmt, loc, schema, desc, props, keys, files, size, rows, version = row
         return TableInfo(
-            database=database, name=name, format=fmt, location=self.storage.location(loc),
-            table_schema=Schema.from_json(schema), partition_keys=tuple(json.loads(keys)),
+            database=database,
+            name=name,
+            format=fmt,
+            location=self.storage.location(loc),
+            table_schema=Schema.from_json(schema),
+            partition_keys=tuple(json.loads(keys)),
             description=desc,
-            properties=json.loads(props), version=str(version), file_count=files,
-            size_bytes=size, row_count=rows,
+            properties=json.loads(props),
+            version=str(version),
+            file_count=files,
+            size_bytes=size,
+            row_count=rows,
         )
 
     def partitions(self, database: str, name: str) -> list[Partition]:
@@ -166,7 +172,11 @@ class BuiltinCatalog(DomainCatalog):
             return self._partitions(conn, database, name, None)
 
     def _partitions(
-        self, conn: sqlite3.Connection, database: str, name: str, since: int | None,
+        self,
+        conn: sqlite3.Connection,
+        database: str,
+        name: str,
+        since: int | None,
         deleted: int = 0,
     ) -> list[Partition]:
         base = self.storage.location("")
@@ -198,11 +208,14 @@ class BuiltinCatalog(DomainCatalog):
             if since is not None:
                 for ref in changed:
                     upserts = self._partitions(conn, ref.database, ref.name, since)
-                    gone = [p.key for p in self._partitions(conn, ref.database, ref.name,
-                                                            since, deleted=1)]
+                    gone = [
+                        p.key
+                        for p in self._partitions(conn, ref.database, ref.name, since, deleted=1)
+                    ]
                     deltas[ref.ident] = PartitionDelta(upserts, gone)
-        return Changes(cursor=f"{cat_id}:{version}", changed=changed, removed=removed,
-                       deltas=deltas)
+        return Changes(
+            cursor=f"{cat_id}:{version}", changed=changed, removed=removed, deltas=deltas
+        )
 
     # ------------------------------------------------------------------ writing
 
@@ -214,8 +227,7 @@ class BuiltinCatalog(DomainCatalog):
             w = CatalogWriter(conn, version + 1, self.storage)
             yield w
             if w.dirty:
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'version'",
-                             (str(w.version),))
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(w.version),))
 
 
 class CatalogWriter:
@@ -228,9 +240,17 @@ class CatalogWriter:
     def put_table(self, info: TableInfo, partitions: Sequence[Partition]) -> bool:
         """Create or replace a table and its full partition list; True if anything changed."""
         rel = self.storage.relative(info.location)
-        row = (info.format, rel, info.table_schema.to_json(), info.description,
-               json.dumps(info.properties, sort_keys=True), json.dumps(info.partition_keys),
-               info.file_count, info.size_bytes, info.row_count)
+        row = (
+            info.format,
+            rel,
+            info.table_schema.to_json(),
+            info.description,
+            json.dumps(info.properties, sort_keys=True),
+            json.dumps(info.partition_keys),
+            info.file_count,
+            info.size_bytes,
+            info.row_count,
+        )
         old = self.conn.execute(
             "SELECT format, location, schema, description, properties, partition_keys, "
             "file_count, size_bytes, row_count, deleted FROM tables "
@@ -295,8 +315,8 @@ class CatalogWriter:
         return bool(cur.rowcount)
 
     def tables(self) -> list[tuple[str, str]]:
-        return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
-            "SELECT database, name FROM tables WHERE deleted = 0")]
+        rows = self.conn.execute("SELECT database, name FROM tables WHERE deleted = 0")
+        return [(db, name) for db, name in rows]
 
     # --------------------------------------------------------------- crawler file cache
 
@@ -325,8 +345,7 @@ class CatalogWriter:
 
 def _init_meta(conn: sqlite3.Connection) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?), ('id', ?), "
-        "('version', '0')",
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?), ('id', ?), ('version', '0')",
         (FORMAT_VERSION, uuid.uuid4().hex),
     )
     _check_meta(conn, None)
@@ -354,7 +373,3 @@ def _parse_cursor(cursor: str | None, cat_id: str) -> int | None:
     if owner != cat_id or not version.isdigit():
         return None
     return int(version)
-
-
-def catalog_file(storage: Storage) -> str:
-    return os.path.join(storage.location(""), CATALOG_PATH)

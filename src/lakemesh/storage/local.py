@@ -49,8 +49,9 @@ class LocalStorage(Storage):
                     out.append(self._link_entry(de, child))
                     continue
                 st = de.stat(follow_symlinks=False)
-                out.append(Entry(de.name, child, stat.S_ISDIR(st.st_mode), st.st_size,
-                                 st.st_mtime_ns))
+                out.append(
+                    Entry(de.name, child, stat.S_ISDIR(st.st_mode), st.st_size, st.st_mtime_ns)
+                )
         return out
 
     def _link_entry(self, de: os.DirEntry[str], child: str) -> Entry:

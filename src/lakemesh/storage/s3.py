@@ -57,7 +57,7 @@ class S3Storage(Storage):
             return ""
         if not key.startswith(self.base + "/"):
             raise PathOutsideRoot(f"location {location!r} is outside the storage root")
-        return key[len(self.base) + 1:]
+        return key[len(self.base) + 1 :]
 
     def scan(self, path: str = "") -> list[Entry]:
         fs, base = self.filesystem()
@@ -71,6 +71,7 @@ class S3Storage(Storage):
             name = info.base_name
             child = f"{rel}/{name}" if rel else name
             mtime = int(info.mtime_ns or 0)
-            out.append(Entry(name, child, info.type == pafs.FileType.Directory,
-                             int(info.size or 0), mtime))
+            out.append(
+                Entry(name, child, info.type == pafs.FileType.Directory, int(info.size or 0), mtime)
+            )
         return out

@@ -6,6 +6,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,7 +24,7 @@ def _id() -> sa.Column:  # type: ignore[type-arg]
     return sa.Column("id", ID, primary_key=True, autoincrement=True)
 
 
-def _fk(name: str, target: str, **kw: object) -> sa.Column:  # type: ignore[type-arg]
+def _fk(name: str, target: str, **kw: Any) -> sa.Column:  # type: ignore[type-arg]
     return sa.Column(name, ID, sa.ForeignKey(target, ondelete="CASCADE"), **kw)
 
 
@@ -176,6 +178,16 @@ def downgrade() -> None:
         op.execute("DROP TABLE search_fts")
     else:
         op.drop_table("search_docs")
-    for name in ("sync_runs", "alerts", "outbox", "schema_versions", "partitions", "columns",
-                 "catalog_tables", "databases", "sync_state", "domains"):
+    for name in (
+        "sync_runs",
+        "alerts",
+        "outbox",
+        "schema_versions",
+        "partitions",
+        "columns",
+        "catalog_tables",
+        "databases",
+        "sync_state",
+        "domains",
+    ):
         op.drop_table(name)

@@ -12,7 +12,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-pytest.importorskip("deltalake")
 
 from deltalake import DeltaTable, write_deltalake
 

@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-pytest.importorskip("pyiceberg")
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table

@@ -1,0 +1,39 @@
+"""`lakemesh demo` tells the whole story and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lakemesh", "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for step in (
+        "$ lakemesh init",
+        "$ lakemesh crawl consumer_banking",
+        "$ lakemesh sync",
+        "consumer_banking.curated.consumer_credit_profile",
+        "month=2024-03",
+    ):
+        assert step in out
+    assert "columns: credit_history" in out
+
+
+def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    done = subprocess.run(
+        [sys.executable, "-m", "lakemesh", "demo", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and "not empty" in done.stderr

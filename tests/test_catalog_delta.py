@@ -11,8 +11,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
-
 from deltalake import DeltaTable, write_deltalake
 
 from lakemesh.catalog import HIVE_NULL, open_catalog

@@ -12,8 +12,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-
-
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 

@@ -182,7 +182,7 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if 0 < len(mesh.catalog.tables("big")):
+        if len(mesh.catalog.tables("big")) > 0:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)

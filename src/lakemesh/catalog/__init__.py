@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
-from lakemesh.errors import InvalidInput, PathOutsideRoot
+from lakemesh.errors import InvalidInput
 from lakemesh.schema import Schema
 from lakemesh.storage import Storage
 from lakemesh.typedef import Frozen
@@ -155,11 +155,7 @@ class DomainCatalog(ABC):
 
     def contained(self, location: str) -> bool:
         """SPEC 2.5: a table whose location leaves the domain's root is never synced."""
-        try:
-            self.storage.relative(location)
-        except (PathOutsideRoot, InvalidInput):
-            return False
-        return True
+        return self.storage.contains(location)
 
 
 def _decode_marks(cursor: str | None) -> dict[str, str]:

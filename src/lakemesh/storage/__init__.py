@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import pyarrow.fs as pafs
 
-from lakemesh.errors import InvalidInput
+from lakemesh.errors import InvalidInput, PathOutsideRoot
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class Storage(ABC):
     def contains(self, location: str) -> bool:
         try:
             self.relative(location)
-        except InvalidInput:
+        except (InvalidInput, PathOutsideRoot):
             return False
         return True
 
@@ -80,8 +80,6 @@ def check_relative(path: str) -> str:
         return ""
     norm = posixpath.normpath(path.replace("\\", "/"))
     if norm.startswith("/") or norm == ".." or norm.startswith("../"):
-        from lakemesh.errors import PathOutsideRoot
-
         raise PathOutsideRoot(f"path {path!r} leaves the storage root")
     return "" if norm == "." else norm
 

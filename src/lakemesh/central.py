@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lakemesh import events, search
-from lakemesh.catalog import Partition, PartitionDelta, TableInfo, partition_key
+from lakemesh.catalog import Partition, PartitionDelta, PartitionRow, TableInfo, partition_key
 from lakemesh.errors import NotFound
 from lakemesh.schema import Column, Schema, SchemaChange, diff
 from lakemesh.store import Store
@@ -70,7 +70,7 @@ def apply_table(
     domain: str,
     domain_id: int,
     info: TableInfo,
-    partitions: Sequence[Partition] | None,
+    partitions: Sequence[PartitionRow] | None,
     delta: PartitionDelta | None = None,
 ) -> Applied:
     """Make the central copy of one table equal to ``info`` and its partitions.
@@ -242,86 +242,76 @@ def _current_schema(conn: Connection, table_id: int) -> Schema:
 
 
 _PART_FIELDS = ("key", "values", "location", "file_count", "size_bytes", "row_count", "modified_at")
-_PART_UPDATE = (
-    update(t.partitions)
-    .where(
-        and_(
-            t.partitions.c.table_id == bindparam("b_table"),
-            t.partitions.c.key == bindparam("b_key"),
-        )
-    )
-    .values({f: bindparam(f"b_{f}") for f in _PART_FIELDS[1:]})
+
+# Partition rows move by the million, so they bypass SQLAlchemy's per-row parameter
+# processing: fixed SQL text (no names or values are ever formatted in, only the driver's
+# placeholder) with plain tuples, straight to the driver's executemany.
+_PART_COLS = '"key", "values", location, file_count, size_bytes, row_count, modified_at'
+#: The table id is an integer our own store issued; it is written into the statement so
+#: the domain's rows go to executemany as they are, without building a tuple per row.
+_PART_INSERT = (
+    "INSERT INTO partitions (table_id, {cols}) VALUES ({table_id:d}, ?, ?, ?, ?, ?, ?, ?)"
 )
+_PART_UPDATE = (
+    'UPDATE partitions SET "values" = ?, location = ?, file_count = ?, size_bytes = ?, '
+    'row_count = ?, modified_at = ? WHERE table_id = ? AND "key" = ?'
+)
+_PART_DELETE = 'DELETE FROM partitions WHERE table_id = ? AND "key" = ?'
+_PART_SELECT = f"SELECT {_PART_COLS} FROM partitions WHERE table_id = ?"
 
 
-def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """Our fixed statements are written with qmark placeholders; psycopg wants %s."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        conn.execute(
-            insert(t.partitions),
-            [
-                {
-                    "table_id": table_id,
-                    "key": p[0],
-                    "values": p[1],
-                    "location": p[2],
-                    "file_count": p[3],
-                    "size_bytes": p[4],
-                    "row_count": p[5],
-                    "modified_at": p[6],
-                }
-                for p in parts
-            ],
-        )
+        sql = _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id))
+        conn.exec_driver_sql(_driver_sql(conn, sql), parts)
     return len(parts)
 
 
-def _update_partitions(conn: Connection, table_id: int, parts: Sequence[Partition]) -> int:
+def _update_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        conn.execute(
-            _PART_UPDATE,
-            [
-                {"b_table": table_id, **{f"b_{f}": v for f, v in zip(_PART_FIELDS, p, strict=True)}}
-                for p in parts
-            ],
+        conn.exec_driver_sql(
+            _driver_sql(conn, _PART_UPDATE), [(*p[1:], table_id, p[0]) for p in parts]
         )
     return len(parts)
 
 
 def _delete_partitions(conn: Connection, table_id: int, keys: Sequence[str]) -> int:
-    tp = t.partitions
-    for i in range(0, len(keys), _CHUNK):
-        conn.execute(
-            delete(tp).where(tp.c.table_id == table_id, tp.c.key.in_(keys[i : i + _CHUNK]))
-        )
+    if keys:
+        conn.exec_driver_sql(_driver_sql(conn, _PART_DELETE), [(table_id, k) for k in keys])
     return len(keys)
 
 
 def _existing_partitions(
     conn: Connection, table_id: int, keys: Sequence[str] | None = None
-) -> dict[str, Partition]:
-    tp = t.partitions
-    cols = [tp.c[f] for f in _PART_FIELDS]
+) -> dict[str, PartitionRow]:
+    """The central copy of a table's partitions (all, or just those with ``keys``)."""
     if keys is None:
-        rows: list[Row[Any]] = list(conn.execute(select(*cols).where(tp.c.table_id == table_id)))
+        rows = conn.exec_driver_sql(_driver_sql(conn, _PART_SELECT), (table_id,)).fetchall()
     else:
         rows = []
         for i in range(0, len(keys), _CHUNK):
-            rows += conn.execute(
-                select(*cols).where(tp.c.table_id == table_id, tp.c.key.in_(keys[i : i + _CHUNK]))
-            )
-    return {r[0]: Partition._make(r) for r in rows}
+            chunk = tuple(keys[i : i + _CHUNK])
+            sql = f'{_PART_SELECT} AND "key" IN ({", ".join("?" * len(chunk))})'
+            rows += conn.exec_driver_sql(_driver_sql(conn, sql), (table_id, *chunk)).fetchall()
+    return {r[0]: tuple(r) for r in rows}
 
 
 def _diff_partitions(
-    conn: Connection, table_id: int, parts: Sequence[Partition], out: Applied
+    conn: Connection, table_id: int, parts: Sequence[PartitionRow], out: Applied
 ) -> None:
+    """Make the central partitions equal to ``parts``: insert, update, delete the difference."""
     existing = _existing_partitions(conn, table_id)
     added, changed = [], []
     for p in parts:
-        old = existing.pop(p.key, None)
+        old = existing.pop(p[0], None)
         if old is None:
             added.append(p)
-        elif not old.same_as(p):
+        elif old[1:] != p[1:]:
             changed.append(p)
     out.partitions_added += _insert_partitions(conn, table_id, added)
     out.partitions_changed += _update_partitions(conn, table_id, changed)
@@ -329,10 +319,10 @@ def _diff_partitions(
 
 
 def _apply_delta(conn: Connection, table_id: int, delta: PartitionDelta, out: Applied) -> None:
-    keys = [p.key for p in delta.upserts]
-    existing = _existing_partitions(conn, table_id, keys + delta.removed)
-    added = [p for p in delta.upserts if p.key not in existing]
-    changed = [p for p in delta.upserts if p.key in existing and not existing[p.key].same_as(p)]
+    """Apply a change-feed delta; rows already in that state are left alone (idempotent)."""
+    existing = _existing_partitions(conn, table_id, [p[0] for p in delta.upserts] + delta.removed)
+    added = [p for p in delta.upserts if p[0] not in existing]
+    changed = [p for p in delta.upserts if p[0] in existing and existing[p[0]][1:] != p[1:]]
     out.partitions_added += _insert_partitions(conn, table_id, added)
     out.partitions_changed += _update_partitions(conn, table_id, changed)
     out.partitions_removed += _delete_partitions(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -44,6 +44,10 @@ class Partition(NamedTuple):
 
     def same_as(self, other: Partition) -> bool:
         return self[1:] == other[1:]
+
+
+#: A partition as a plain tuple in ``Partition``'s field order: what bulk paths move.
+PartitionRow = tuple[str, str, str, int, int, int | None, int | None]
 
 
 class TableRef(NamedTuple):
@@ -134,6 +138,11 @@ class DomainCatalog(ABC):
     @abstractmethod
     def partitions(self, database: str, name: str) -> list[Partition]:
         """Every partition of one table (empty for unpartitioned tables)."""
+
+    def partition_rows(self, database: str, name: str) -> Sequence[PartitionRow]:
+        """``partitions()`` as plain tuples: the sync's bulk path, which moves a million
+        rows and need not pay for a named tuple each. Backends may override."""
+        return self.partitions(database, name)
 
     def changes(self, cursor: str | None) -> Changes:
         """Tables changed since ``cursor``. The default compares change marks.

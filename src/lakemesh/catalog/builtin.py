@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lakemesh.catalog import (
     Changes,
     DomainCatalog,
     Partition,
     PartitionDelta,
+    PartitionRow,
     TableInfo,
     TableRef,
 )
@@ -53,7 +55,7 @@ CREATE TABLE IF NOT EXISTS partitions (
     size_bytes INTEGER NOT NULL, row_count INTEGER, modified_at INTEGER,
     version INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (database, name, key));
-CREATE INDEX IF NOT EXISTS partitions_version ON partitions (version);
+CREATE INDEX IF NOT EXISTS partitions_changes ON partitions (database, name, version);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     schema BLOB NOT NULL, row_count INTEGER);
@@ -171,6 +173,10 @@ class BuiltinCatalog(DomainCatalog):
         with self._open() as conn:
             return self._partitions(conn, database, name, None)
 
+    def partition_rows(self, database: str, name: str) -> list[PartitionRow]:
+        with self._open() as conn:
+            return self._partitions(conn, database, name, None, plain=True)
+
     def _partitions(
         self,
         conn: sqlite3.Connection,
@@ -178,20 +184,22 @@ class BuiltinCatalog(DomainCatalog):
         name: str,
         since: int | None,
         deleted: int = 0,
-    ) -> list[Partition]:
+        plain: bool = False,
+    ) -> list[Any]:
         base = self.storage.location("")
+        # Absolute locations are built by SQLite and rows become Partitions with no
+        # per-row Python: a full sync reads a million of them.
         sql = (
-            'SELECT key, "values", location, file_count, size_bytes, row_count, modified_at '
+            "SELECT key, \"values\", CASE location WHEN '' THEN ? ELSE ? || '/' || location END, "
+            "file_count, size_bytes, row_count, modified_at "
             "FROM partitions WHERE database = ? AND name = ? AND deleted = ?"
         )
-        params: tuple[object, ...] = (database, name, deleted)
+        params: tuple[object, ...] = (base, base, database, name, deleted)
         if since is not None:
             sql += " AND version > ?"
             params += (since,)
-        return [
-            Partition(k, v, f"{base}/{loc}" if loc else base, fc, sz, rc, mt)
-            for k, v, loc, fc, sz, rc, mt in conn.execute(sql + " ORDER BY key", params)
-        ]
+        rows = conn.execute(sql + " ORDER BY key", params)
+        return rows.fetchall() if plain else list(map(Partition._make, rows))
 
     def changes(self, cursor: str | None) -> Changes:
         with self._open() as conn:

@@ -1,0 +1,80 @@
+"""Initial (full) sync of 100 tables x 10,000 partitions into an empty central catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import _fixture as fx
+from benchmarks._common import interleaved, median, result, timed
+from lakemesh.mesh import Mesh
+
+NAME = "sync_initial_1m_partitions"
+PEER = "bare sqlite3 executemany"
+TARGET = 2.0
+DESCRIPTION = """
+A builtin domain catalog with 100 tables x 10,000 partitions (1,000,000; half the tables
+keyed dt=YYYY-MM-DD/hour=HH, half customer_id=N; locations under the domain root; 9-10
+columns) is built once with CatalogWriter.put_table, outside the timing. Timed: Mesh.init
+into an empty home (SQLite store, Alembic migration), create_domain on that root and
+mesh.sync([domain]) (initial, i.e. full), until it returns. Checked afterwards: status ok, 1,000,000
+partitions added and stored. Peer: bare sqlite3 in a fresh file with the store's pragmas
+(WAL, synchronous=FULL, foreign_keys=ON), the partitions DDL of migration 0001 (verified
+against the real store) plus a minimal parent table, then one transaction per table doing
+one executemany of that table's 10,000 rows, prepared in memory beforehand (same columns
+and values as the sync writes). Value: median seconds over 3 interleaved repetitions;
+target: ours/peer <= 2.0.
+"""
+
+
+def run_ours(ctx: fx.Context) -> float:
+    fx.remove_tree(ctx.home)
+
+    def work() -> tuple[Mesh, Any]:
+        mesh = Mesh.init(ctx.home)
+        mesh.create_domain(fx.DOMAIN, ctx.root)
+        return mesh, mesh.sync([fx.DOMAIN])
+
+    seconds, (mesh, results) = timed(work)
+    mesh.close()
+    r, size = results[0], ctx.size
+    if (r.status, r.mode, r.tables_added, r.partitions_added) != (
+        "ok",
+        "full",
+        size.tables,
+        size.total,
+    ):
+        raise RuntimeError(f"initial sync went wrong: {r.summary()}")
+    fx.expect_count(ctx.central_db, size.total, "central after the initial sync")
+    return seconds
+
+
+def run_peer(ctx: fx.Context) -> float:
+    rows = ctx.peer_initial_rows()
+    fx.remove_db(ctx.peer_db)
+    seconds, _ = timed(lambda: fx.peer_initial(ctx.peer_db, rows))
+    fx.expect_count(ctx.peer_db, ctx.size.total, "peer after the initial load")
+    return seconds
+
+
+def run(ctx: fx.Context) -> list[dict[str, Any]]:
+    ctx.ensure_built()
+    if ctx.stage != "built":
+        raise RuntimeError(f"{NAME} needs the unchanged domain catalog (stage {ctx.stage})")
+    ctx.peer_initial_rows()  # materialised before any timing
+    ours, peer = interleaved(ctx.size.reps, lambda: run_ours(ctx), lambda: run_peer(ctx), NAME)
+    fx.check_peer_ddl(ctx.central_db)
+    ctx.snapshot_initial()
+    ctx.drop_peer_rows()
+    o, p = median(ours), median(peer)
+    return [
+        result(
+            NAME,
+            "seconds",
+            o,
+            "s",
+            peer=PEER,
+            peer_value=p,
+            target=f"ratio <= {TARGET}",
+            meets=o / p <= TARGET,
+        )
+    ]

@@ -188,3 +188,17 @@ def test_large_tree_is_crawled_and_recrawled_quickly(tmp_path: Path) -> None:
     assert len(cat.partitions("db", "events")) == 5000
     report, _ = crawl(tmp_path)
     assert report.files_read == 0 and report.files_cached == 5000
+
+
+def test_link_then_dotdot_is_resolved_like_the_kernel(tmp_path: Path) -> None:
+    """'root/link/../x' with link -> outside/dir opens outside/x: it must not pass."""
+    root = tmp_path / "root"
+    (root / "db").mkdir(parents=True)
+    (tmp_path / "outside" / "dir").mkdir(parents=True)
+    os.symlink(tmp_path / "outside" / "dir", root / "db" / "link")
+    storage = LocalStorage(str(root))
+    assert not storage.contains(f"{root}/db/link/../x")
+    assert storage.contains(f"{root}/db/x/../y")
+    assert storage.relative(f"{root}/db/./y") == "db/y"
+    with pytest.raises(PathOutsideRoot):
+        storage.relative(f"{root}/db/link/file")

@@ -35,6 +35,8 @@ class Storage(ABC):
     """A domain's storage root. Relative paths are '/'-separated and never absolute."""
 
     uri: str
+    #: How many files a reader should fetch at once: object stores are latency-bound.
+    read_parallelism: int = 1
 
     @abstractmethod
     def scan(self, path: str = "") -> list[Entry]:

@@ -19,6 +19,7 @@ class LocalStorage(Storage):
         self.root = os.path.realpath(os.path.abspath(os.path.expanduser(root)))
         self.uri = self.root
         self._fs = pafs.LocalFileSystem()
+        self._parents: dict[str, str] = {}
 
     def exists(self) -> bool:
         return os.path.isdir(self.root)
@@ -31,12 +32,28 @@ class LocalStorage(Storage):
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
 
     def relative(self, location: str) -> str:
-        real = os.path.realpath(os.path.abspath(location.removeprefix("file://")))
+        real = self._realpath(location.removeprefix("file://"))
         if real == self.root:
             return ""
         if os.path.commonpath([self.root, real]) != self.root:
             raise PathOutsideRoot(f"location {location!r} is outside the storage root")
         return os.path.relpath(real, self.root).replace(os.sep, "/")
+
+    def _realpath(self, path: str) -> str:
+        """``os.path.realpath``, resolving each parent directory once per storage object
+        (a sync checks thousands of sibling partition folders).
+
+        Links are resolved before any '..' is applied, as the kernel does when it opens
+        the path: lexical normalisation first would let ``link/../x`` pass as inside.
+        """
+        parent, name = os.path.split(path)
+        if name in ("", ".", "..") or not parent:
+            return os.path.realpath(path)
+        real_parent = self._parents.get(parent)
+        if real_parent is None:
+            real_parent = self._parents[parent] = os.path.realpath(parent)
+        full = os.path.join(real_parent, name)
+        return os.path.realpath(full) if os.path.islink(full) else full
 
     def scan(self, path: str = "") -> list[Entry]:
         rel = check_relative(path)

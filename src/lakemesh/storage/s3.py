@@ -15,6 +15,8 @@ from lakemesh.storage import Entry, Storage, check_relative, join
 
 
 class S3Storage(Storage):
+    read_parallelism = 16
+
     def __init__(self, uri: str, *, endpoint: str | None = None, region: str | None = None):
         body = uri.removeprefix("s3://").strip("/")
         bucket, _, prefix = body.partition("/")

@@ -50,6 +50,10 @@ class Applied:
 
 # --------------------------------------------------------------------------- writes
 
+# Statements built once: SQLAlchemy then reuses their compiled form on every table.
+_TABLE_BY_NAME = select(t.catalog_tables).where(t.catalog_tables.c.full_name == bindparam("name"))
+_TABLE_UPDATE = update(t.catalog_tables).where(t.catalog_tables.c.id == bindparam("b_id"))
+
 
 def ensure_database(conn: Connection, domain_id: int, name: str) -> int:
     dbs = t.databases
@@ -81,7 +85,7 @@ def apply_table(
     """
     name = str(TableName(domain, info.database, info.name))
     ct = t.catalog_tables
-    row = conn.execute(select(ct).where(ct.c.full_name == name)).first()
+    row = conn.execute(_TABLE_BY_NAME, {"name": name}).first()
     schema = info.table_schema
     stamp = now()
     values: dict[str, Any] = {
@@ -139,7 +143,7 @@ def apply_table(
             _diff_partitions(conn, table_id, partitions or [], out)
         if out.changed or row.source_version != info.version:
             values["updated_at"] = stamp
-            conn.execute(update(ct).where(ct.c.id == table_id).values(**values))
+            conn.execute(_TABLE_UPDATE, {"b_id": table_id, **values})
     if out.created or "description" in out.changed_fields or out.schema_changes:
         search.index_table(conn, table_id, name, info.description, schema)
     _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1))
@@ -243,9 +247,9 @@ def _current_schema(conn: Connection, table_id: int) -> Schema:
 
 _PART_FIELDS = ("key", "values", "location", "file_count", "size_bytes", "row_count", "modified_at")
 
-# Partition rows move by the million, so they bypass SQLAlchemy's per-row parameter
-# processing: fixed SQL text (no names or values are ever formatted in, only the driver's
-# placeholder) with plain tuples, straight to the driver's executemany.
+# Partition rows move by the million, so they bypass SQLAlchemy's per-row processing:
+# fixed SQL text (no name or value is ever formatted in, only the driver's placeholder)
+# with plain tuples, on the transaction's own DBAPI cursor.
 _PART_COLS = '"key", "values", location, file_count, size_bytes, row_count, modified_at'
 #: The table id is an integer our own store issued; it is written into the statement so
 #: the domain's rows go to executemany as they are, without building a tuple per row.
@@ -260,29 +264,31 @@ _PART_DELETE = 'DELETE FROM partitions WHERE table_id = ? AND "key" = ?'
 _PART_SELECT = f"SELECT {_PART_COLS} FROM partitions WHERE table_id = ?"
 
 
-def _driver_sql(conn: Connection, sql: str) -> str:
-    """Our fixed statements are written with qmark placeholders; psycopg wants %s."""
-    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+def _cursor(conn: Connection, sql: str) -> tuple[Any, str]:
+    """The transaction's own DBAPI cursor, and ``sql`` in the driver's placeholder style
+    (our fixed statements use qmark; psycopg wants %s). Rows come back as plain tuples."""
+    driver_sql = sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+    return conn.connection.cursor(), driver_sql
 
 
 def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        sql = _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id))
-        conn.exec_driver_sql(_driver_sql(conn, sql), parts)
+        cur, sql = _cursor(conn, _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id)))
+        cur.executemany(sql, parts)
     return len(parts)
 
 
 def _update_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        conn.exec_driver_sql(
-            _driver_sql(conn, _PART_UPDATE), [(*p[1:], table_id, p[0]) for p in parts]
-        )
+        cur, sql = _cursor(conn, _PART_UPDATE)
+        cur.executemany(sql, [(*p[1:], table_id, p[0]) for p in parts])
     return len(parts)
 
 
 def _delete_partitions(conn: Connection, table_id: int, keys: Sequence[str]) -> int:
     if keys:
-        conn.exec_driver_sql(_driver_sql(conn, _PART_DELETE), [(table_id, k) for k in keys])
+        cur, sql = _cursor(conn, _PART_DELETE)
+        cur.executemany(sql, [(table_id, k) for k in keys])
     return len(keys)
 
 
@@ -291,13 +297,16 @@ def _existing_partitions(
 ) -> dict[str, PartitionRow]:
     """The central copy of a table's partitions (all, or just those with ``keys``)."""
     if keys is None:
-        rows = conn.exec_driver_sql(_driver_sql(conn, _PART_SELECT), (table_id,)).fetchall()
+        cur, sql = _cursor(conn, _PART_SELECT)
+        cur.execute(sql, (table_id,))
+        rows = cur.fetchall()
     else:
         rows = []
         for i in range(0, len(keys), _CHUNK):
             chunk = tuple(keys[i : i + _CHUNK])
-            sql = f'{_PART_SELECT} AND "key" IN ({", ".join("?" * len(chunk))})'
-            rows += conn.exec_driver_sql(_driver_sql(conn, sql), (table_id, *chunk)).fetchall()
+            cur, sql = _cursor(conn, f'{_PART_SELECT} AND "key" IN ({", ".join("?" * len(chunk))})')
+            cur.execute(sql, (table_id, *chunk))
+            rows += cur.fetchall()
     return {r[0]: tuple(r) for r in rows}
 
 

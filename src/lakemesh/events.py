@@ -101,15 +101,19 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def emit(conn: Connection, event: Event) -> None:
     """Append ``event`` to the outbox inside the caller's transaction."""
     conn.execute(
-        insert(t.outbox).values(
-            event_id=str(uuid.uuid4()),
-            type=event.type,
-            domain=event.domain,
-            subject=event.subject,
-            payload=event.model_dump_json(),
-            created_at=now(),
-        )
+        _INSERT,
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": event.type,
+            "domain": event.domain,
+            "subject": event.subject,
+            "payload": event.model_dump_json(),
+            "created_at": now(),
+        },
     )
+
+
+_INSERT = insert(t.outbox)
 
 
 def recent(

@@ -83,21 +83,6 @@ class SyncRefused(Event):
     reason: str
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls
-    for cls in (
-        DomainCreated,
-        TableCreated,
-        TableUpdated,
-        TableRemoved,
-        SchemaChanged,
-        SyncCompleted,
-        SyncFailed,
-        SyncRefused,
-    )
-}
-
-
 def emit(conn: Connection, event: Event) -> None:
     """Append ``event`` to the outbox inside the caller's transaction."""
     conn.execute(

@@ -7,11 +7,9 @@ mesh home at all.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -78,12 +76,3 @@ def remove_home(home: Path, made: bool) -> None:
     else:
         for name in (DEFAULT_DB, DEFAULT_DB + "-wal", DEFAULT_DB + "-shm", SETTINGS_FILE):
             (home / name).unlink(missing_ok=True)
-
-
-def public_settings(settings: Settings) -> dict[str, Any]:
-    """Settings for display, without a database password."""
-    from sqlalchemy.engine import make_url
-
-    data: dict[str, Any] = json.loads(settings.model_dump_json())
-    data["db_url"] = make_url(settings.db_url).render_as_string(hide_password=True)
-    return data

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from lakemesh.errors import InvalidInput
 
@@ -16,8 +15,6 @@ DOMAIN_NAME = re.compile(r"[a-z][a-z0-9_]{1,62}")
 OBJECT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,127}")
 #: Names the mesh itself uses; no domain may take them.
 RESERVED_DOMAINS = frozenset({"central", "system", "information_schema", "status"})
-
-Properties = dict[str, str]
 
 
 def now() -> datetime:
@@ -47,10 +44,6 @@ def check_principal(name: str) -> str:
     if not sep or not OBJECT_NAME.fullmatch(user) or not DOMAIN_NAME.fullmatch(domain):
         raise InvalidInput(f"invalid principal {name!r}: expected name@domain")
     return name
-
-
-DomainName = Annotated[str, AfterValidator(check_domain_name)]
-ObjectName = Annotated[str, AfterValidator(check_object_name)]
 
 
 class TableName(tuple[str, str, str]):
@@ -91,7 +84,3 @@ class Frozen(BaseModel):
     """Base for value objects: immutable, strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def jsonable(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -28,7 +28,6 @@ from lakemesh.storage import Storage
 from lakemesh.typedef import Frozen
 
 Format = Literal["parquet", "csv", "json", "iceberg", "delta"]
-FORMATS: tuple[Format, ...] = ("parquet", "csv", "json", "iceberg", "delta")
 
 
 class Partition(NamedTuple):

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as _SAError
@@ -193,8 +193,3 @@ def _alembic_config() -> Any:
 
 def _first_line(exc: BaseException) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-
-
-def execute_text(conn: Connection, sql: str, **params: Any) -> Any:
-    """Run a fixed SQL string with bound parameters (never formatted with values)."""
-    return conn.execute(text(sql), params)

@@ -264,6 +264,8 @@ def test_search_finds_tables_by_name_column_and_description(sales: Mesh) -> None
     assert [h["table"] for h in hits] == ["sales.sales.orders"]
     assert hits[0]["columns"] == ["amount"]
     assert [h["table"] for h in sales.search("sales customers")] == ["sales.sales.customers"]
+    [hit] = sales.search("customers name")
+    assert hit["columns"] == ["name"], "the word the table name does not explain"
     for hostile in ['"', "NEAR(", "*", "'; DROP TABLE x; --", "a:* | b", "", "!!!"]:
         sales.search(hostile)  # never a syntax error
     assert sales.search("nothing_like_this") == []

@@ -144,7 +144,7 @@ class Mesh:
             hits = fulltext.search(conn, text, limit)
         for hit in hits:
             detail = self.catalog.table(hit["table"])
-            hit["columns"] = fulltext.matching_columns(detail.schema, text)
+            hit["columns"] = fulltext.matching_columns(hit["table"], detail.schema, text)
         return hits
 
     def table(self, name: str, *, as_: str = MESH_ADMIN) -> TableDetail:

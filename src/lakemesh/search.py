@@ -80,13 +80,18 @@ def search(conn: Connection, query: str, limit: int = 50) -> list[dict[str, Any]
     return [{"table": r.full_name, "description": r.description, "format": r.format} for r in rows]
 
 
-def matching_columns(schema: Schema, query: str) -> list[str]:
-    """Columns whose name or description hold every word of the query (as prefixes),
-    to show why a table matched."""
-    words = terms(query)
+def matching_columns(table: str, schema: Schema, query: str) -> list[str]:
+    """Columns that explain a hit: those whose name or description hold every query word
+    the table's own name does not (as prefixes)."""
 
-    def hit(column_text: str) -> bool:
-        tokens = _WORD.findall(column_text.lower())
-        return all(any(tok.startswith(w) for tok in tokens) for w in words)
+    def has(text: str, word: str) -> bool:
+        return any(tok.startswith(word) for tok in _WORD.findall(text.lower()))
 
-    return [c.name for c in schema.columns if words and hit(f"{c.name} {c.description or ''}")]
+    words = [w for w in terms(query) if not has(table, w)]
+    if not words:
+        return []
+    return [
+        c.name
+        for c in schema.columns
+        if all(has(f"{c.name} {c.description or ''}", w) for w in words)
+    ]

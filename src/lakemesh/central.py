@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from lakemesh import events, search
+from lakemesh import events, policy, search
 from lakemesh.catalog import Partition, PartitionDelta, PartitionRow, TableInfo, partition_key
 from lakemesh.errors import NotFound
 from lakemesh.schema import Column, Schema, SchemaChange, diff
@@ -146,6 +146,8 @@ def apply_table(
             conn.execute(_TABLE_UPDATE, {"b_id": table_id, **values})
     if out.created or "description" in out.changed_fields or out.schema_changes:
         search.index_table(conn, table_id, name, info.description, schema)
+    if out.created or out.schema_changes:
+        policy.changed(conn, "table", name)  # the authorizer must see new tables and columns
     _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1))
     return out
 
@@ -157,7 +159,16 @@ def remove_table(conn: Connection, domain: str, database: str, table: str) -> bo
     if table_id is None:
         return False
     search.unindex_table(conn, table_id)
+    untagged = conn.execute(
+        delete(t.tag_assignments).where(
+            t.tag_assignments.c.resource.startswith(name + ".", autoescape=True)
+            | (t.tag_assignments.c.resource == name)
+        )
+    )
     conn.execute(delete(ct).where(ct.c.id == table_id))
+    policy.changed(conn, "table", name)
+    if untagged.rowcount:
+        policy.changed(conn, "tag_assignment", name)
     events.emit(conn, events.TableRemoved(domain=domain, table=name))
     return True
 

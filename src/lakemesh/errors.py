@@ -24,6 +24,10 @@ class AlreadyExists(LakemeshError):
     """Creating something that is already there."""
 
 
+class PermissionDenied(LakemeshError, PermissionError):
+    """The acting principal may not do this (not the same as a backend being down)."""
+
+
 class Conflict(LakemeshError):
     """A precondition of a state change no longer holds."""
 

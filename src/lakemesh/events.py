@@ -11,6 +11,7 @@ import json
 import uuid
 from typing import Any, ClassVar
 
+from pydantic import Field
 from sqlalchemy import Connection, insert, select
 
 from lakemesh.store import tables as t
@@ -23,7 +24,11 @@ class Event(Frozen):
 
     @property
     def subject(self) -> str | None:
-        return getattr(self, "table", None) or self.domain
+        for name in ("table", "resource", "grant_id", "target", "user", "key"):
+            value = getattr(self, name, None)
+            if value:
+                return str(value)
+        return self.domain
 
 
 class DomainCreated(Event):
@@ -61,6 +66,47 @@ class SchemaChanged(Event):
     version: int
     breaking: bool
     changes: list[dict[str, Any]]
+
+
+class UserCreated(Event):
+    type = "principal.user.created"
+    user: str
+    role: str
+
+
+class TagDefined(Event):
+    type = "policy.tag.defined"
+    key: str
+    values: list[str]
+
+
+class TagAssigned(Event):
+    type = "policy.tag.assigned"
+    resource: str
+    key: str
+    value: str
+    previous: str | None = None
+
+
+class GrantCreated(Event):
+    type = "policy.grant.created"
+    grant_id: str
+    principal: str
+    actions: list[str]
+    resource: str
+    parent_id: str | None = None
+
+
+class GrantRevoked(Event):
+    type = "policy.grant.revoked"
+    grant_id: str
+    cascaded: list[str] = Field(default_factory=list)
+
+
+class MaskSet(Event):
+    type = "policy.mask.set"
+    target: str
+    method: str | None
 
 
 class SyncCompleted(Event):

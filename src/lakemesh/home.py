@@ -26,8 +26,13 @@ class SyncSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    db_url: str
+    #: None means the embedded default, ``<home>/lakemesh.db``: kept relative so a mesh
+    #: home can be moved or copied whole.
+    db_url: str | None = None
     sync: SyncSettings = Field(default_factory=SyncSettings)
+
+    def store_url(self, home: Path) -> str:
+        return self.db_url or f"sqlite:///{home / DEFAULT_DB}"
 
 
 def resolve_home(home: str | os.PathLike[str] | None) -> Path:
@@ -54,8 +59,7 @@ def create_home(home: Path, db_url: str | None) -> tuple[Settings, bool]:
         raise InvalidInput(f"{home} exists and is not a directory")
     made = not home.exists()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    url = db_url or f"sqlite:///{home / DEFAULT_DB}"
-    return Settings(db_url=url), made
+    return Settings(db_url=db_url), made
 
 
 def write_settings(home: Path, settings: Settings) -> None:

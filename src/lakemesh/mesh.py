@@ -1,7 +1,9 @@
 """``Mesh``: the Python API of a central governance node, and what the CLI calls.
 
-One object per mesh home. Every operation the CLI offers is a method here, so the CLI,
-the Python API and (later) the HTTP API share one code path.
+One object per mesh home. Every operation the CLI offers is a method here, and each one
+goes through the ``Gate``: the acting principal is resolved, the policy snapshot is
+refreshed, the authorizer decides, and the change or decision is audited. The CLI, the
+Python API and (later) the HTTP API therefore share one code path and one policy.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from lakemesh import audit, events, keys, masking, policy, principals
+from lakemesh import grants as grantmod
 from lakemesh import search as fulltext
+from lakemesh import tags as tagmod
+from lakemesh.authz import Decision
 from lakemesh.catalog.builtin import BuiltinCatalog
 from lakemesh.central import CentralCatalog, TableDetail
 from lakemesh.crawler import Crawler, CrawlReport
 from lakemesh.crawler import Progress as CrawlProgress
 from lakemesh.domains import Domain, create_domain, get_domain, list_domains
-from lakemesh.errors import InvalidInput, NotFound
+from lakemesh.errors import InvalidInput, NotFound, PermissionDenied
+from lakemesh.gate import Gate
 from lakemesh.home import (
     Settings,
     create_home,
@@ -26,19 +33,20 @@ from lakemesh.home import (
     resolve_home,
     write_settings,
 )
+from lakemesh.principals import MESH_ADMIN, User
 from lakemesh.store import Store
 from lakemesh.sync import Progress as SyncProgress
 from lakemesh.sync import Syncer, SyncOptions, SyncResult, sync_status
-from lakemesh.typedef import TableName, check_principal
-
-#: The mesh admin that ``init`` creates (SPEC 1).
-MESH_ADMIN = "admin@central"
+from lakemesh.typedef import TableName
 
 
 class Mesh:
     def __init__(self, home: Path, settings: Settings, store: Store) -> None:
         self.home, self.settings, self.store = home, settings, store
         self.catalog = CentralCatalog(store)
+        self.gate = Gate(store, home)
+        #: Set by ``init`` only: the mesh admin's API token, shown once.
+        self.admin_token: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -47,20 +55,35 @@ class Mesh:
         path = resolve_home(home)
         settings, made = create_home(path, db_url)
         try:
-            store = Store(settings.db_url, check=False)
+            store = Store(settings.store_url(path), check=False)
             store.migrate()
             store.check()
+            keys.ensure_keys(path)
+            with store.write() as conn:
+                _, token = principals.create_user(conn, MESH_ADMIN, "admin", MESH_ADMIN)
+                policy.changed(conn, "user", MESH_ADMIN)
+                audit.record(
+                    conn,
+                    principal=MESH_ADMIN,
+                    action="mesh.init",
+                    resource=None,
+                    outcome="ok",
+                    details={"store": store.dialect},
+                )
             write_settings(path, settings)
         except BaseException:
             remove_home(path, made)
             raise
-        return cls(path, settings, store)
+        mesh = cls(path, settings, store)
+        mesh.admin_token = token
+        audit.checkpoint(store, path)
+        return mesh
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None) -> Mesh:
         path = resolve_home(home)
         settings = load_settings(path)
-        return cls(path, settings, Store(settings.db_url))
+        return cls(path, settings, Store(settings.store_url(path)))
 
     def close(self) -> None:
         self.store.dispose()
@@ -73,9 +96,16 @@ class Mesh:
 
     # ------------------------------------------------------------------ domains
 
-    def create_domain(self, name: str, storage: str, **kw: Any) -> Domain:
-        with self.store.write() as conn:
-            return create_domain(conn, name, storage, **kw)
+    def create_domain(self, name: str, storage: str, *, as_: str = MESH_ADMIN, **kw: Any) -> Domain:
+        def change(conn: Any) -> Domain:
+            self._require_admin(as_, "create domains")
+            domain = create_domain(conn, name, storage, **kw)
+            policy.changed(conn, "domain", name)
+            return domain
+
+        return self.gate.mutate(
+            as_, "domain.create", name, change, lambda d: {"storage": d.storage_uri, "kind": d.kind}
+        )
 
     def domain(self, name: str) -> Domain:
         with self.store.read() as conn:
@@ -93,15 +123,31 @@ class Mesh:
         path: str = "",
         database: str | None = None,
         progress: CrawlProgress | None = None,
+        *,
+        as_: str = MESH_ADMIN,
     ) -> CrawlReport:
         d = self.domain(domain)
+        self._require_domain_operator(as_, domain, "crawl")
         if d.catalog_kind != "builtin":
             raise InvalidInput(
                 f"domain {domain!r} uses a {d.catalog_kind} catalog: its tables are "
                 "registered by its own tools; run 'lakemesh sync' to pick them up"
             )
         storage = d.storage()
-        return Crawler(storage, BuiltinCatalog(storage), progress=progress).crawl(path, database)
+        report = Crawler(storage, BuiltinCatalog(storage), progress=progress).crawl(path, database)
+        self.gate.mutate(
+            as_,
+            "domain.crawl",
+            domain,
+            lambda conn: report,
+            lambda r: {
+                "added": len(r.added),
+                "updated": len(r.updated),
+                "removed": len(r.removed),
+                "warnings": len(r.warnings),
+            },
+        )
+        return report
 
     def sync(
         self,
@@ -111,19 +157,27 @@ class Mesh:
         force: bool = False,
         progress: SyncProgress | None = None,
         stop: threading.Event | None = None,
+        as_: str = MESH_ADMIN,
     ) -> list[SyncResult]:
         """Sync the named domains (all by default); one result per domain, never raising
         for one domain's failure so the others still sync."""
         targets = [self.domain(n) for n in domains] if domains else self.domains()
+        for d in targets:
+            self._require_domain_operator(as_, d.name, "sync")
         options = SyncOptions(max_removal_ratio=self.settings.sync.max_removal_ratio, force=force)
         syncer = Syncer(
-            self.store, options, progress=progress, should_stop=stop.is_set if stop else None
+            self.store,
+            options,
+            progress=progress,
+            should_stop=stop.is_set if stop else None,
+            actor=as_,
         )
         results = []
         for d in targets:
             if stop is not None and stop.is_set():
                 break
             results.append(syncer.sync(d, full=full))
+        self.gate.checkpoint_if_due()
         return results
 
     def sync_status(self) -> list[dict[str, Any]]:
@@ -131,30 +185,235 @@ class Mesh:
 
     # ------------------------------------------------------------------ discovery
 
-    def check_principal(self, principal: str) -> str:
-        """Until identities exist, the mesh admin is the only principal (issue: governance)."""
-        check_principal(principal)
-        if principal != MESH_ADMIN:
-            raise NotFound(f"unknown principal {principal!r}")
-        return principal
-
     def search(self, text: str, *, as_: str = MESH_ADMIN, limit: int = 50) -> list[dict[str, Any]]:
-        self.check_principal(as_)
+        """Tables matching ``text`` that ``as_`` may describe (SPEC 2.1: products are
+        listed to everyone, other tables only with DESCRIBE)."""
+        actor = self.gate.actor(as_)
         with self.store.read() as conn:
-            hits = fulltext.search(conn, text, limit)
+            hits = fulltext.search(conn, text, limit=None)
+        authz = self.gate.authz()
+        visible = set(authz.filter_allowed(actor.name, "DESCRIBE", [h["table"] for h in hits]))
+        hits = [h for h in hits if h["table"] in visible][:limit]
         for hit in hits:
+            decision = authz.decide(actor.name, "DESCRIBE", hit["table"])
             detail = self.catalog.table(hit["table"])
-            hit["columns"] = fulltext.matching_columns(hit["table"], detail.schema, text)
+            hit["columns"] = [
+                c
+                for c in fulltext.matching_columns(hit["table"], detail.schema, text)
+                if c in decision.columns
+            ]
+        self.gate.mutate(
+            actor.name,
+            "catalog.search",
+            None,
+            lambda conn: hits,
+            lambda h: {"query": text[:200], "results": len(h)},
+        )
         return hits
 
+    def describe(self, name: str, *, as_: str = MESH_ADMIN) -> tuple[TableDetail, Decision]:
+        """A table's details as ``as_`` may see them; unknown and invisible look alike."""
+        actor = self.gate.actor(as_)
+        table = str(TableName.parse(name))
+        decision = self.gate.authz().decide(actor.name, "DESCRIBE", table)
+        self.gate.decided(decision, "catalog.describe")
+        if not decision.allowed:
+            raise NotFound(f"table {table} is not in the central catalog")
+        detail = self.catalog.table(table)
+        visible = set(decision.columns)
+        detail.schema = detail.schema.model_copy(
+            update={"columns": tuple(c for c in detail.schema.columns if c.name in visible)}
+        )
+        return detail, decision
+
     def table(self, name: str, *, as_: str = MESH_ADMIN) -> TableDetail:
-        self.check_principal(as_)
-        return self.catalog.table(TableName.parse(name))
+        return self.describe(name, as_=as_)[0]
 
     def show(self, name: str, *, as_: str = MESH_ADMIN, partitions: int = 20) -> dict[str, Any]:
-        """Everything ``lakemesh show`` prints: details, columns, partitions, history."""
-        detail = self.table(name, as_=as_)
+        """Everything ``lakemesh show`` prints: details, columns, tags, masks, partitions,
+        schema history (columns limited to what ``as_`` may see)."""
+        detail, decision = self.describe(name, as_=as_)
+        tm = self.gate.authz().snapshot.tables[detail.name]
         out = detail.as_dict()
+        for col in out["columns"]:
+            col["tags"] = tm.column_tags.get(col["name"], {})
+            rule = tm.masks.get(col["name"])
+            col["mask"] = rule.method if rule else None
+        out["tags"] = tm.table_tags
+        out["product"] = tm.product
         out["partitions"] = [p._asdict() for p in self.catalog.partitions(name, limit=partitions)]
-        out["history"] = self.catalog.schema_history(name)
+        visible = set(decision.columns)
+        out["history"] = [
+            {**v, "columns": [c for c in v["columns"] if c["name"] in visible]}
+            for v in self.catalog.schema_history(name)
+        ]
         return out
+
+    # ------------------------------------------------------------------ identities
+
+    def create_user(
+        self, name: str, role: str = "member", *, as_: str = MESH_ADMIN
+    ) -> tuple[User, str]:
+        """A new user and its API token (shown once). The mesh admin creates anyone; a
+        domain admin creates users of its own domain."""
+        actor = self.gate.actor(as_)
+        domain = name.partition("@")[2]
+
+        def change(conn: Any) -> tuple[User, str]:
+            if not (actor.is_mesh_admin or (actor.role == "admin" and actor.domain == domain)):
+                raise PermissionDenied(f"{actor.name} may not create users of domain {domain}")
+            user, token = principals.create_user(conn, name, role, actor.name)
+            policy.changed(conn, "user", name)
+            events.emit(conn, events.UserCreated(domain=user.domain, user=name, role=role))
+            return user, token
+
+        return self.gate.mutate(
+            actor.name, "principal.create", name, change, lambda r: {"role": r[0].role}
+        )
+
+    def authenticate(self, token: str) -> User | None:
+        with self.store.read() as conn:
+            return principals.authenticate(conn, token)
+
+    # ------------------------------------------------------------------ tags
+
+    def define_tag(self, key: str, values: list[str], *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        actor = self.gate.actor(as_)
+
+        def change(conn: Any) -> dict[str, Any]:
+            self._require_admin(actor.name, "define tags")
+            created, allowed = tagmod.define(conn, key, values, actor.name)
+            policy.changed(conn, "tag", key)
+            events.emit(conn, events.TagDefined(key=key, values=allowed))
+            return {"key": key, "values": allowed, "created": created}
+
+        return self.gate.mutate(actor.name, "tag.define", key, change, lambda r: r)
+
+    def assign_tag(
+        self, resource: str, assignment: str, *, as_: str = MESH_ADMIN
+    ) -> dict[str, Any]:
+        """``KEY=VALUE`` on a database, table or column, by a steward of its domain."""
+        actor = self.gate.actor(as_)
+        res = tagmod.Resource.parse(resource)
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            raise InvalidInput(f"invalid tag assignment {assignment!r}: expected KEY=VALUE")
+        key, value = tagmod.check_key(key.strip()), tagmod.check_value(value.strip())
+
+        def change(conn: Any) -> dict[str, Any]:
+            if not (
+                actor.is_mesh_admin or (actor.domain == res.domain and actor.role == "steward")
+            ):
+                raise PermissionDenied(f"{actor.name} may not tag resources of domain {res.domain}")
+            old = tagmod.assign(conn, res, key, value, actor.name)
+            policy.changed(conn, "tag_assignment", str(res))
+            events.emit(
+                conn,
+                events.TagAssigned(
+                    domain=res.domain, resource=str(res), key=key, value=value, previous=old
+                ),
+            )
+            return {"resource": str(res), "key": key, "value": value, "previous": old}
+
+        return self.gate.mutate(actor.name, "tag.assign", str(res), change, lambda r: r)
+
+    # ------------------------------------------------------------------ grants and masks
+
+    def grant(self, request: grantmod.GrantRequest, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        actor = self.gate.actor(as_)
+        authz = self.gate.authz()
+        resource = request.table or request.database or f"tags[{request.tags}]"
+
+        def change(conn: Any) -> dict[str, Any]:
+            g = grantmod.create(conn, authz, actor, request)
+            policy.changed(conn, "grant", g["id"])
+            events.emit(
+                conn,
+                events.GrantCreated(
+                    domain=actor.domain,
+                    grant_id=g["id"],
+                    principal=g["principal"],
+                    actions=g["actions"],
+                    resource=g["resource"],
+                    parent_id=g["parent_id"],
+                ),
+            )
+            return g
+
+        return self.gate.mutate(actor.name, "grant.create", resource, change, lambda g: g)
+
+    def revoke(self, grant_id: str, *, as_: str = MESH_ADMIN) -> list[str]:
+        actor = self.gate.actor(as_)
+        authz = self.gate.authz()
+
+        def change(conn: Any) -> list[str]:
+            revoked = grantmod.revoke(conn, authz, actor, grant_id)
+            for gid in revoked:
+                policy.changed(conn, "grant", gid)
+            events.emit(
+                conn,
+                events.GrantRevoked(domain=actor.domain, grant_id=grant_id, cascaded=revoked[1:]),
+            )
+            return revoked
+
+        return self.gate.mutate(
+            actor.name, "grant.revoke", grant_id, change, lambda r: {"revoked": r}
+        )
+
+    def mask(
+        self, *, column: str | None = None, tag: str | None = None, spec: str, as_: str = MESH_ADMIN
+    ) -> dict[str, Any]:
+        actor = self.gate.actor(as_)
+
+        def change(conn: Any) -> dict[str, Any]:
+            rule = masking.set_mask(conn, actor, column=column, tag=tag, spec=spec)
+            policy.changed(conn, "mask", rule["target"])
+            events.emit(conn, events.MaskSet(target=rule["target"], method=rule["method"]))
+            return rule
+
+        return self.gate.mutate(actor.name, "mask.set", column or tag, change, lambda r: r)
+
+    # ------------------------------------------------------------------ decisions
+
+    def decide(self, table: str, action: str = "SELECT", *, as_: str) -> Decision:
+        """The gate's decision for ``as_`` (audited): what query engines ask."""
+        actor = self.gate.actor(as_)
+        decision = self.gate.authz().decide(actor.name, action.upper(), str(TableName.parse(table)))
+        self.gate.decided(decision, "access.decide")
+        return decision
+
+    def explain(self, table: str, *, as_: str, action: str = "SELECT") -> dict[str, Any]:
+        from lakemesh.explain import explain
+
+        actor = self.gate.actor(as_)
+        name = str(TableName.parse(table))
+        authz = self.gate.authz()
+        if name not in authz.snapshot.tables:
+            raise NotFound(f"table {name} is not in the central catalog")
+        decision = authz.decide(actor.name, action.upper(), name)
+        self.gate.decided(decision, "access.explain")
+        return explain(authz, decision)
+
+    # ------------------------------------------------------------------ audit
+
+    def audit_list(self, **filters: Any) -> list[audit.AuditRecord]:
+        return audit.list_records(self.store, **filters)
+
+    def audit_verify(self) -> audit.VerifyReport:
+        return audit.verify(self.store, self.home)
+
+    def audit_checkpoint(self) -> audit.Checkpoint:
+        return audit.checkpoint(self.store, self.home)
+
+    # ------------------------------------------------------------------ authority
+
+    def _require_admin(self, name: str, what: str) -> None:
+        if not self.gate.actor(name).is_mesh_admin:
+            raise PermissionDenied(f"only the mesh admin may {what}")
+
+    def _require_domain_operator(self, name: str, domain: str, what: str) -> None:
+        actor = self.gate.actor(name)
+        if not (
+            actor.is_mesh_admin or (actor.domain == domain and actor.role in ("steward", "admin"))
+        ):
+            raise PermissionDenied(f"{actor.name} may not {what} domain {domain}")

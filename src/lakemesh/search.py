@@ -56,8 +56,9 @@ def unindex_table(conn: Connection, table_id: int) -> None:
     # PostgreSQL: search_docs rows go with the table (ON DELETE CASCADE).
 
 
-def search(conn: Connection, query: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Tables matching every word of ``query`` (as prefixes), best first."""
+def search(conn: Connection, query: str, limit: int | None = 50) -> list[dict[str, Any]]:
+    """Tables matching every word of ``query`` (as prefixes), best first; ``limit=None``
+    returns every match (the caller filters by visibility before cutting)."""
     words = terms(query)
     if not words:
         return []
@@ -76,7 +77,8 @@ def search(conn: Connection, query: str, limit: int = 50) -> list[dict[str, Any]
             "FROM search_docs s JOIN catalog_tables t ON t.id = s.table_id "
             "WHERE s.tsv @@ to_tsquery('simple', :q) ORDER BY score, t.full_name LIMIT :n"
         )
-    rows = conn.execute(sql, {"q": match, "n": limit})
+    unlimited = -1 if conn.dialect.name == "sqlite" else None  # LIMIT -1 / LIMIT NULL
+    rows = conn.execute(sql, {"q": match, "n": unlimited if limit is None else limit})
     return [{"table": r.full_name, "description": r.description, "format": r.format} for r in rows]
 
 

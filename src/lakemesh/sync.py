@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from lakemesh import central, events
+from lakemesh import audit, central, events
 from lakemesh.catalog import (
     Changes,
     DomainCatalog,
@@ -88,11 +88,13 @@ class Syncer:
         *,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        actor: str = "admin@central",
     ) -> None:
         self.store = store
         self.options = options or SyncOptions()
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
+        self.actor = actor
 
     # ------------------------------------------------------------------ entry point
 
@@ -203,6 +205,14 @@ class Syncer:
             with self.store.write() as conn:
                 if central.remove_table(conn, domain.name, db, name):
                     result.tables_removed += 1
+                    audit.record(
+                        conn,
+                        principal=self.actor,
+                        action="sync.remove",
+                        resource=_fq(domain, (db, name)),
+                        outcome="ok",
+                        details={},
+                    )
         self._tick(domain.name, len(todo), len(todo))
         if failures:
             result.warnings += failures
@@ -240,6 +250,23 @@ class Syncer:
         """One table's central change, its events and alerts: one transaction."""
         with self.store.write() as conn:
             applied = central.apply_table(conn, domain.name, domain.id, info, parts, delta)
+            if applied.changed:
+                audit.record(
+                    conn,
+                    principal=self.actor,
+                    action="sync.apply",
+                    resource=_fq(domain, ref.ident),
+                    outcome="ok",
+                    details={
+                        "created": applied.created,
+                        "fields": applied.changed_fields,
+                        "partitions": [
+                            applied.partitions_added,
+                            applied.partitions_changed,
+                            applied.partitions_removed,
+                        ],
+                    },
+                )
             breaking = [c for c in applied.schema_changes if c.breaking]
             if breaking:
                 _alert(
@@ -381,6 +408,14 @@ class Syncer:
                     .where(t.sync_state.c.domain_id == domain.id)
                     .values(**state)
                 )
+            audit.record(
+                conn,
+                principal=self.actor,
+                action=f"sync.{result.mode}",
+                resource=domain.name,
+                outcome=_AUDIT_OUTCOME[result.status],
+                details=_counts(result) | {"error": result.error},
+            )
             conn.execute(
                 update(t.sync_runs)
                 .where(t.sync_runs.c.id == run_id)
@@ -404,6 +439,9 @@ class _Plan:
 
 class _Refused(LakemeshError):
     """Internal: the plan was refused; the result already says why."""
+
+
+_AUDIT_OUTCOME = {"ok": "ok", "failed": "failed", "refused": "refused", "interrupted": "aborted"}
 
 
 def _fq(domain: Domain, ident: tuple[str, str]) -> str:

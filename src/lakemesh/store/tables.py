@@ -199,3 +199,122 @@ sync_runs = Table(
     Column("error", Text),
     Index("ix_sync_runs_domain", "domain_id", "id"),
 )
+
+# --------------------------------------------------------------------------- governance (0002)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("domain", String(63), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(128), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_users_domain", "domain"),
+    Index("ix_users_token", "token_hash"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("allowed", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+tag_assignments = Table(
+    "tag_assignments",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("resource_kind", String(16), nullable=False),
+    Column("resource", String(450), nullable=False),
+    Column("key", String(128), ForeignKey("tags.key"), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("assigned_by", String(200), nullable=False),
+    Column("assigned_at", TS, nullable=False),
+    UniqueConstraint("resource", "key", name="uq_tag_assignments_resource_key"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("resource_kind", String(16), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("scope_domain", String(63)),
+    Column("columns", Text),
+    Column("exclude_columns", Text),
+    Column("row_filter", Text),
+    Column("grantable", Boolean, nullable=False),
+    Column("expires_at", TS),
+    Column("parent_id", String(32)),
+    Column("granted_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Column("revoked_by", String(200)),
+    Index("ix_grants_principal", "principal"),
+    Index("ix_grants_parent", "parent_id"),
+)
+
+masks = Table(
+    "masks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("target_kind", String(16), nullable=False),
+    Column("target", String(450), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("expression", Text),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("removed_at", TS),
+)
+
+data_products = Table(
+    "data_products",
+    metadata,
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("description", Text),
+    Column("registered_by", String(200), nullable=False),
+    Column("registered_at", TS, nullable=False),
+)
+
+#: Every policy change appends a row; its version is the policy version.
+policy_log = Table(
+    "policy_log",
+    metadata,
+    Column("version", ID, primary_key=True, autoincrement=True),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", String(450), nullable=False),
+    Column("changed_at", TS, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", TS, nullable=False),
+    Column("principal", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_principal", "principal", "seq"),
+    Index("ix_audit_ts", "ts"),
+)
+
+#: One row (id = 1): the chain's last seq and hash. Writers lock it, so appends serialise.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,83 +1,27 @@
-"""The ``lakemesh`` command line (SPEC 3).
-
-Exit codes: 0 success; 1 a refused or failed operation, with a one-line reason on stderr;
-2 a usage error. Every command takes ``--home`` and ``--json``. Commands only parse
-arguments and render results: the work is done by ``lakemesh.mesh.Mesh``.
-"""
+"""Catalog commands: init, domains, crawl, sync, search, show, events, demo."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lakemesh.cli._common import As, Home, Json, app, err, out, print_json, progress_bar, warn
 from lakemesh.errors import LakemeshError
-from lakemesh.mesh import MESH_ADMIN, Mesh
-from lakemesh.store import SQLAlchemyError
+from lakemesh.mesh import Mesh
+from lakemesh.principals import MESH_ADMIN
 from lakemesh.sync import SyncResult
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="lakemesh: a data mesh with central governance.",
-)
 domain_app = typer.Typer(no_args_is_help=True, help="Create and inspect domains.")
 events_app = typer.Typer(no_args_is_help=True, help="Events written by every change.")
 app.add_typer(domain_app, name="domain")
 app.add_typer(events_app, name="events")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-Home = Annotated[
-    str | None, typer.Option("--home", help="Mesh home (default $LAKEMESH_HOME or ./mesh).")
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-As = Annotated[str, typer.Option("--as", help="Principal to act as.")]
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _warn(messages: Sequence[str]) -> None:
-    for m in messages:
-        err.print(f"warning: {m}", markup=False)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A Rich progress bar on stderr for long crawls and syncs (only on a terminal)."""
-    if not enabled or not err.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
-        yield update
 
 
 # --------------------------------------------------------------------------- init
@@ -92,6 +36,7 @@ def init(
     """Create a mesh home with its metadata store and the mesh admin."""
     mesh = Mesh.init(home, db)
     data = {
+        "admin_token": mesh.admin_token,
         "home": str(mesh.home),
         "store": mesh.store.dialect,
         "admin": MESH_ADMIN,
@@ -99,13 +44,14 @@ def init(
     }
     mesh.close()
     if json_:
-        _print_json(data)
+        print_json(data)
     else:
         out.print(
             f"initialised mesh at {data['home']} ({data['store']} store); "
             f"mesh admin is {MESH_ADMIN}",
             markup=False,
         )
+        out.print(f"mesh admin API token (shown once): {data['admin_token']}", markup=False)
 
 
 @app.command()
@@ -114,12 +60,13 @@ def migrate(home: Home = None, json_: Json = False) -> None:
     from lakemesh.home import load_settings, resolve_home
     from lakemesh.store import Store
 
-    store = Store(load_settings(resolve_home(home)).db_url, check=False)
+    path = resolve_home(home)
+    store = Store(load_settings(path).store_url(path), check=False)
     store.migrate()
     revision = store.revision()
     store.dispose()
     if json_:
-        _print_json({"revision": revision})
+        print_json({"revision": revision})
     else:
         out.print(f"store at revision {revision}")
 
@@ -151,7 +98,7 @@ def domain_create(
             region=region,
         )
     if json_:
-        _print_json(d.public())
+        print_json(d.public())
     else:
         out.print(
             f"created domain {d.name} ({d.kind}, {d.catalog_spec} catalog, "
@@ -166,7 +113,7 @@ def domain_list(home: Home = None, json_: Json = False) -> None:
     with Mesh.open(home) as mesh:
         domains = [d.public() for d in mesh.domains()]
     if json_:
-        _print_json(domains)
+        print_json(domains)
         return
     table = Table("name", "kind", "catalog", "storage", "owners")
     for d in domains:
@@ -182,7 +129,7 @@ def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
         data["sync"] = next((s for s in mesh.sync_status() if s["domain"] == name), None)
         data["tables"] = [t["full_name"] for t in mesh.catalog.tables(name)]
     if json_:
-        _print_json(data)
+        print_json(data)
         return
     for key in ("name", "kind", "catalog", "storage", "owners", "created_at"):
         out.print(f"{key:>10}: {data[key]}", markup=False)
@@ -210,11 +157,11 @@ def crawl(
     json_: Json = False,
 ) -> None:
     """Infer tables from files under a domain's storage root into its builtin catalog."""
-    with Mesh.open(home) as mesh, _progress(not json_) as progress:
+    with Mesh.open(home) as mesh, progress_bar(not json_) as progress:
         report = mesh.crawl(domain, path, database, progress=progress)
-    _warn(report.warnings)
+    warn(report.warnings)
     if json_:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     out.print(
         f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
@@ -238,6 +185,7 @@ def sync(
     repair_interval: Annotated[
         float | None, typer.Option(help="Watch: full every N s.", min=1)
     ] = None,
+    as_: As = MESH_ADMIN,
     home: Home = None,
     json_: Json = False,
 ) -> None:
@@ -257,10 +205,11 @@ def sync(
                 force,
                 interval or mesh.settings.sync.interval_seconds,
                 repair_interval or mesh.settings.sync.repair_interval_seconds,
+                as_,
             )
             return
-        with _progress(not json_) as progress:
-            results = mesh.sync(names or None, full=full, force=force, progress=progress)
+        with progress_bar(not json_) as progress:
+            results = mesh.sync(names or None, full=full, force=force, progress=progress, as_=as_)
     _show_results(results, json_)
     bad = [r for r in results if r.status != "ok"]
     if bad:
@@ -269,10 +218,10 @@ def sync(
 
 def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False) -> None:
     if json_:
-        _print_json([r.summary() for r in results])
+        print_json([r.summary() for r in results])
         return
     for r in results:
-        _warn(r.warnings)
+        warn(r.warnings)
         if quiet and r.status == "ok" and not r.changed:
             continue
         line = (
@@ -297,7 +246,13 @@ def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False
 
 
 def _watch(
-    mesh: Mesh, names: list[str], json_: bool, force: bool, interval: float, repair_interval: float
+    mesh: Mesh,
+    names: list[str],
+    json_: bool,
+    force: bool,
+    interval: float,
+    repair_interval: float,
+    as_: str,
 ) -> None:
     """Incremental every ``interval`` s, full repair every ``repair_interval`` s; a
     signal stops it between tables (each table's transaction is whole)."""
@@ -314,7 +269,7 @@ def _watch(
         full = time.monotonic() >= next_repair
         if full:
             next_repair = time.monotonic() + repair_interval
-        results = mesh.sync(names or None, full=full, force=force, stop=stop)
+        results = mesh.sync(names or None, full=full, force=force, stop=stop, as_=as_)
         if json_:
             for r in results:
                 sys.stdout.write(json.dumps(r.summary(), default=str) + "\n")
@@ -329,7 +284,7 @@ def _sync_status(home: str | None, json_: bool) -> None:
     with Mesh.open(home) as mesh:
         rows = mesh.sync_status()
     if json_:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(
         "domain",
@@ -375,7 +330,7 @@ def search_cmd(text: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json =
     with Mesh.open(home) as mesh:
         hits = mesh.search(text, as_=as_)
     if json_:
-        _print_json(hits)
+        print_json(hits)
         return
     if not hits:
         out.print("no tables match")
@@ -396,7 +351,7 @@ def show(
     with Mesh.open(home) as mesh:
         data = mesh.show(table, as_=as_, partitions=partitions)
     if json_:
-        _print_json(data)
+        print_json(data)
         return
     out.print(f"{data['name']}  ({data['format']}, schema v{data['schema_version']})", markup=False)
     for key in (
@@ -457,7 +412,7 @@ def events_list(
     with Mesh.open(home) as mesh, mesh.store.read() as conn:
         rows = events.recent(conn, limit, type_)
     if json_:
-        _print_json(rows)
+        print_json(rows)
         return
     for r in rows:
         out.print(
@@ -475,49 +430,3 @@ def demo(
     from lakemesh.demo import run_demo
 
     run_demo(directory)
-
-
-# --------------------------------------------------------------------------- entry point
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; turn every expected failure into one stderr line and exit code 1.
-
-    Typer itself reports usage errors (exit 2) and ``--help``; everything a command
-    raises on purpose is a ``LakemeshError``.
-    """
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=list(argv) if argv is not None else None, prog_name="lakemesh")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except LakemeshError as exc:
-        err.print(f"error: {_one_line(exc)}", markup=False)
-        return 1
-    except SQLAlchemyError as exc:
-        err.print(
-            f"error: metadata store: {_one_line(getattr(exc, 'orig', None) or exc)}", markup=False
-        )
-        return 1
-    except Exception as exc:
-        if os.environ.get("LAKEMESH_DEBUG"):
-            raise
-        err.print(
-            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
-            "set LAKEMESH_DEBUG=1 for the traceback",
-            markup=False,
-        )
-        return 1
-    return 0
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def run() -> None:
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    run()

@@ -1,0 +1,335 @@
+"""Grants: who may grant what to whom, two-level delegation, expiry and revocation.
+
+Authority (SPEC 1 "Grant", "Two-level delegation"):
+
+* the mesh admin may grant on anything (tag-expression grants then span every domain);
+* an owning domain's stewards and admins may grant on their domain's resources (their
+  tag-expression grants are scoped to their domain);
+* a consumer domain's admin may grant, to its own users and roles only, what its domain
+  holds with grant option: asking for more (an action, a column or an expiry beyond the
+  domain's grant) is refused; what is left unsaid (columns, row filter, expiry) is
+  inherited, and the row filters AND together;
+* nobody else may grant. Revocation compares-and-sets ``revoked_at`` and cascades to
+  grants delegated from the revoked one, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lakemesh.authz import Authorizer, both
+from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lakemesh.policy import ACTIONS, GrantEntry, Snapshot, TableMeta
+from lakemesh.principals import CENTRAL, ROLES, User
+from lakemesh.store import tables as t
+from lakemesh.tags import TagExpression, check_expression
+from lakemesh.typedef import TableName, check_object_name, now
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_actions(text: str) -> tuple[str, ...]:
+    names = [a.strip().upper() for a in text.split(",") if a.strip()]
+    if names == ["ALL"]:
+        return ACTIONS[:4]
+    bad = [a for a in names if a not in ACTIONS]
+    if not names or bad:
+        raise InvalidInput(
+            f"invalid action(s) {', '.join(bad) or repr(text)}: expected "
+            f"{', '.join(ACTIONS)} or ALL"
+        )
+    return tuple(sorted(set(names), key=ACTIONS.index))
+
+
+def parse_expiry(text: str, at: datetime) -> datetime:
+    """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO-8601 timestamp; never past."""
+    text = text.strip()
+    m = _DURATION.fullmatch(text)
+    if m:
+        when = at + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    else:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"invalid expiry {text!r}: expected 30d, 12h or a timestamp"
+            ) from exc
+        if when.tzinfo is None:
+            raise InvalidInput(f"expiry {text!r} needs a time zone (e.g. Z or +00:00)")
+    if when <= at:
+        raise InvalidInput(f"expiry {when.isoformat()} is in the past")
+    return when
+
+
+@dataclass
+class GrantRequest:
+    actions: tuple[str, ...]
+    principal: str
+    table: str | None = None
+    database: str | None = None
+    tags: str | None = None
+    columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    row_filter: str | None = None
+    grantable: bool = False
+    expires: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) -> dict[str, Any]:
+    """Validate authority and shape, then insert; returns the stored grant as a dict."""
+    s = authz.snapshot
+    stamp = now()
+    if sum(x is not None for x in (req.table, req.database, req.tags)) != 1:
+        raise InvalidInput("give exactly one of --on TABLE, --on DATABASE or --tags EXPR")
+    if req.columns and req.exclude_columns:
+        raise InvalidInput("give --columns or --exclude-columns, not both")
+    _check_grantee(s, req.principal)
+    kind, resource, domain, tm, expr = _resource(conn, s, req)
+    if (req.columns or req.exclude_columns or req.row_filter) and tm is None:
+        raise InvalidInput("column lists and row filters apply to a table grant (--on TABLE)")
+    columns = _check_columns(tm, req.columns) if req.columns else None
+    exclude = _check_columns(tm, req.exclude_columns) if req.exclude_columns else None
+    row_filter = _check_filter(tm, req.row_filter) if req.row_filter else None
+    expires = parse_expiry(req.expires, stamp) if req.expires else None
+    scope: str | None = None
+    parent_id = None
+    delegating = _delegates(s, actor, kind, domain, expr)
+    if actor.is_mesh_admin:
+        pass
+    elif (
+        not delegating
+        and actor.role in ("steward", "admin")
+        and (actor.domain == domain or kind == "tags")
+    ):
+        scope = actor.domain if kind == "tags" else None  # a domain tags only its own tables
+    elif delegating:
+        parent = _delegation(s, actor, req, kind, resource, tm, expr)
+        parent_id, scope = parent.id, parent.scope
+        if tm is not None:  # never wider than the domain's columns; unsaid = inherited
+            held = _grant_cols(parent, tm)
+            wanted = (
+                columns
+                if columns is not None
+                else (tm.colset - exclude if exclude is not None else None)
+            )
+            if wanted is not None and not wanted <= held:
+                raise PermissionDenied(
+                    f"domain {actor.domain} holds no grant on column(s) "
+                    f"{', '.join(sorted(wanted - held))} of {resource}"
+                )
+            if wanted is not None or held != tm.colset:
+                columns, exclude = (held if wanted is None else wanted), None
+        if parent.row_filter:
+            row_filter = both(row_filter, parent.row_filter) if row_filter else parent.row_filter
+        if parent.expires is not None:
+            limit = datetime.fromtimestamp(parent.expires, stamp.tzinfo)
+            if expires is not None and expires > limit:
+                raise PermissionDenied(
+                    f"expiry {expires.isoformat()} is later than the "
+                    f"domain's grant ({limit.isoformat()})"
+                )
+            expires = expires or limit
+        if req.grantable:
+            raise PermissionDenied("a delegated grant cannot be grantable (two levels only)")
+    else:
+        raise PermissionDenied(f"{actor.name} may not grant on {resource}")
+    grant_id = "g" + secrets.token_hex(8)
+    values = {
+        "id": grant_id,
+        "principal": req.principal,
+        "actions": json.dumps(list(req.actions)),
+        "resource_kind": kind,
+        "resource": resource,
+        "scope_domain": scope,
+        "columns": json.dumps(sorted(columns)) if columns is not None else None,
+        "exclude_columns": json.dumps(sorted(exclude)) if exclude is not None else None,
+        "row_filter": row_filter,
+        "grantable": req.grantable,
+        "expires_at": expires,
+        "parent_id": parent_id,
+        "granted_by": actor.name,
+        "created_at": stamp,
+    }
+    conn.execute(insert(t.grants).values(**values))
+    return public(values)
+
+
+def revoke(conn: Connection, authz: Authorizer, actor: User, grant_id: str) -> list[str]:
+    """Revoke a grant and, transitively, the grants delegated from it; returns their ids."""
+    row = conn.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
+    if row is None:
+        raise NotFound(f"unknown grant {grant_id!r}")
+    if row.revoked_at is not None:
+        raise Conflict(f"grant {grant_id} is already revoked")
+    if not _may_revoke(actor, row):
+        raise PermissionDenied(f"{actor.name} may not revoke grant {grant_id}")
+    stamp, revoked, todo = now(), [], [grant_id]
+    while todo:
+        gid = todo.pop()
+        done = conn.execute(
+            update(t.grants)
+            .where(t.grants.c.id == gid, t.grants.c.revoked_at.is_(None))
+            .values(revoked_at=stamp, revoked_by=actor.name)
+        )
+        if done.rowcount == 1:  # compare-and-set: exactly one revoker wins
+            revoked.append(gid)
+            todo += conn.execute(
+                select(t.grants.c.id).where(
+                    t.grants.c.parent_id == gid, t.grants.c.revoked_at.is_(None)
+                )
+            ).scalars()
+        elif gid == grant_id:
+            raise Conflict(f"grant {grant_id} is already revoked")
+    return revoked
+
+
+def public(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values.items())
+    for k in ("actions", "columns", "exclude_columns"):
+        if isinstance(out.get(k), str):
+            out[k] = json.loads(out[k])
+    if isinstance(out.get("expires_at"), datetime):
+        out["expires_at"] = out["expires_at"].isoformat()
+    if isinstance(out.get("created_at"), datetime):
+        out["created_at"] = out["created_at"].isoformat()
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_grantee(s: Snapshot, principal: str) -> None:
+    if "@" in principal:
+        if principal not in s.users:
+            raise NotFound(f"unknown principal {principal!r}")
+        return
+    domain, sep, role = principal.partition(":")
+    if domain not in s.domains:
+        raise NotFound(f"unknown principal {principal!r}")
+    if sep and role not in ROLES:
+        raise InvalidInput(f"invalid role {role!r} in principal {principal!r}")
+
+
+def _resource(
+    conn: Connection, s: Snapshot, req: GrantRequest
+) -> tuple[str, str, str, TableMeta | None, TagExpression | None]:
+    if req.table is not None:
+        name = str(TableName.parse(req.table))
+        tm = s.tables.get(name)
+        if tm is None:
+            raise NotFound(f"unknown table {name}")
+        return "table", name, tm.domain, tm, None
+    if req.database is not None:
+        domain, _, db = req.database.lower().partition(".")
+        check_object_name(db, "database name")
+        name = f"{domain}.{db}"
+        if name not in s.db_tables or not s.db_tables[name]:
+            raise NotFound(f"unknown database {name}")
+        return "database", name, domain, None, None
+    expr = TagExpression.parse(req.tags or "")
+    check_expression(conn, expr)
+    return "tags", str(expr), "", None, expr
+
+
+def _check_columns(tm: TableMeta | None, cols: list[str]) -> frozenset[str]:
+    assert tm is not None
+    wanted = frozenset(c.strip().lower() for c in cols if c.strip())
+    unknown = sorted(wanted - tm.colset)
+    if not wanted or unknown:
+        raise InvalidInput(f"unknown column(s) {', '.join(unknown) or '(none given)'} in {tm.name}")
+    return wanted
+
+
+def _check_filter(tm: TableMeta | None, text: str) -> str:
+    from lakemesh.filters import parse_row_filter
+
+    assert tm is not None
+    types = dict.fromkeys(tm.columns, "")
+    return parse_row_filter(text, types).sql
+
+
+def _delegates(
+    s: Snapshot, actor: User, kind: str, domain: str, expr: TagExpression | None
+) -> bool:
+    """A domain admin acting on another domain's resources (or on a tag expression its
+    domain was granted) is delegating what the domain holds."""
+    if actor.role != "admin" or actor.domain == CENTRAL:
+        return False
+    if kind != "tags":
+        return domain != actor.domain
+    return any(g.grantable and str(g.expr) == str(expr) for g in s.tagged.get(actor.domain, ()))
+
+
+def _delegation(
+    s: Snapshot,
+    actor: User,
+    req: GrantRequest,
+    kind: str,
+    resource: str,
+    tm: TableMeta | None,
+    expr: TagExpression | None,
+) -> GrantEntry:
+    """The grant of the actor's domain this delegation derives from, or a refusal."""
+    if actor.domain == CENTRAL:
+        raise PermissionDenied(f"{actor.name} may not grant on {resource}")
+    grantee_domain = req.principal.partition("@")[2] or req.principal.partition(":")[0]
+    if grantee_domain != actor.domain or req.principal == actor.domain:
+        raise PermissionDenied(
+            f"{actor.name} may grant only to users and roles of domain {actor.domain}"
+        )
+    at = time.time()
+    candidates: list[GrantEntry] = []
+    for g in (
+        *s.named.get(actor.domain, {}).get(resource, ()),
+        *(s.named.get(actor.domain, {}).get(tm.database, ()) if tm else ()),
+        *s.tagged.get(actor.domain, ()),
+    ):
+        if not (g.grantable and set(req.actions) <= g.actions and g.allows(req.actions[0], at)):
+            continue
+        if g.kind == "tags":
+            assert g.expr is not None
+            if kind == "tags" and str(g.expr) != str(expr):
+                continue
+            if tm is not None and not any(g.expr.matches(tm.column_tags[c]) for c in tm.columns):
+                continue
+            if kind == "database":
+                continue
+        candidates.append(g)
+    if not candidates:
+        raise PermissionDenied(
+            f"domain {actor.domain} holds no grantable {','.join(req.actions)} grant on {resource}"
+        )
+    return candidates[0]
+
+
+def _grant_cols(g: GrantEntry, tm: TableMeta) -> frozenset[str]:
+    if g.kind == "tags":
+        assert g.expr is not None
+        return frozenset(c for c in tm.columns if g.expr.matches(tm.column_tags[c]))
+    if g.columns is not None:
+        return tm.colset & g.columns
+    if g.exclude is not None:
+        return tm.colset - g.exclude
+    return tm.colset
+
+
+def _may_revoke(actor: User, row: Any) -> bool:
+    if actor.is_mesh_admin or row.granted_by == actor.name:
+        return True
+    owner = row.scope_domain if row.resource_kind == "tags" else row.resource.split(".")[0]
+    if owner and actor.domain == owner and actor.role in ("steward", "admin"):
+        return True
+    grantee_domain = row.principal.partition("@")[2] or row.principal.partition(":")[0]
+    return (
+        actor.role == "admin" and grantee_domain == actor.domain and row.principal != actor.domain
+    )

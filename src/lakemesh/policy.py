@@ -1,0 +1,287 @@
+"""The policy snapshot: every grant, tag, mask, user and table the authorizer needs, in memory.
+
+Built once from the store, then kept current from ``policy_log``: every policy change (and
+every catalog change the sync applies) appends a row in the same transaction, and
+``refresh`` applies the rows after its version (grants and tables one by one, the small
+rest by reloading). A decision therefore never uses a revoked grant once the revoke has
+committed and the caller refreshed (the Mesh refreshes at the start of every operation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from lakemesh import tags as tagmod
+from lakemesh.principals import User
+from lakemesh.store import tables as t
+from lakemesh.typedef import now
+
+ACTIONS = ("DESCRIBE", "SELECT", "ALTER", "DROP", "UNMASK")
+
+
+def changed(conn: Connection, entity: str, entity_id: str) -> None:
+    """Record a policy change in the caller's transaction (bumps the policy version)."""
+    conn.execute(_LOG_INSERT, {"entity": entity, "entity_id": entity_id, "changed_at": now()})
+
+
+_LOG_INSERT = insert(t.policy_log)
+
+
+class GrantEntry:
+    """One active grant, shaped for fast decisions."""
+
+    __slots__ = (
+        "actions",
+        "columns",
+        "exclude",
+        "expires",
+        "expr",
+        "grantable",
+        "granted_by",
+        "id",
+        "kind",
+        "parent_id",
+        "principal",
+        "resource",
+        "row_filter",
+        "scope",
+    )
+
+    def __init__(self, row: Any) -> None:
+        self.id: str = row.id
+        self.principal: str = row.principal
+        self.actions = frozenset(json.loads(row.actions))
+        self.kind: str = row.resource_kind
+        self.resource: str = row.resource
+        self.expr = tagmod.TagExpression.parse(row.resource) if self.kind == "tags" else None
+        self.scope: str | None = row.scope_domain
+        self.columns = frozenset(json.loads(row.columns)) if row.columns else None
+        self.exclude = frozenset(json.loads(row.exclude_columns)) if row.exclude_columns else None
+        self.row_filter: str | None = row.row_filter
+        self.grantable: bool = bool(row.grantable)
+        self.expires: float | None = row.expires_at.timestamp() if row.expires_at else None
+        self.parent_id: str | None = row.parent_id
+        self.granted_by: str = row.granted_by
+
+    def allows(self, action: str, at: float) -> bool:
+        """Any action implies DESCRIBE (you may see what you may use)."""
+        if self.expires is not None and self.expires <= at:
+            return False
+        return action in self.actions or (action == "DESCRIBE" and bool(self.actions))
+
+
+class TableMeta:
+    __slots__ = (
+        "colset",
+        "column_tags",
+        "columns",
+        "database",
+        "domain",
+        "masks",
+        "name",
+        "product",
+        "table_tags",
+    )
+
+    def __init__(self, name: str, columns: tuple[str, ...]) -> None:
+        self.name = name
+        self.domain, db, _ = name.split(".")
+        self.database = f"{self.domain}.{db}"
+        self.columns = columns
+        self.colset = frozenset(columns)
+        self.table_tags: dict[str, str] = {}
+        self.column_tags: dict[str, dict[str, str]] = {}
+        self.masks: dict[str, MaskRule] = {}
+        self.product = False
+
+
+@dataclass(frozen=True, slots=True)
+class MaskRule:
+    id: str
+    target_kind: str  #: "column" or "tag"
+    target: str  #: dom.db.t.col, or key=value
+    method: str
+    expression: str | None
+
+
+@dataclass
+class Snapshot:
+    version: int = 0
+    users: dict[str, User] = field(default_factory=dict)
+    domains: set[str] = field(default_factory=set)
+    tables: dict[str, TableMeta] = field(default_factory=dict)
+    by_id: dict[str, GrantEntry] = field(default_factory=dict)
+    #: grantee -> resource (table or database name) -> grants
+    named: dict[str, dict[str, list[GrantEntry]]] = field(default_factory=dict)
+    #: grantee -> tag-expression grants
+    tagged: dict[str, list[GrantEntry]] = field(default_factory=dict)
+    raw_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: (key, value) -> tables where the table or one of its columns carries it
+    tag_index: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    masks_by_column: dict[str, MaskRule] = field(default_factory=dict)
+    masks_by_tag: dict[tuple[str, str], MaskRule] = field(default_factory=dict)
+    db_tables: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, conn: Connection) -> Snapshot:
+        snap = cls(version=_version(conn))
+        snap._load_context(conn)
+        ga = t.grants
+        for row in conn.execute(select(ga).where(ga.c.revoked_at.is_(None))):
+            snap._add_grant(GrantEntry(row))
+        return snap
+
+    def _load_context(self, conn: Connection) -> None:
+        """Everything except grants: users, domains, tables, tags, masks, products."""
+        self.users = {
+            r.name: User(r.name, r.domain, r.role)
+            for r in conn.execute(select(t.users.c.name, t.users.c.domain, t.users.c.role))
+        }
+        self.domains = set(conn.execute(select(t.domains.c.name)).scalars())
+        self.raw_tags = tagmod.assignments(conn)
+        self.masks_by_column, self.masks_by_tag = {}, {}
+        for r in conn.execute(select(t.masks).where(t.masks.c.removed_at.is_(None))):
+            rule = MaskRule(r.id, r.target_kind, r.target, r.method, r.expression)
+            if r.target_kind == "column":
+                self.masks_by_column[r.target] = rule
+            else:
+                key, _, value = r.target.partition("=")
+                self.masks_by_tag[(key, value)] = rule
+        self.tables, self.tag_index = {}, {}
+        self.db_tables = defaultdict(set)
+        columns: dict[int, list[str]] = defaultdict(list)
+        for r in conn.execute(
+            select(t.columns.c.table_id, t.columns.c.name).order_by(
+                t.columns.c.table_id, t.columns.c.ordinal
+            )
+        ):
+            columns[r.table_id].append(r.name)
+        products = set(conn.execute(select(t.data_products.c.table_id)).scalars())
+        for r in conn.execute(select(t.catalog_tables.c.id, t.catalog_tables.c.full_name)):
+            self._put_table(r.full_name, tuple(columns[r.id]), r.id in products)
+
+    def _put_table(self, name: str, columns: tuple[str, ...], product: bool) -> None:
+        self._drop_table(name)
+        tm = TableMeta(name, columns)
+        tm.product = product
+        tm.table_tags, tm.column_tags = tagmod.effective(self.raw_tags, name, columns)
+        for col, ctags in tm.column_tags.items():
+            rule = self.masks_by_column.get(f"{name}.{col}")
+            if rule is None:
+                rule = next(
+                    (
+                        self.masks_by_tag[kv]
+                        for kv in sorted(ctags.items())
+                        if kv in self.masks_by_tag
+                    ),
+                    None,
+                )
+            if rule is not None:
+                tm.masks[col] = rule
+        for kv in {
+            *tm.table_tags.items(),
+            *(kv for c in tm.column_tags.values() for kv in c.items()),
+        }:
+            self.tag_index.setdefault(kv, set()).add(name)
+        self.tables[name] = tm
+        self.db_tables[tm.database].add(name)
+
+    def _drop_table(self, name: str) -> None:
+        old = self.tables.pop(name, None)
+        if old is None:
+            return
+        self.db_tables[old.database].discard(name)
+        for names in self.tag_index.values():
+            names.discard(name)
+
+    def _add_grant(self, g: GrantEntry) -> None:
+        self.by_id[g.id] = g
+        if g.kind == "tags":
+            self.tagged.setdefault(g.principal, []).append(g)
+        else:
+            self.named.setdefault(g.principal, {}).setdefault(g.resource, []).append(g)
+
+    def _remove_grant(self, grant_id: str) -> None:
+        g = self.by_id.pop(grant_id, None)
+        if g is None:
+            return
+        if g.kind == "tags":
+            self.tagged[g.principal].remove(g)
+        else:
+            self.named[g.principal][g.resource].remove(g)
+
+    # ------------------------------------------------------------------ refreshing
+
+    def refresh(self, conn: Connection) -> bool:
+        """Apply policy changes committed since this snapshot's version; True if any."""
+        pl = t.policy_log
+        rows = conn.execute(
+            select(pl.c.version, pl.c.entity, pl.c.entity_id)
+            .where(pl.c.version > self.version)
+            .order_by(pl.c.version)
+        ).all()
+        if not rows:
+            return False
+        grants, tables, context = set(), set(), False
+        for r in rows:
+            if r.entity == "grant":
+                grants.add(r.entity_id)
+            elif r.entity == "table":
+                tables.add(r.entity_id)
+            else:
+                context = True
+        if context:
+            self._load_context(conn)
+        else:
+            self._reload_tables(conn, tables)
+        ga = t.grants
+        for gid in grants:
+            self._remove_grant(gid)
+        if grants:
+            for row in conn.execute(
+                select(ga).where(ga.c.id.in_(sorted(grants)), ga.c.revoked_at.is_(None))
+            ):
+                self._add_grant(GrantEntry(row))
+        self.version = rows[-1].version
+        return True
+
+    def _reload_tables(self, conn: Connection, names: set[str]) -> None:
+        ct = t.catalog_tables
+        present = {
+            r.full_name: r.id
+            for r in conn.execute(
+                select(ct.c.id, ct.c.full_name).where(ct.c.full_name.in_(sorted(names)))
+            )
+        }
+        products = set(
+            conn.execute(
+                select(t.data_products.c.table_id).where(
+                    t.data_products.c.table_id.in_(list(present.values()))
+                )
+            ).scalars()
+        )
+        for name in names:
+            if name not in present:
+                self._drop_table(name)
+                continue
+            cols = tuple(
+                conn.execute(
+                    select(t.columns.c.name)
+                    .where(t.columns.c.table_id == present[name])
+                    .order_by(t.columns.c.ordinal)
+                ).scalars()
+            )
+            self._put_table(name, cols, present[name] in products)
+
+
+def _version(conn: Connection) -> int:
+    return int(
+        conn.execute(select(func.coalesce(func.max(t.policy_log.c.version), 0))).scalar_one()
+    )

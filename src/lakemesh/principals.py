@@ -1,0 +1,105 @@
+"""Principals: users ``name@domain`` with a role, domains, and domain roles.
+
+A user's API token is shown once and stored only as its SHA-256 (tokens are 256 random
+bits, so a fast hash is enough); lookups compare in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from lakemesh.errors import AlreadyExists, InvalidInput, NotFound
+from lakemesh.store import tables as t
+from lakemesh.typedef import check_principal, now
+
+Role = Literal["admin", "steward", "member"]
+ROLES: tuple[Role, ...] = ("admin", "steward", "member")
+CENTRAL = "central"
+MESH_ADMIN = "admin@central"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    domain: str
+    role: Role
+
+    @property
+    def is_mesh_admin(self) -> bool:
+        return self.domain == CENTRAL and self.role == "admin"
+
+    @property
+    def principals(self) -> tuple[str, str]:
+        """The grantee names that stand for this user: itself and its domain role."""
+        return (self.name, f"{self.domain}:{self.role}")
+
+
+def new_token() -> str:
+    return "lm_" + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(conn: Connection, name: str, role: str, created_by: str) -> tuple[User, str]:
+    """Insert a user; returns it and its token (the only time the token exists in clear)."""
+    check_principal(name)
+    if role not in ROLES:
+        raise InvalidInput(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
+    domain = name.partition("@")[2]
+    if (
+        domain != CENTRAL
+        and conn.execute(select(t.domains.c.id).where(t.domains.c.name == domain)).first() is None
+    ):
+        raise NotFound(f"unknown domain {domain!r}")
+    token = new_token()
+    try:
+        conn.execute(
+            insert(t.users).values(
+                name=name,
+                domain=domain,
+                role=role,
+                token_hash=token_hash(token),
+                created_by=created_by,
+                created_at=now(),
+            )
+        )
+    except IntegrityError as exc:
+        raise AlreadyExists(f"user {name!r} already exists") from exc
+    return User(name, domain, role), token
+
+
+def get_user(conn: Connection, name: str) -> User:
+    check_principal(name)
+    row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"unknown principal {name!r}")
+    return User(row.name, row.domain, row.role)
+
+
+def authenticate(conn: Connection, token: str) -> User | None:
+    """The user a bearer token belongs to, or None (never says which part was wrong)."""
+    digest = token_hash(token)
+    row = conn.execute(
+        select(t.users.c.name, t.users.c.domain, t.users.c.role, t.users.c.token_hash).where(
+            t.users.c.token_hash == digest
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return User(row.name, row.domain, row.role)
+
+
+def list_users(conn: Connection, domain: str | None = None) -> list[User]:
+    q = select(t.users.c.name, t.users.c.domain, t.users.c.role).order_by(t.users.c.name)
+    if domain:
+        q = q.where(t.users.c.domain == domain)
+    return [User(r.name, r.domain, r.role) for r in conn.execute(q)]

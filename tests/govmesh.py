@@ -1,0 +1,102 @@
+"""A small governed mesh for the authorization tests: three domains, users in each role,
+tags defined, and a few synced tables. Built once, then copied per test (a copy of the
+mesh home is much cheaper than a new mesh)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from lakemesh import policy
+from lakemesh.grants import GrantRequest, parse_actions
+from lakemesh.mesh import Mesh
+from lakemesh.store import tables as t
+from lakemesh.typedef import now
+from tests.conftest import write_parquet
+
+USERS = {
+    "steward@cb": "steward",
+    "admin@cb": "admin",
+    "member@cb": "member",
+    "admin@analytics": "admin",
+    "analyst@analytics": "member",
+    "other@analytics": "member",
+    "steward@ib": "steward",
+}
+
+
+def build(base: Path) -> Path:
+    """Create the template mesh under ``base``; returns its home."""
+    cb, ib = base / "cb", base / "ib"
+    for day in ("2024-01-01", "2024-01-02"):
+        write_parquet(
+            cb / "sales" / "orders" / f"dt={day}" / "p.parquet",
+            {"id": [1, 2], "region": ["eu", "us"], "amount": [5.0, 50.0], "email": ["a@x", "b@x"]},
+        )
+    write_parquet(
+        cb / "sales" / "customers" / "c.parquet",
+        {"customer_id": [1], "name": ["a"], "email": ["a@x"]},
+    )
+    write_parquet(
+        ib / "wealth" / "holdings" / "h.parquet",
+        {"customer_id": [1], "asset_class": ["bonds"], "value": [1.0]},
+    )
+    home = base / "home"
+    mesh = Mesh.init(home)
+    mesh.create_domain("cb", str(cb))
+    mesh.create_domain("ib", str(ib))
+    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer")
+    mesh.crawl("cb")
+    mesh.crawl("ib")
+    mesh.sync()
+    for name, role in USERS.items():
+        mesh.create_user(name, role)
+    mesh.define_tag("pii", ["true", "false"])
+    mesh.define_tag("tier", ["gold", "silver"])
+    mesh.close()
+    return home
+
+
+def copy(template: Path, target: Path) -> Mesh:
+    shutil.copytree(template, target)
+    return Mesh.open(target)
+
+
+def request(step: dict[str, object]) -> GrantRequest:
+    on = step.get("on")
+    table = database = None
+    if isinstance(on, str):
+        table, database = (on, None) if on.count(".") == 2 else (None, on)
+
+    def split(key: str) -> list[str] | None:
+        v = step.get(key)
+        return None if v is None else [c.strip() for c in str(v).split(",")]
+
+    return GrantRequest(
+        actions=parse_actions(str(step["grant"])),
+        principal=str(step["to"]),
+        table=table,
+        database=database,
+        tags=step.get("tags"),  # type: ignore[arg-type]
+        columns=split("columns"),
+        exclude_columns=split("exclude_columns"),
+        row_filter=step.get("row_filter"),  # type: ignore[arg-type]
+        grantable=bool(step.get("grantable")),
+        expires=step.get("expires"),
+    )  # type: ignore[arg-type]
+
+
+def register_product(mesh: Mesh, table: str, owner: str = "steward@cb") -> None:
+    """Products get their own command in a later issue; the discovery rule needs one now."""
+    with mesh.store.write() as conn:
+        tid = conn.execute(
+            select(t.catalog_tables.c.id).where(t.catalog_tables.c.full_name == table)
+        ).scalar_one()
+        conn.execute(
+            insert(t.data_products).values(
+                table_id=tid, owner=owner, registered_by=owner, registered_at=now()
+            )
+        )
+        policy.changed(conn, "product", table)

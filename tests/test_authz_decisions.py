@@ -64,7 +64,7 @@ def check(mesh: Mesh, expects: list[dict[str, Any]]) -> None:
             assert e["missing"] in (d.missing or ""), f"{where}: {d.missing}"
         if "columns" in e:
             assert list(d.columns) == e["columns"], where
-        types = {c: "" for c in authz.snapshot.tables[e["table"]].columns}
+        types = dict.fromkeys(authz.snapshot.tables[e["table"]].columns, "")
         if "row_filters" in e:
             got = None if d.row_filters is None else sorted(d.row_filters)
             want = (

@@ -312,7 +312,7 @@ def audit_checkpoint(home: Home = None, json_: Json = False) -> None:
     """Sign the chain's head now (checkpoints are also written periodically)."""
     with Mesh.open(home) as mesh:
         cp = mesh.audit_checkpoint()
-    data = cp.model_dump(mode="json") if hasattr(cp, "model_dump") else cp.__dict__
+    data = cp.model_dump(mode="json")
     if json_:
         print_json(data)
     else:

@@ -292,15 +292,14 @@ def audit_verify(home: Home = None, json_: Json = False) -> None:
     with Mesh.open(home) as mesh:
         report = mesh.audit_verify()
     if json_:
-        print_json(
-            report.model_dump(mode="json") if hasattr(report, "model_dump") else report.__dict__
-        )
+        print_json(report.model_dump(mode="json") | {"ok": report.ok})
     else:
         for p in report.problems:
             out.print(f"{p.kind} at seq {p.seq}: {p.detail}", markup=False)
         out.print(
-            f"audit chain {'verified' if report.ok else 'FAILED'}: "
-            f"{report.records} records, {report.checkpoints} checkpoints",
+            f"audit chain {'verified' if report.ok else 'FAILED'}: {report.records_checked} "
+            f"records up to seq {report.last_seq}, {report.checkpoints_checked} signed "
+            "checkpoints",
             markup=False,
         )
     if not report.ok:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from lakemesh.cli import main
 from lakemesh.mesh import Mesh
+from tests import govmesh
+from tests.files import write_jsonl, write_parquet  # noqa: F401  (used by test modules)
 from tests.pgserver import PostgresServer, running_server
 
 
@@ -47,19 +47,6 @@ def sqlite_mesh(tmp_path: Path) -> Iterator[Mesh]:
     m.close()
 
 
-def write_parquet(path: Path, data: dict[str, list[Any]] | pa.Table) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = data if isinstance(data, pa.Table) else pa.table(data)
-    pq.write_table(table, path)
-    return path
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 class Cli:
     """Runs the real CLI entry point in-process and captures its streams."""
 
@@ -82,3 +69,15 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(tmp_path / "clihome", capsys)
+
+
+@pytest.fixture(scope="session")
+def gov_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return govmesh.build(tmp_path_factory.mktemp("gov"))
+
+
+@pytest.fixture
+def gov(gov_template: Path, tmp_path: Path) -> Iterator[Mesh]:
+    mesh = govmesh.copy(gov_template, tmp_path / "home")
+    yield mesh
+    mesh.close()

@@ -14,7 +14,7 @@ from lakemesh.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
-from tests.conftest import write_parquet
+from tests.files import write_parquet
 
 USERS = {
     "steward@cb": "steward",

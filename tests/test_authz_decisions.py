@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ from lakemesh.mesh import Mesh
 from tests import govmesh
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "authz_cases.json").read_text())["cases"]
-
-
-@pytest.fixture(scope="session")
-def gov_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return govmesh.build(tmp_path_factory.mktemp("gov"))
-
-
-@pytest.fixture
-def gov(gov_template: Path, tmp_path: Path) -> Iterator[Mesh]:
-    mesh = govmesh.copy(gov_template, tmp_path / "home")
-    yield mesh
-    mesh.close()
 
 
 def apply(mesh: Mesh, steps: list[dict[str, Any]], ids: dict[str, str]) -> None:

@@ -231,7 +231,84 @@ class Story:
         self.run("search", "credit history")
         self.run("show", "consumer_banking.curated.consumer_credit_profile", "--partitions", "5")
         self.run("show", "investment_banking.wealth.customer_holdings")
+        self.govern()
         self.say(f"Done. The mesh is at {self.home}")
+
+    def govern(self) -> None:
+        """Story part: tags, a mask, a filtered share to analytics, delegation, explain."""
+        cb, ib = "steward@consumer_banking", "steward@investment_banking"
+        product = "consumer_banking.curated.consumer_credit_profile"
+        self.say("3. Identities: each domain's people (tokens are shown once)")
+        for user, role in (
+            (cb, "steward"),
+            (ib, "steward"),
+            ("admin@analytics", "admin"),
+            ("analyst@analytics", "member"),
+        ):
+            self.run("user", "create", user, "--role", role)
+        self.say("consumer_banking tags its product; the tag drives a mask")
+        self.run("tag", "define", "pii", "--values", "true,false")
+        self.run("tag", "assign", "consumer_banking.curated", "pii=false", "--as", cb)
+        for column in ("customer_id", "full_name", "email", "iban"):
+            self.run("tag", "assign", f"{product}.{column}", "pii=true", "--as", cb)
+        self.run("mask", "--tag", "pii=true", "--with", "hash")
+        self.say(
+            "consumer_banking shares the product with analytics: adults' credits "
+            "under 15,000 DM, grantable, for 90 days"
+        )
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            product,
+            "--to",
+            "analytics",
+            "--row-filter",
+            "age_in_years >= 18 AND credit_amount < 15000",
+            "--grantable",
+            "--expires",
+            "90d",
+            "--as",
+            cb,
+        )
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            "investment_banking.wealth.customer_holdings",
+            "--to",
+            "analytics",
+            "--grantable",
+            "--as",
+            ib,
+        )
+        self.say("The analytics admin delegates to an analyst (never wider than analytics)")
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            product,
+            "--to",
+            "analyst@analytics",
+            "--as",
+            "admin@analytics",
+        )
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            "investment_banking.wealth.customer_holdings",
+            "--to",
+            "analyst@analytics",
+            "--as",
+            "admin@analytics",
+        )
+        self.run("search", "credit", "--as", "analyst@analytics")
+        self.run("access", "explain", product, "--as", "analyst@analytics")
+        self.run("access", "explain", product, "--as", "admin@analytics")
+        self.say("6. The audit chain verifies")
+        self.run("audit", "list", "--limit", "8")
+        self.run("audit", "verify")
 
 
 def run_demo(directory: str | None = None) -> Path:

@@ -22,7 +22,9 @@ def explain(authz: Authorizer, decision: Decision) -> dict[str, Any]:
         names = (*user.principals, user.domain)
         for g in s.by_id.values():
             if g.principal in names and g.id not in used and _touches(g, tm.name, tm.database):
-                related.append(_grant(g, at) | {"why_not": _why_not(g, decision.action, at)})
+                related.append(
+                    _grant(g, at) | {"why_not": _why_not(g, user.domain, decision.action, at)}
+                )
     return {
         "principal": decision.principal,
         "action": decision.action,
@@ -42,7 +44,8 @@ def explain(authz: Authorizer, decision: Decision) -> dict[str, Any]:
             for c, m in decision.masks.items()
         },
         "table_tags": tm.table_tags,
-        "column_tags": {c: t for c, t in tm.column_tags.items() if t},
+        # only what a column sets itself or overrides; the rest is inherited from the table
+        "column_tags": {c: t for c, t in tm.column_tags.items() if t != tm.table_tags},
         "grants": grants,
         "other_grants": related,
         "product": tm.product,
@@ -71,9 +74,14 @@ def _touches(g: GrantEntry, table: str, database: str) -> bool:
     return g.kind == "tags" or g.resource in (table, database)
 
 
-def _why_not(g: GrantEntry, action: str, at: float) -> str:
+def _why_not(g: GrantEntry, domain: str, action: str, at: float) -> str:
     if g.expires is not None and g.expires <= at:
         return "expired"
+    if g.principal == domain:
+        return (
+            f"held by domain {domain}: it bounds what the domain's users may be given "
+            "and gives none of them access by itself (its admin delegates it)"
+        )
     if action not in g.actions and action != "DESCRIBE":
         return f"does not grant {action}"
     if g.kind == "tags":

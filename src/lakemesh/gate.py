@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from lakemesh import audit
 from lakemesh.authz import Authorizer, Decision
@@ -25,7 +25,8 @@ from lakemesh.errors import LakemeshError, NotFound
 from lakemesh.policy import Snapshot
 from lakemesh.principals import User
 from lakemesh.store import Store
-from lakemesh.typedef import check_principal
+from lakemesh.store import tables as t
+from lakemesh.typedef import check_principal, now
 
 T = TypeVar("T")
 
@@ -111,4 +112,19 @@ class Gate:
             )
 
     def checkpoint_if_due(self) -> None:
-        audit.maybe_checkpoint(self.store, self.home)
+        """Sign the chain head when due. It runs after the change committed, so a failure
+        here (a tampered chain, a missing key) must not turn that change into an error:
+        it raises an alert for the operators instead, and ``audit verify`` will say why."""
+        try:
+            audit.maybe_checkpoint(self.store, self.home)
+        except LakemeshError as exc:
+            with self.store.write() as conn:
+                conn.execute(
+                    insert(t.alerts).values(
+                        domain_id=None,
+                        severity="error",
+                        kind="audit.checkpoint",
+                        message=f"audit checkpoint failed: {exc}",
+                        created_at=now(),
+                    )
+                )

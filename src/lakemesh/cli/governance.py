@@ -254,6 +254,7 @@ def audit_list(
     principal: Annotated[str | None, typer.Option(help="Only this principal.")] = None,
     resource: Annotated[str | None, typer.Option(help="This resource or what is under it.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="allowed, denied, ok, refused, ...")] = None,
     since: Annotated[str | None, typer.Option(help="ISO-8601 timestamp.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO-8601 timestamp.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,

@@ -105,8 +105,13 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._connect() as conn, conn.begin():
-            yield conn
+        """A read transaction that sees one snapshot throughout (PostgreSQL would default
+        to READ COMMITTED, where two queries of one read can disagree)."""
+        with self._connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,36 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     ):
         assert step in out
     assert "columns: credit_history" in out
+    explained = out[out.index("$ lakemesh access explain"):]
+    assert "analyst@analytics SELECT consumer_banking.curated.consumer_credit_profile: ALLOWED" \
+        in explained
+    assert "mask: iban -> hash" in explained and '"credit_amount" < 15000' in explained
+    assert "admin@analytics SELECT consumer_banking.curated.consumer_credit_profile: DENIED" \
+        in explained
+    assert "audit chain verified" in out
+
+
+def test_demo_json_names_its_home(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lakemesh",
+            "demo",
+            "--dir",
+            str(tmp_path / "d"),
+            "--home",
+            str(tmp_path / "h"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"dir": str(tmp_path / "d"), "home": str(tmp_path / "h")}
+    assert "$ lakemesh init" in done.stderr and (tmp_path / "h" / "settings.json").exists()
 
 
 def test_demo_refuses_a_non_empty_directory(tmp_path: Path) -> None:

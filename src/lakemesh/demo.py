@@ -141,9 +141,9 @@ def _h(i: int, salt: int) -> int:
 
 
 class Story:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, home: Path | None = None) -> None:
         self.base = base
-        self.home = base / "mesh"
+        self.home = home or base / "mesh"
 
     def say(self, text: str) -> None:
         print(f"\n== {text}", flush=True)
@@ -311,7 +311,8 @@ class Story:
         self.run("audit", "verify")
 
 
-def run_demo(directory: str | None = None) -> Path:
+def run_demo(directory: str | None = None, home: str | None = None) -> tuple[Path, Path]:
+    """Tell the story in a fresh directory; returns it and the mesh home."""
     if directory:
         base = Path(directory).expanduser().absolute()
         if base.exists() and any(base.iterdir()):
@@ -319,5 +320,6 @@ def run_demo(directory: str | None = None) -> Path:
         base.mkdir(parents=True, exist_ok=True)
     else:
         base = Path(tempfile.mkdtemp(prefix="lakemesh-demo-"))
-    Story(base).tell()
-    return base
+    story = Story(base, Path(home).expanduser().absolute() if home else None)
+    story.tell()
+    return base, story.home

@@ -425,8 +425,21 @@ def demo(
     directory: Annotated[
         str | None, typer.Option("--dir", help="An empty directory to use.")
     ] = None,
+    home: Home = None,
+    json_: Json = False,
 ) -> None:
-    """The whole story of SPEC section 4, end to end, on the embedded defaults."""
+    """The whole story of SPEC section 4, end to end, on the embedded defaults.
+
+    ``--home`` places the demo's mesh (default: DIR/mesh); with ``--json`` the story goes
+    to stderr and stdout gets ``{"dir": ..., "home": ...}``.
+    """
+    import contextlib
+
     from lakemesh.demo import run_demo
 
-    run_demo(directory)
+    if not json_:
+        run_demo(directory, home)
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        base, mesh_home = run_demo(directory, home)
+    print_json({"dir": str(base), "home": str(mesh_home)})

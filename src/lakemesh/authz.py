@@ -84,30 +84,46 @@ class Authorizer:
                 )
             return self._domain_decision(principal, action, tm, at)
         implicit = self._implicit(user, action, tm)
+        if implicit is not None:  # metadata rights cover the whole table, whatever grants say
+            return Decision(
+                True,
+                principal,
+                action,
+                table,
+                tm.columns,
+                (Permit(tm.colset, None, ()),),
+                determined_by=(implicit,),
+            )
         permits, by = _permits(s, user.principals, action, tm, at)
         if permits and user.domain != tm.domain and user.domain != CENTRAL:
             ceiling, ceiling_by = _permits(s, (user.domain,), action, tm, at)
             if not ceiling:
-                return self._deny_or_implicit(
+                return Decision(
+                    False,
                     principal,
                     action,
-                    tm,
-                    implicit,
-                    f"domain {user.domain} holds no {action} grant on {table}",
+                    table,
+                    missing=f"domain {user.domain} holds no {action} grant on {table}",
                 )
             permits = _intersect(permits, ceiling)
             by += tuple(f"ceiling:{b}" for b in ceiling_by)
             if not permits:
-                return self._deny_or_implicit(
+                return Decision(
+                    False,
                     principal,
                     action,
-                    tm,
-                    implicit,
-                    f"the grants of {principal} and of domain {user.domain} share no column",
+                    table,
+                    missing=(
+                        f"the grants of {principal} and of domain {user.domain} share no column"
+                    ),
                 )
         if not permits:
-            return self._deny_or_implicit(
-                principal, action, tm, implicit, f"no grant gives {principal} {action} on {table}"
+            return Decision(
+                False,
+                principal,
+                action,
+                tm.name,
+                missing=f"no grant gives {principal} {action} on {table}",
             )
         columns = _ordered(tm, permits)
         masks = self._masks(user, tm, columns, at) if action == "SELECT" else {}
@@ -124,16 +140,6 @@ class Authorizer:
         if action == "DESCRIBE" and tm.product:
             return "discovery:product"
         return None
-
-    def _deny_or_implicit(
-        self, principal: str, action: str, tm: TableMeta, implicit: str | None, missing: str
-    ) -> Decision:
-        if implicit is None:
-            return Decision(False, principal, action, tm.name, missing=missing)
-        everything = Permit(tm.colset, None, ())
-        return Decision(
-            True, principal, action, tm.name, tm.columns, (everything,), determined_by=(implicit,)
-        )
 
     def _domain_decision(self, domain: str, action: str, tm: TableMeta, at: float) -> Decision:
         if domain == tm.domain:

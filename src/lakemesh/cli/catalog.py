@@ -365,13 +365,20 @@ def show(
     ):
         if data.get(key) is not None:
             out.print(f"  {key}: {data[key]}", markup=False)
-    cols = Table("column", "type", "null", "part", "description", title="schema")
+    if data["tags"]:
+        out.print(f"  tags: {_tag_text(data['tags'])}", markup=False)
+    if data["product"]:
+        out.print("  registered data product", markup=False)
+    cols = Table("column", "type", "null", "part", "tags", "mask", "description", title="schema")
     for c in data["columns"]:
+        own = {k: v for k, v in c["tags"].items() if data["tags"].get(k) != v}
         cols.add_row(
             c["name"],
             c["type"],
             "yes" if c.get("nullable", True) else "no",
             "yes" if c.get("partition") else "",
+            _tag_text(own),
+            c["mask"] or "",
             c.get("description") or "",
         )
     out.print(cols)
@@ -390,6 +397,10 @@ def show(
     for v in data["history"]:
         changes = "; ".join(_change_text(c) for c in v["changes"]) or "created"
         out.print(f"  v{v['version']} {v['created_at']}: {changes}", markup=False)
+
+
+def _tag_text(tags: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
 
 
 def _change_text(change: dict[str, Any]) -> str:

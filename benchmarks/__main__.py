@@ -12,6 +12,10 @@ import sys
 import time
 
 from benchmarks import (
+    authz_check_p99_100k,
+    authz_cold_load,
+    authz_filter_100k_tables,
+    authz_revoke_visible,
     crawl_100k_files,
     partition_lookup_p99,
     sync_incremental_1pct,
@@ -35,6 +39,10 @@ BENCHMARKS = (
     sync_incremental_1pct,
     partition_lookup_p99,
     crawl_100k_files,
+    authz_check_p99_100k,
+    authz_filter_100k_tables,
+    authz_cold_load,
+    authz_revoke_visible,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

@@ -175,3 +175,44 @@ def test_revocation_and_expiry_win_at_the_next_decision(
             assert not used & (gone | expired), "an expired or revoked grant decided"
     finally:
         mesh.close()
+
+
+@SETTINGS
+@given(
+    steps=st.lists(grant_steps(), min_size=0, max_size=6),
+    delegate=st.lists(st.tuples(st.sampled_from(TABLES), st.booleans()), max_size=3),
+    products=st.lists(st.sampled_from(TABLES), unique=True, max_size=2),
+)
+def test_listings_equal_single_decisions(
+    gov_template: Path,
+    tmp_path: Path,
+    steps: list[dict[str, Any]],
+    delegate: list[tuple[str, bool]],
+    products: list[str],
+) -> None:
+    """filter_allowed is an optimisation of decide, never a second opinion."""
+    mesh = fresh(gov_template, tmp_path)
+    try:
+        apply_all(mesh, steps)
+        apply_all(
+            mesh,
+            [
+                {
+                    "grant": "SELECT",
+                    "on": table,
+                    "to": "analyst@analytics",
+                    "columns": None if whole else COLUMNS[table][0],
+                    "as": "admin@analytics",
+                }
+                for table, whole in delegate
+            ],
+        )
+        for table in products:
+            govmesh.register_product(mesh, table)
+        authz = mesh.gate.authz()
+        for principal, action in itertools.product([*USERS, "analytics", "cb"], ACTIONS):
+            listed = authz.filter_allowed(principal, action, TABLES)
+            single = [n for n in TABLES if authz.decide(principal, action, n).allowed]
+            assert listed == single, (principal, action)
+    finally:
+        mesh.close()

@@ -27,12 +27,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     ):
         assert step in out
     assert "columns: credit_history" in out
-    explained = out[out.index("$ lakemesh access explain"):]
-    assert "analyst@analytics SELECT consumer_banking.curated.consumer_credit_profile: ALLOWED" \
+    explained = out[out.index("$ lakemesh access explain") :]
+    assert (
+        "analyst@analytics SELECT consumer_banking.curated.consumer_credit_profile: ALLOWED"
         in explained
+    )
     assert "mask: iban -> hash" in explained and '"credit_amount" < 15000' in explained
-    assert "admin@analytics SELECT consumer_banking.curated.consumer_credit_profile: DENIED" \
+    assert (
+        "admin@analytics SELECT consumer_banking.curated.consumer_credit_profile: DENIED"
         in explained
+    )
     assert "audit chain verified" in out
 
 

@@ -22,12 +22,15 @@ Semantics (SPEC 1-2, Lake Formation where SPEC is silent):
 from __future__ import annotations
 
 import functools
+import math
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from lakemesh.policy import GrantEntry, MaskRule, Snapshot, TableMeta
 from lakemesh.principals import CENTRAL, User
+from lakemesh.tags import TagExpression
 
 OWNER_IMPLICIT = {
     "admin": frozenset({"DESCRIBE", "ALTER"}),
@@ -35,22 +38,25 @@ OWNER_IMPLICIT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Permit:
+class Permit(NamedTuple):
+    """What one grant (bounded by its ceiling) shows: columns, and rows if filtered."""
+
     columns: frozenset[str]
     row_filter: str | None
     grants: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """The gate's answer. Immutable tuples: a decision is made per table reference, so
+    it must be cheap to build (a frozen dataclass costs a setattr per field)."""
+
     allowed: bool
     principal: str
     action: str
     table: str
     columns: tuple[str, ...] = ()
     permits: tuple[Permit, ...] = ()
-    masks: dict[str, MaskRule] = field(default_factory=dict)
+    masks: Mapping[str, MaskRule] = MappingProxyType({})
     determined_by: tuple[str, ...] = ()
     missing: str | None = None
 
@@ -96,7 +102,7 @@ class Authorizer:
             )
         permits, by = _permits(s, user.principals, action, tm, at)
         if permits and user.domain != tm.domain and user.domain != CENTRAL:
-            ceiling, ceiling_by = _permits(s, (user.domain,), action, tm, at)
+            ceiling, ceiling_by = _ceiling(s, user.domain, action, tm, at)
             if not ceiling:
                 return Decision(
                     False,
@@ -186,34 +192,41 @@ class Authorizer:
     def filter_allowed(
         self, principal: str, action: str, tables: Iterable[str], at: float | None = None
     ) -> list[str]:
-        """The tables ``principal`` may act on, in input order, in one pass of set algebra
-        (no per-table decision): listings of 100k tables stay in milliseconds."""
+        """The tables ``principal`` may act on, in input order: exactly those ``decide``
+        allows, by set algebra over the grants, so listings of 100k tables stay in
+        milliseconds. Column-limited grants carry their columns: a user permit and a
+        ceiling permit meet exactly when the unions of their columns meet."""
         s = self.snapshot
-        wanted = list(tables)
         at = time.time() if at is None else at
         user = s.users.get(principal)
         if user is None:
             if principal not in s.domains:
                 return []
-            owned = {n for n in wanted if n.split(".", 1)[0] == principal}
-            return [n for n in wanted if n in owned or n in _covered(s, (principal,), action, at)]
-        covered = _covered(s, user.principals, action, at)
-        if user.domain != CENTRAL:
-            ceiling = _covered(s, (user.domain,), action, at)
-            covered = {n for n in covered if n in ceiling or n.split(".", 1)[0] == user.domain}
-        implicit_all = user.is_mesh_admin and action == "DESCRIBE"
-        owner_ok = action in OWNER_IMPLICIT.get(user.role, ())
-        out = []
-        for n in wanted:
-            if n in covered or implicit_all:
-                out.append(n)
-                continue
-            tm = s.tables.get(n)
-            if tm is None:
-                continue
-            if (owner_ok and tm.domain == user.domain) or (action == "DESCRIBE" and tm.product):
-                out.append(n)
-        return out
+            full, part = _covered(s, (principal,), action, at)
+            allowed = full | s.domain_tables.get(principal, set()) | part.keys()
+        elif user.is_mesh_admin and action == "DESCRIBE":
+            return [n for n in tables if n in s.tables]
+        else:
+            full, part = _covered(s, user.principals, action, at)
+            if user.domain != CENTRAL and (full or part):
+                c_full, c_part = _covered(s, (user.domain,), action, at)
+                c_full |= s.domain_tables.get(user.domain, set())
+                allowed = full & c_full
+                for name in (part.keys() | full) & (c_part.keys() | c_full):
+                    if name in allowed:
+                        continue
+                    colset = s.tables[name].colset
+                    mine = colset if name in full else part[name]
+                    theirs = colset if name in c_full else c_part[name]
+                    if not mine.isdisjoint(theirs):
+                        allowed.add(name)
+            else:
+                allowed = full | part.keys()
+            if action in OWNER_IMPLICIT.get(user.role, ()):
+                allowed |= s.domain_tables.get(user.domain, set())
+            if action == "DESCRIBE":
+                allowed |= s.products
+        return [n for n in tables if n in allowed]
 
 
 # --------------------------------------------------------------------------- internals
@@ -232,16 +245,91 @@ def _permits(
                     cols = _grant_columns(g, tm)
                     if cols:
                         permits.append(Permit(cols, g.row_filter, (g.id,)))
-                        by.append(f"grant:{g.id}")
-        for g in s.tagged.get(p, ()):
-            if (g.scope is None or g.scope == tm.domain) and g.allows(action, at) and _alive(s, g):
-                assert g.expr is not None
-                # column tags inherit the table's, so this also covers whole-table matches
-                cols = frozenset(c for c in tm.columns if g.expr.matches(tm.column_tags[c]))
-                if cols:
-                    permits.append(Permit(cols, None, (g.id,)))
-                    by.append(f"grant:{g.id}:tags[{g.expr}]")
+                        by.append(g.label)
+        by_key = s.tagged_by_key.get(p)
+        if not by_key or not tm.tag_keys:
+            continue  # an untagged table matches no tag expression
+        for key in tm.tag_keys:
+            for g in by_key.get(key, ()):
+                expr = g.expr
+                assert expr is not None
+                if not expr.keys <= tm.tag_keys or (g.scope is not None and g.scope != tm.domain):
+                    continue
+                if g.allows(action, at) and _alive(s, g):
+                    cols = _tag_columns(expr, tm, g.resource)
+                    if cols:
+                        permits.append(Permit(cols, None, (g.id,)))
+                        by.append(g.label)
     return permits, tuple(by)
+
+
+def _tag_columns(expr: TagExpression, tm: TableMeta, text: str) -> frozenset[str]:
+    """Columns whose effective tags match (memoised per table under the expression's
+    canonical ``text``)."""
+    cols = tm.tag_cols.get(text)
+    if cols is None:
+        cols = tm.tag_cols[text] = _match_columns(expr, tm)
+    return cols
+
+
+def _match_columns(expr: TagExpression, tm: TableMeta) -> frozenset[str]:
+    """Only overriding columns are looked at one by one; the rest share the table's tags."""
+    if expr.matches(tm.table_tags):
+        if not tm.overrides:
+            return tm.colset
+        return frozenset(
+            c for c in tm.columns if c not in tm.overrides or expr.matches(tm.column_tags[c])
+        )
+    return frozenset(c for c in tm.overrides if expr.matches(tm.column_tags[c]))
+
+
+def _ceiling(
+    s: Snapshot, domain: str, action: str, tm: TableMeta, at: float
+) -> tuple[list[Permit], tuple[str, ...]]:
+    """The domain's permits on a table, shared by all its users: memoised per snapshot
+    state, valid from the time it was computed until the next expiry of a grant that
+    applies or could apply."""
+    key = (domain, action, tm.name)
+    hit = s.ceilings.get(key)
+    if hit is not None and hit[2] <= at < hit[3]:
+        return hit[0], hit[1]
+    permits, by = _permits(s, (domain,), action, tm, at)
+    named = s.named.get(domain, {})
+    candidates = (*named.get(tm.name, ()), *named.get(tm.database, ()), *s.tagged.get(domain, ()))
+    until = min(
+        (g.expires for g in candidates if g.expires is not None and g.expires > at),
+        default=math.inf,
+    )
+    s.ceilings[key] = (permits, by, at, until)
+    return permits, by
+
+
+def _tag_cover(s: Snapshot, g: GrantEntry) -> tuple[set[str], dict[str, frozenset[str]]]:
+    """Tables a tag-expression grant covers whole, and those it covers on some columns;
+    memoised per (expression, scope) for the snapshot's current state."""
+    key = (g.resource, g.scope)
+    hit = s.tag_cover.get(key)
+    if hit is not None:
+        return hit
+    expr = g.expr
+    assert expr is not None
+    candidates: set[str] | None = None
+    for k, values in expr.clauses:
+        found = set().union(*(s.tag_index.get((k, v), set()) for v in values))
+        candidates = found if candidates is None else candidates & found
+    if g.scope is not None and candidates:
+        candidates &= s.domain_tables.get(g.scope, set())
+    whole: set[str] = set()
+    some: dict[str, frozenset[str]] = {}
+    for name in candidates or ():
+        tm = s.tables[name]
+        cols = _tag_columns(expr, tm, g.resource)
+        if cols == tm.colset:
+            whole.add(name)
+        elif cols:
+            some[name] = cols
+    s.tag_cover[key] = (whole, some)
+    return whole, some
 
 
 def _alive(s: Snapshot, g: GrantEntry) -> bool:
@@ -290,30 +378,30 @@ def _ordered(tm: TableMeta, permits: list[Permit]) -> tuple[str, ...]:
     return tuple(c for c in tm.columns if c in visible)
 
 
-def _covered(s: Snapshot, grantees: Iterable[str], action: str, at: float) -> set[str]:
-    """Tables some grant of ``grantees`` covers for ``action`` (columns not considered)."""
-    out: set[str] = set()
+def _covered(
+    s: Snapshot, grantees: Iterable[str], action: str, at: float
+) -> tuple[set[str], dict[str, set[str]]]:
+    """Tables some grant of ``grantees`` covers for ``action``: whole tables, and tables
+    covered only through column-limited grants with the union of those columns."""
+    full: set[str] = set()
+    part: dict[str, set[str]] = {}
     for p in grantees:
         for resource, grants in s.named.get(p, {}).items():
-            if any(g.allows(action, at) and _alive(s, g) for g in grants):
-                if resource in s.tables:
-                    out.add(resource)
-                else:
-                    out |= s.db_tables.get(resource, set())
-        for g in s.tagged.get(p, ()):
-            if not (g.allows(action, at) and _alive(s, g)):
-                continue
-            assert g.expr is not None
-            candidates: set[str] | None = None
-            for key, values in g.expr.clauses:
-                hit = set().union(*(s.tag_index.get((key, v), set()) for v in values))
-                candidates = hit if candidates is None else candidates & hit
-            for name in candidates or ():
-                tm = s.tables[name]
-                if g.scope is not None and tm.domain != g.scope:
+            for g in grants:
+                if not (g.allows(action, at) and _alive(s, g)):
                     continue
-                if g.expr.matches(tm.table_tags) or any(
-                    g.expr.matches(ct) for ct in tm.column_tags.values()
-                ):
-                    out.add(name)
-    return out
+                if resource not in s.tables:  # a database grant: no column lists there
+                    full |= s.db_tables.get(resource, set())
+                elif g.columns is None and g.exclude is None:
+                    full.add(resource)
+                elif cols := _grant_columns(g, s.tables[resource]):
+                    part.setdefault(resource, set()).update(cols)
+        for g in s.tagged.get(p, ()):
+            if g.allows(action, at) and _alive(s, g):
+                whole, some = _tag_cover(s, g)
+                full |= whole
+                for name, cols in some.items():
+                    part.setdefault(name, set()).update(cols)
+    for name in full:
+        part.pop(name, None)
+    return full, part

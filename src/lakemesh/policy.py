@@ -9,6 +9,8 @@ committed and the caller refreshed (the Mesh refreshes at the start of every ope
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class GrantEntry:
         "granted_by",
         "id",
         "kind",
+        "label",
         "parent_id",
         "principal",
         "resource",
@@ -55,13 +58,14 @@ class GrantEntry:
     def __init__(self, row: Any) -> None:
         self.id: str = row.id
         self.principal: str = row.principal
-        self.actions = frozenset(json.loads(row.actions))
+        self.actions = _names(row.actions)
         self.kind: str = row.resource_kind
         self.resource: str = row.resource
-        self.expr = tagmod.TagExpression.parse(row.resource) if self.kind == "tags" else None
+        self.expr = _expression(row.resource) if self.kind == "tags" else None
+        self.label = f"grant:{self.id}:tags[{self.expr}]" if self.expr else f"grant:{self.id}"
         self.scope: str | None = row.scope_domain
-        self.columns = frozenset(json.loads(row.columns)) if row.columns else None
-        self.exclude = frozenset(json.loads(row.exclude_columns)) if row.exclude_columns else None
+        self.columns = _names(row.columns) if row.columns else None
+        self.exclude = _names(row.exclude_columns) if row.exclude_columns else None
         self.row_filter: str | None = row.row_filter
         self.grantable: bool = bool(row.grantable)
         self.expires: float | None = row.expires_at.timestamp() if row.expires_at else None
@@ -75,6 +79,34 @@ class GrantEntry:
         return action in self.actions or (action == "DESCRIBE" and bool(self.actions))
 
 
+@functools.lru_cache(maxsize=65536)
+def _names(text: str) -> frozenset[str]:
+    """Grants repeat the same action and column lists: parse each distinct one once."""
+    return frozenset(json.loads(text))
+
+
+@functools.lru_cache(maxsize=16384)
+def _expression(text: str) -> tagmod.TagExpression:
+    return tagmod.TagExpression.parse(text)
+
+
+_GRANT_COLUMNS = (
+    "id",
+    "principal",
+    "actions",
+    "resource_kind",
+    "resource",
+    "scope_domain",
+    "columns",
+    "exclude_columns",
+    "row_filter",
+    "grantable",
+    "expires_at",
+    "parent_id",
+    "granted_by",
+)
+
+
 class TableMeta:
     __slots__ = (
         "colset",
@@ -84,8 +116,11 @@ class TableMeta:
         "domain",
         "masks",
         "name",
+        "overrides",
         "product",
         "table_tags",
+        "tag_cols",
+        "tag_keys",
     )
 
     def __init__(self, name: str, columns: tuple[str, ...]) -> None:
@@ -98,6 +133,13 @@ class TableMeta:
         self.column_tags: dict[str, dict[str, str]] = {}
         self.masks: dict[str, MaskRule] = {}
         self.product = False
+        #: Columns whose tags differ from the table's (set or overridden on the column).
+        self.overrides: tuple[str, ...] = ()
+        #: Every tag key on the table or any of its columns.
+        self.tag_keys: frozenset[str] = frozenset()
+        #: Tag expression (canonical text) -> its matching columns; a TableMeta is rebuilt
+        #: whenever the table's tags change, so this memo cannot go stale.
+        self.tag_cols: dict[str, frozenset[str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,23 +162,49 @@ class Snapshot:
     named: dict[str, dict[str, list[GrantEntry]]] = field(default_factory=dict)
     #: grantee -> tag-expression grants
     tagged: dict[str, list[GrantEntry]] = field(default_factory=dict)
+    #: grantee -> first key of the expression -> tag-expression grants: a table that lacks
+    #: that key cannot match, so decisions look only under the keys a table carries
+    tagged_by_key: dict[str, dict[str, list[GrantEntry]]] = field(default_factory=dict)
     raw_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     #: (key, value) -> tables where the table or one of its columns carries it
     tag_index: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     masks_by_column: dict[str, MaskRule] = field(default_factory=dict)
     masks_by_tag: dict[tuple[str, str], MaskRule] = field(default_factory=dict)
     db_tables: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    domain_tables: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    products: set[str] = field(default_factory=set)
+    #: Derived, per snapshot state; cleared by every change (see ``_changed``):
+    #: (domain, action, table) -> (ceiling permits, labels, valid from, valid until)
+    ceilings: dict[tuple[str, str, str], tuple[Any, tuple[str, ...], float, float]] = field(
+        default_factory=dict
+    )
+    #: (expression, scope) -> (tables matched whole, tables matched on some columns)
+    tag_cover: dict[tuple[str, str | None], tuple[set[str], dict[str, frozenset[str]]]] = field(
+        default_factory=dict
+    )
 
     # ------------------------------------------------------------------ loading
 
     @classmethod
     def load(cls, conn: Connection) -> Snapshot:
-        snap = cls(version=_version(conn))
-        snap._load_context(conn)
-        ga = t.grants
-        for row in conn.execute(select(ga).where(ga.c.revoked_at.is_(None))):
-            snap._add_grant(GrantEntry(row))
-        return snap
+        """Everything, from the store. The collector is paused meanwhile: the load makes
+        hundreds of thousands of long-lived objects, and each generation-2 pass over them
+        is wasted work (measured: about 40% of the load time at 100k grants)."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            snap = cls(version=_version(conn))
+            snap._load_context(conn)
+            ga = t.grants
+            rows = conn.execute(
+                select(*(ga.c[c] for c in _GRANT_COLUMNS)).where(ga.c.revoked_at.is_(None))
+            )
+            for row in rows:
+                snap._add_grant(GrantEntry(row))
+            return snap
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def _load_context(self, conn: Connection) -> None:
         """Everything except grants: users, domains, tables, tags, masks, products."""
@@ -155,7 +223,8 @@ class Snapshot:
                 key, _, value = r.target.partition("=")
                 self.masks_by_tag[(key, value)] = rule
         self.tables, self.tag_index = {}, {}
-        self.db_tables = defaultdict(set)
+        self.db_tables, self.domain_tables = defaultdict(set), defaultdict(set)
+        self.products = set()
         columns: dict[int, list[str]] = defaultdict(list)
         for r in conn.execute(
             select(t.columns.c.table_id, t.columns.c.name).order_by(
@@ -172,6 +241,8 @@ class Snapshot:
         tm = TableMeta(name, columns)
         tm.product = product
         tm.table_tags, tm.column_tags = tagmod.effective(self.raw_tags, name, columns)
+        tm.overrides = tuple(c for c in columns if tm.column_tags[c] != tm.table_tags)
+        tm.tag_keys = frozenset(tm.table_tags).union(*(tm.column_tags[c] for c in tm.overrides))
         for col, ctags in tm.column_tags.items():
             rule = self.masks_by_column.get(f"{name}.{col}")
             if rule is None:
@@ -192,19 +263,27 @@ class Snapshot:
             self.tag_index.setdefault(kv, set()).add(name)
         self.tables[name] = tm
         self.db_tables[tm.database].add(name)
+        self.domain_tables[tm.domain].add(name)
+        if product:
+            self.products.add(name)
 
     def _drop_table(self, name: str) -> None:
         old = self.tables.pop(name, None)
         if old is None:
             return
         self.db_tables[old.database].discard(name)
+        self.domain_tables[old.domain].discard(name)
+        self.products.discard(name)
         for names in self.tag_index.values():
             names.discard(name)
 
     def _add_grant(self, g: GrantEntry) -> None:
         self.by_id[g.id] = g
         if g.kind == "tags":
+            assert g.expr is not None
             self.tagged.setdefault(g.principal, []).append(g)
+            by_key = self.tagged_by_key.setdefault(g.principal, {})
+            by_key.setdefault(g.expr.clauses[0][0], []).append(g)
         else:
             self.named.setdefault(g.principal, {}).setdefault(g.resource, []).append(g)
 
@@ -213,7 +292,9 @@ class Snapshot:
         if g is None:
             return
         if g.kind == "tags":
+            assert g.expr is not None
             self.tagged[g.principal].remove(g)
+            self.tagged_by_key[g.principal][g.expr.clauses[0][0]].remove(g)
         else:
             self.named[g.principal][g.resource].remove(g)
 
@@ -250,6 +331,8 @@ class Snapshot:
             ):
                 self._add_grant(GrantEntry(row))
         self.version = rows[-1].version
+        self.ceilings.clear()
+        self.tag_cover.clear()
         return True
 
     def _reload_tables(self, conn: Connection, names: set[str]) -> None:

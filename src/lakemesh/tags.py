@@ -77,6 +77,8 @@ class TagExpression:
     """``k=v1|v2 AND k2=v3``: every key must hold one of its values."""
 
     clauses: tuple[tuple[str, frozenset[str]], ...]
+    #: The keys it needs (a resource lacking one cannot match: the authorizer's quick no).
+    keys: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, text: str) -> TagExpression:
@@ -93,7 +95,7 @@ class TagExpression:
             if key in clauses:
                 raise InvalidInput(f"tag key {key!r} appears twice in the expression")
             clauses[key] = frozenset(check_value(v.strip()) for v in values.split("|"))
-        return cls(tuple(sorted(clauses.items())))
+        return cls(tuple(sorted(clauses.items())), frozenset(clauses))
 
     def matches(self, tags: Mapping[str, str]) -> bool:
         return all(tags.get(k) in values for k, values in self.clauses)

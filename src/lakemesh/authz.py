@@ -111,7 +111,7 @@ class Authorizer:
                     table,
                     missing=f"domain {user.domain} holds no {action} grant on {table}",
                 )
-            permits = _intersect(permits, ceiling)
+            permits = _intersect(permits, ceiling, tm.colset)
             by += tuple(f"ceiling:{b}" for b in ceiling_by)
             if not permits:
                 return Decision(
@@ -240,12 +240,13 @@ def _permits(
     for p in grantees:
         named = s.named.get(p)
         if named:
-            for g in (*named.get(tm.name, ()), *named.get(tm.database, ())):
-                if g.allows(action, at) and _alive(s, g):
-                    cols = _grant_columns(g, tm)
-                    if cols:
-                        permits.append(Permit(cols, g.row_filter, (g.id,)))
-                        by.append(g.label)
+            for resource in (tm.name, tm.database):
+                for g in named.get(resource, ()):
+                    if g.allows(action, at) and _alive(s, g):
+                        cols = _grant_columns(g, tm)
+                        if cols:
+                            permits.append(Permit(cols, g.row_filter, (g.id,)))
+                            by.append(g.label)
         by_key = s.tagged_by_key.get(p)
         if not by_key or not tm.tag_keys:
             continue  # an untagged table matches no tag expression
@@ -345,9 +346,12 @@ def _grant_columns(g: GrantEntry, tm: TableMeta) -> frozenset[str]:
     return tm.colset
 
 
-def _intersect(users: list[Permit], ceiling: list[Permit]) -> list[Permit]:
+def _intersect(users: list[Permit], ceiling: list[Permit], colset: frozenset[str]) -> list[Permit]:
     """Cell-level intersection: a cell is visible if some user permit and some ceiling
     permit both show it. Filters of the two sides AND together."""
+    whole = next((c for c in ceiling if c.row_filter is None and c.columns == colset), None)
+    if whole is not None:  # the common case: the domain sees the whole table, every row
+        return [Permit(u.columns, u.row_filter, u.grants + whole.grants) for u in users]
     out = []
     for u in users:
         for c in ceiling:
@@ -374,6 +378,9 @@ def both(a: str, b: str) -> str:
 
 
 def _ordered(tm: TableMeta, permits: list[Permit]) -> tuple[str, ...]:
+    """The visible columns in the table's order (the whole table needs no work)."""
+    if any(p.columns is tm.colset or p.columns == tm.colset for p in permits):
+        return tm.columns
     visible = frozenset().union(*(p.columns for p in permits))
     return tuple(c for c in tm.columns if c in visible)
 

@@ -307,30 +307,38 @@ def _ceiling(
 
 def _tag_cover(s: Snapshot, g: GrantEntry) -> tuple[set[str], dict[str, frozenset[str]]]:
     """Tables a tag-expression grant covers whole, and those it covers on some columns;
-    memoised per (expression, scope) for the snapshot's current state."""
+    memoised per (expression, scope). A table without column overrides matches all or
+    nothing at table level, so that part is set algebra; only overriding tables are
+    looked at one by one."""
     key = (g.resource, g.scope)
     hit = s.tag_cover.get(key)
     if hit is not None:
         return hit
     expr = g.expr
     assert expr is not None
-    candidates: set[str] | None = None
+    at_table: set[str] | None = None
+    anywhere: set[str] | None = None
     for k, values in expr.clauses:
-        found = set().union(*(s.tag_index.get((k, v), set()) for v in values))
-        candidates = found if candidates is None else candidates & found
-    if g.scope is not None and candidates:
-        candidates &= s.domain_tables.get(g.scope, set())
-    whole: set[str] = set()
-    some: dict[str, frozenset[str]] = {}
-    for name in candidates or ():
+        here = set().union(*(s.table_tag_index.get((k, v), set()) for v in values))
+        some = set().union(*(s.tag_index.get((k, v), set()) for v in values))
+        at_table = here if at_table is None else at_table & here
+        anywhere = some if anywhere is None else anywhere & some
+    whole = (at_table or set()) - s.overriding
+    candidates = (anywhere or set()) & s.overriding
+    if g.scope is not None:
+        scope = s.domain_tables.get(g.scope, set())
+        whole &= scope
+        candidates &= scope
+    partial: dict[str, frozenset[str]] = {}
+    for name in candidates:
         tm = s.tables[name]
         cols = _tag_columns(expr, tm, g.resource)
         if cols == tm.colset:
             whole.add(name)
         elif cols:
-            some[name] = cols
-    s.tag_cover[key] = (whole, some)
-    return whole, some
+            partial[name] = cols
+    s.tag_cover[key] = (whole, partial)
+    return whole, partial
 
 
 def _alive(s: Snapshot, g: GrantEntry) -> bool:
@@ -393,22 +401,47 @@ def _covered(
     full: set[str] = set()
     part: dict[str, set[str]] = {}
     for p in grantees:
-        for resource, grants in s.named.get(p, {}).items():
-            for g in grants:
-                if not (g.allows(action, at) and _alive(s, g)):
-                    continue
-                if resource not in s.tables:  # a database grant: no column lists there
-                    full |= s.db_tables.get(resource, set())
-                elif g.columns is None and g.exclude is None:
-                    full.add(resource)
-                elif cols := _grant_columns(g, s.tables[resource]):
-                    part.setdefault(resource, set()).update(cols)
-        for g in s.tagged.get(p, ()):
-            if g.allows(action, at) and _alive(s, g):
-                whole, some = _tag_cover(s, g)
-                full |= whole
-                for name, cols in some.items():
-                    part.setdefault(name, set()).update(cols)
+        whole, some = _coverage(s, p, action, at)
+        full |= whole
+        for name, cols in some.items():
+            part.setdefault(name, set()).update(cols)
     for name in full:
         part.pop(name, None)
     return full, part
+
+
+def _coverage(
+    s: Snapshot, grantee: str, action: str, at: float
+) -> tuple[set[str], dict[str, frozenset[str]]]:
+    """One grantee's coverage, memoised per snapshot state until its next grant expiry
+    (listings repeat; a change to the grantee's grants or to tags drops the memo)."""
+    key = (grantee, action)
+    hit = s.coverage.get(key)
+    if hit is not None and hit[2] <= at < hit[3]:
+        return hit[0], hit[1]
+    full: set[str] = set()
+    part: dict[str, set[str]] = {}
+    grants = [g for gs in s.named.get(grantee, {}).values() for g in gs]
+    for g in grants:
+        if not (g.allows(action, at) and _alive(s, g)):
+            continue
+        if g.resource not in s.tables:  # a database grant: no column lists there
+            full |= s.db_tables.get(g.resource, set())
+        elif g.columns is None and g.exclude is None:
+            full.add(g.resource)
+        elif cols := _grant_columns(g, s.tables[g.resource]):
+            part.setdefault(g.resource, set()).update(cols)
+    tagged = s.tagged.get(grantee, [])
+    for g in tagged:
+        if g.allows(action, at) and _alive(s, g):
+            whole, some = _tag_cover(s, g)
+            full |= whole
+            for name, cols in some.items():
+                part.setdefault(name, set()).update(cols)
+    frozen = {n: frozenset(c) for n, c in part.items() if n not in full}
+    until = min(
+        (g.expires for g in (*grants, *tagged) if g.expires is not None and g.expires > at),
+        default=math.inf,
+    )
+    s.coverage[key] = (full, frozen, at, until)
+    return full, frozen

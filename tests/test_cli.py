@@ -182,19 +182,19 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(mesh.catalog.tables("big")) > 0:
+        if len(mesh.tables("big")) > 0:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = len(mesh.catalog.tables("big"))
+    partial = len(mesh.tables("big"))
     assert 0 < partial < 60, "the kill landed in the middle of the sync"
     [r] = mesh.sync()
     assert r.status == "ok"
     assert r.tables_added == 60 - partial
-    tables = mesh.catalog.tables("big")
+    tables = mesh.tables("big")
     assert len(tables) == 60
-    assert all(len(mesh.catalog.partitions(t["full_name"])) == 20 for t in tables)
+    assert all(len(mesh.partitions(t["full_name"])) == 20 for t in tables)
     [r] = mesh.sync(full=True)
     assert r.drift == {"missing": [], "stale": [], "extra": []}
     from lakemesh import events
@@ -220,9 +220,9 @@ def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
         write_parquet(root / "db" / "events" / "a.parquet", {"x": [1]})
         mesh.crawl("live")
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not mesh.catalog.tables("live"):
+        while time.monotonic() < deadline and not mesh.tables("live"):
             time.sleep(0.1)
-        assert [t["full_name"] for t in mesh.catalog.tables("live")] == ["live.db.events"]
+        assert [t["full_name"] for t in mesh.tables("live")] == ["live.db.events"]
         time.sleep(1.5)  # let a full repair run too
     finally:
         proc.send_signal(signal.SIGINT)

@@ -71,7 +71,7 @@ def test_s3_domain_crawl_and_sync(sqlite_mesh: Mesh, s3: str) -> None:
     detail = sqlite_mesh.table("s3dom.sales.orders")
     assert detail.location == "s3://lake/banking/sales/orders"
     assert detail.row_count == 4
-    part = sqlite_mesh.catalog.partition("s3dom.sales.orders", "dt=2024-01-02")
+    part = sqlite_mesh.partition("s3dom.sales.orders", "dt=2024-01-02")
     assert part is not None and part.location == "s3://lake/banking/sales/orders/dt=2024-01-02"
     # the builtin catalog file lives in the bucket, next to the data
     assert storage.filesystem()[0].get_file_info("lake/banking/_lakemesh/catalog.db").size > 0

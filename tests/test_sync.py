@@ -55,10 +55,10 @@ def test_initial_sync_copies_tables_schemas_partitions(sales: Mesh) -> None:
     assert [c.name for c in detail.schema.columns] == ["id", "amount", "dt"]
     assert detail.partition_keys == ["dt"]
     assert detail.partition_count == 3 and detail.row_count == 9
-    p = sales.catalog.partition("sales.sales.orders", "dt=2024-01-02")
+    p = sales.partition("sales.sales.orders", "dt=2024-01-02")
     assert p is not None and p.row_count == 3 and p.location.endswith("dt=2024-01-02")
-    assert sales.catalog.partition("sales.sales.orders", {"dt": "2024-01-03"}) is not None
-    assert sales.catalog.partition("sales.sales.orders", "dt=1999-01-01") is None
+    assert sales.partition("sales.sales.orders", {"dt": "2024-01-03"}) is not None
+    assert sales.partition("sales.sales.orders", "dt=1999-01-01") is None
     assert event_types(sales).count("catalog.table.created") == 2
 
 
@@ -80,9 +80,9 @@ def test_incremental_sync_applies_only_changes(sales: Mesh, root: Path) -> None:
     assert r.mode == "incremental"
     assert (r.tables_updated, r.tables_unchanged) == (1, 0), "customers is not even looked at"
     assert (r.partitions_added, r.partitions_changed, r.partitions_removed) == (1, 1, 1)
-    keys = [p.key for p in sales.catalog.partitions("sales.sales.orders")]
+    keys = [p.key for p in sales.partitions("sales.sales.orders")]
     assert keys == ["dt=2024-01-01", "dt=2024-01-03", "dt=2024-01-09"]
-    assert sales.catalog.partition("sales.sales.orders", "dt=2024-01-01").file_count == 2
+    assert sales.partition("sales.sales.orders", "dt=2024-01-01").file_count == 2
 
 
 def test_removed_table_is_removed_centrally(sales: Mesh, root: Path) -> None:
@@ -114,11 +114,11 @@ def test_schema_evolution_keeps_history_and_flags_breaking(sales: Mesh, root: Pa
     sales.crawl("sales")
     [r] = sales.sync()
     assert r.breaking_changes == ["sales.sales.customers"]
-    history = sales.catalog.schema_history("sales.sales.customers")
+    history = sales.schema_history("sales.sales.customers")
     assert [v["version"] for v in history] == [1, 2, 3]
     assert [c["kind"] for c in history[1]["changes"]] == ["column_added"]
     assert not history[1]["breaking"] and history[2]["breaking"]
-    kinds = {c.kind for c in sales.catalog.schema_diff("sales.sales.customers", 1, 3)}
+    kinds = {c.kind for c in sales.schema_diff("sales.sales.customers", 1, 3)}
     assert kinds == {"type_changed"}
     with sales.store.read() as conn:
         alerts = conn.execute(select(t.alerts.c.kind)).scalars().all()
@@ -152,7 +152,7 @@ def test_full_repair_reports_and_heals_drift(sales: Mesh) -> None:
         "extra": [],
     }
     assert r.partitions_added == 1
-    assert sales.catalog.partition("sales.sales.orders", "dt=2024-01-01") is not None
+    assert sales.partition("sales.sales.orders", "dt=2024-01-01") is not None
     [r] = sales.sync(full=True)
     assert r.drift == {"missing": [], "stale": [], "extra": []}
     status = {s["domain"]: s for s in sales.sync_status()}["sales"]
@@ -167,7 +167,7 @@ def test_empty_listing_deletes_nothing(sales: Mesh, root: Path) -> None:
     sales.crawl("sales")  # the domain catalog is now empty
     [r] = sales.sync(full=True)
     assert r.status == "refused" and "empty listing" in (r.error or "")
-    assert len(sales.catalog.tables("sales")) == 2
+    assert len(sales.tables("sales")) == 2
     status = sales.sync_status()[0]
     assert status["status"] == "stale" and status["open_alerts"] == 1
     assert "sync.refused" in event_types(sales)
@@ -189,7 +189,7 @@ def test_incremental_mass_removal_is_refused(sales: Mesh, root: Path) -> None:
     [r] = sales.sync()
     assert r.mode == "incremental" and r.status == "refused"
     assert "remove 3 of 5" in (r.error or "")
-    assert len(sales.catalog.tables("sales")) == 5
+    assert len(sales.tables("sales")) == 5
     [r] = sales.sync(force=True)
     assert r.status == "ok" and r.tables_removed == 3
 
@@ -199,7 +199,7 @@ def test_unreachable_domain_changes_nothing(sales: Mesh, root: Path) -> None:
     shutil.move(root, root.with_name("moved"))
     [r] = sales.sync(full=True)
     assert r.status == "failed" and "does not exist" in (r.error or "")
-    assert len(sales.catalog.tables("sales")) == 2
+    assert len(sales.tables("sales")) == 2
     status = sales.sync_status()[0]
     assert status["status"] == "failed" and status["last_error"]
     assert "sync.failed" in event_types(sales)
@@ -215,7 +215,7 @@ def test_corrupt_builtin_catalog_changes_nothing(sales: Mesh, root: Path) -> Non
         (root / (CATALOG_PATH + suffix)).unlink(missing_ok=True)
     [r] = sales.sync(full=True)
     assert r.status == "failed" and "corrupt" in (r.error or "")
-    assert len(sales.catalog.tables("sales")) == 2
+    assert len(sales.tables("sales")) == 2
 
 
 def test_never_crawled_domain_syncs_to_nothing(mesh: Mesh, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_iceberg_source_sync_incremental_evolution_and_removal(
     assert (r.tables_updated, r.breaking_changes) == (1, [])
     detail = mesh.table("investment.markets.trades")
     assert detail.row_count == 15 and detail.schema.names[-1] == "price"
-    assert [v["version"] for v in mesh.catalog.schema_history("investment.markets.trades")] == [
+    assert [v["version"] for v in mesh.schema_history("investment.markets.trades")] == [
         1,
         2,
     ]
@@ -98,7 +98,7 @@ def test_delta_source_sync_partitions_evolution_and_unreadable(mesh: Mesh, tmp_p
     assert (r.status, r.tables_added, r.partitions_added) == ("ok", 2, 2)
     detail = mesh.table("shop.sales.orders")
     assert detail.format == "delta" and detail.partition_keys == ["region"]
-    assert mesh.catalog.partition("shop.sales.orders", {"region": "eu"}).row_count == 3  # type: ignore[union-attr]
+    assert mesh.partition("shop.sales.orders", {"region": "eu"}).row_count == 3  # type: ignore[union-attr]
 
     write_deltalake(
         str(path),

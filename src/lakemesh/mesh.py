@@ -18,6 +18,7 @@ from lakemesh import grants as grantmod
 from lakemesh import search as fulltext
 from lakemesh import tags as tagmod
 from lakemesh.authz import Decision
+from lakemesh.catalog import Partition
 from lakemesh.catalog.builtin import BuiltinCatalog
 from lakemesh.central import CentralCatalog, TableDetail
 from lakemesh.crawler import Crawler, CrawlReport
@@ -34,6 +35,7 @@ from lakemesh.home import (
     write_settings,
 )
 from lakemesh.principals import MESH_ADMIN, User
+from lakemesh.schema import SchemaChange
 from lakemesh.store import Store
 from lakemesh.sync import Progress as SyncProgress
 from lakemesh.sync import Syncer, SyncOptions, SyncResult, sync_status
@@ -43,7 +45,8 @@ from lakemesh.typedef import TableName
 class Mesh:
     def __init__(self, home: Path, settings: Settings, store: Store) -> None:
         self.home, self.settings, self.store = home, settings, store
-        self.catalog = CentralCatalog(store)
+        #: The raw central catalog: internal. Everything public goes through the gate.
+        self._catalog = CentralCatalog(store)
         self.gate = Gate(store, home)
         #: Set by ``init`` only: the mesh admin's API token, shown once.
         self.admin_token: str | None = None
@@ -196,7 +199,7 @@ class Mesh:
         hits = [h for h in hits if h["table"] in visible][:limit]
         for hit in hits:
             decision = authz.decide(actor.name, "DESCRIBE", hit["table"])
-            detail = self.catalog.table(hit["table"])
+            detail = self._catalog.table(hit["table"])
             hit["columns"] = [
                 c
                 for c in fulltext.matching_columns(hit["table"], detail.schema, text)
@@ -219,7 +222,7 @@ class Mesh:
         self.gate.decided(decision, "catalog.describe")
         if not decision.allowed:
             raise NotFound(f"table {table} is not in the central catalog")
-        detail = self.catalog.table(table)
+        detail = self._catalog.table(table)
         visible = set(decision.columns)
         detail.schema = detail.schema.model_copy(
             update={"columns": tuple(c for c in detail.schema.columns if c.name in visible)}
@@ -228,6 +231,61 @@ class Mesh:
 
     def table(self, name: str, *, as_: str = MESH_ADMIN) -> TableDetail:
         return self.describe(name, as_=as_)[0]
+
+    def tables(self, domain: str | None = None, *, as_: str = MESH_ADMIN) -> list[dict[str, Any]]:
+        """Central-catalog tables ``as_`` may describe (optionally of one domain)."""
+        actor = self.gate.actor(as_)
+        rows = self._catalog.tables(domain)
+        visible = set(
+            self.gate.authz().filter_allowed(actor.name, "DESCRIBE", [r["full_name"] for r in rows])
+        )
+        return [r for r in rows if r["full_name"] in visible]
+
+    def partitions(
+        self, name: str, *, as_: str = MESH_ADMIN, limit: int | None = None, offset: int = 0
+    ) -> list[Partition]:
+        self.describe(name, as_=as_)
+        return self._catalog.partitions(name, limit=limit, offset=offset)
+
+    def partition(
+        self, name: str, key: str | dict[str, str | None], *, as_: str = MESH_ADMIN
+    ) -> Partition | None:
+        self.describe(name, as_=as_)
+        return self._catalog.partition(name, key)
+
+    def schema_history(self, name: str, *, as_: str = MESH_ADMIN) -> list[dict[str, Any]]:
+        """Every schema version, columns limited to what ``as_`` may see."""
+        _, decision = self.describe(name, as_=as_)
+        return self._history(name, decision)
+
+    def _history(self, name: str, decision: Decision) -> list[dict[str, Any]]:
+        """Who sees the whole table sees its whole history (dropped columns included);
+        a column-limited principal sees only its columns."""
+        history = self._catalog.schema_history(name)
+        if set(decision.columns) == self.gate.authz().snapshot.tables[decision.table].colset:
+            return history
+        visible = set(decision.columns)
+        return [
+            {
+                **v,
+                "columns": [c for c in v["columns"] if c["name"] in visible],
+                "changes": [
+                    c for c in v["changes"] if c.get("column") in visible or c.get("column") is None
+                ],
+            }
+            for v in history
+        ]
+
+    def schema_diff(
+        self, name: str, old: int, new: int, *, as_: str = MESH_ADMIN
+    ) -> list[SchemaChange]:
+        _, decision = self.describe(name, as_=as_)
+        whole = set(decision.columns) == self.gate.authz().snapshot.tables[decision.table].colset
+        return [
+            c
+            for c in self._catalog.schema_diff(name, old, new)
+            if whole or c.column is None or c.column in decision.columns
+        ]
 
     def show(self, name: str, *, as_: str = MESH_ADMIN, partitions: int = 20) -> dict[str, Any]:
         """Everything ``lakemesh show`` prints: details, columns, tags, masks, partitions,
@@ -241,12 +299,8 @@ class Mesh:
             col["mask"] = rule.method if rule else None
         out["tags"] = tm.table_tags
         out["product"] = tm.product
-        out["partitions"] = [p._asdict() for p in self.catalog.partitions(name, limit=partitions)]
-        visible = set(decision.columns)
-        out["history"] = [
-            {**v, "columns": [c for c in v["columns"] if c["name"] in visible]}
-            for v in self.catalog.schema_history(name)
-        ]
+        out["partitions"] = [p._asdict() for p in self._catalog.partitions(name, limit=partitions)]
+        out["history"] = self._history(name, decision)
         return out
 
     # ------------------------------------------------------------------ identities

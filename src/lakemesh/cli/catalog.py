@@ -127,7 +127,7 @@ def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
     with Mesh.open(home) as mesh:
         data = mesh.domain(name).public()
         data["sync"] = next((s for s in mesh.sync_status() if s["domain"] == name), None)
-        data["tables"] = [t["full_name"] for t in mesh.catalog.tables(name)]
+        data["tables"] = [t["full_name"] for t in mesh.tables(name)]
     if json_:
         print_json(data)
         return

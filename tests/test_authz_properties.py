@@ -58,6 +58,27 @@ def grant_steps(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def share_and_delegate(
+    mesh: Mesh, steps: list[dict[str, Any]], delegate: list[tuple[str, bool]]
+) -> None:
+    """Random producer grants, then the analytics admin delegating some tables (whole, or
+    one column) to the analyst."""
+    apply_all(mesh, steps)
+    apply_all(
+        mesh,
+        [
+            {
+                "grant": "SELECT",
+                "on": table,
+                "to": "analyst@analytics",
+                "columns": None if whole else COLUMNS[table][0],
+                "as": "admin@analytics",
+            }
+            for table, whole in delegate
+        ],
+    )
+
+
 def apply_all(mesh: Mesh, steps: list[dict[str, Any]]) -> list[str]:
     ids = []
     for step in steps:
@@ -105,20 +126,7 @@ def test_a_user_never_exceeds_its_domain(
 ) -> None:
     mesh = fresh(gov_template, tmp_path)
     try:
-        apply_all(mesh, steps)
-        apply_all(
-            mesh,
-            [
-                {
-                    "grant": "SELECT",
-                    "on": table,
-                    "to": "analyst@analytics",
-                    "columns": None if whole else COLUMNS[table][0],
-                    "as": "admin@analytics",
-                }
-                for table, whole in delegate
-            ],
-        )
+        share_and_delegate(mesh, steps, delegate)
         authz = mesh.gate.authz()
         for user, table, action in itertools.product(
             ["analyst@analytics", "other@analytics", "admin@analytics"],
@@ -193,20 +201,7 @@ def test_listings_equal_single_decisions(
     """filter_allowed is an optimisation of decide, never a second opinion."""
     mesh = fresh(gov_template, tmp_path)
     try:
-        apply_all(mesh, steps)
-        apply_all(
-            mesh,
-            [
-                {
-                    "grant": "SELECT",
-                    "on": table,
-                    "to": "analyst@analytics",
-                    "columns": None if whole else COLUMNS[table][0],
-                    "as": "admin@analytics",
-                }
-                for table, whole in delegate
-            ],
-        )
+        share_and_delegate(mesh, steps, delegate)
         for table in products:
             govmesh.register_product(mesh, table)
         authz = mesh.gate.authz()

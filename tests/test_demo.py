@@ -38,6 +38,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         in explained
     )
     assert "audit chain verified" in out
+    joined = out[out.index("== 5.") : out.index("== 6.")]
+    assert "5 row(s)" in joined and "│ 995 " in joined, "the cross-domain join works on hashed keys"
 
 
 def test_demo_json_names_its_home(tmp_path: Path) -> None:

@@ -74,6 +74,15 @@ IDENTIFIER_NOTES = {
 }
 
 
+JOIN_SQL = (
+    "SELECT c.customer_id, c.iban, c.purpose, c.credit_amount, c.creditability, "
+    "h.asset_class, h.market_value_eur "
+    "FROM consumer_banking.curated.consumer_credit_profile c "
+    "JOIN investment_banking.wealth.customer_holdings h ON h.customer_id = c.customer_id "
+    "WHERE h.month = '2024-03' ORDER BY c.credit_amount DESC LIMIT 5"
+)
+
+
 def find_data() -> Path:
     """The German credit data: $LAKEMESH_DEMO_DATA, or shared/data next to the checkout."""
     env = os.environ.get("LAKEMESH_DEMO_DATA")
@@ -251,6 +260,14 @@ class Story:
         self.run("tag", "assign", "consumer_banking.curated", "pii=false", "--as", cb)
         for column in ("customer_id", "full_name", "email", "iban"):
             self.run("tag", "assign", f"{product}.{column}", "pii=true", "--as", cb)
+        self.run(
+            "tag",
+            "assign",
+            "investment_banking.wealth.customer_holdings.customer_id",
+            "pii=true",
+            "--as",
+            ib,
+        )
         self.run("mask", "--tag", "pii=true", "--with", "hash")
         self.say(
             "consumer_banking shares the product with analytics: adults' credits "
@@ -306,6 +323,17 @@ class Story:
         self.run("search", "credit", "--as", "analyst@analytics")
         self.run("access", "explain", product, "--as", "analyst@analytics")
         self.run("access", "explain", product, "--as", "admin@analytics")
+        self.say(
+            "5. The analyst queries in place, joining two domains: PII comes back masked "
+            "(a keyed hash, so the join on masked customer ids still works)"
+        )
+        self.run("query", JOIN_SQL, "--as", "analyst@analytics")
+        self.run(
+            "query",
+            f"SELECT count(*) AS applications, max(credit_amount) AS largest FROM {product}",
+            "--as",
+            "analyst@analytics",
+        )
         self.say("6. The audit chain verifies")
         self.run("audit", "list", "--limit", "8")
         self.run("audit", "verify")

@@ -448,6 +448,15 @@ class Mesh:
         self.gate.decided(decision, "access.explain")
         return explain(authz, decision)
 
+    # ------------------------------------------------------------------ queries
+
+    def query(self, sql: str, *, as_: str, engine: str = "duckdb", limits: Any = None) -> Any:
+        """Run a consumer's SQL over shared data in place, under the gate's policy;
+        returns a pyarrow Table (``.to_pandas()`` for pandas)."""
+        from lakemesh.query.governed import run_query
+
+        return run_query(self, sql, principal=as_, engine=engine, limits=limits)
+
     # ------------------------------------------------------------------ audit
 
     def audit_list(self, **filters: Any) -> list[audit.AuditRecord]:

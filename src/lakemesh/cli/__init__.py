@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import typer
 
-from lakemesh.cli import catalog, governance  # noqa: F401  (register the commands)
+from lakemesh.cli import catalog, data, governance  # noqa: F401  (register the commands)
 from lakemesh.cli._common import app, err
 from lakemesh.errors import LakemeshError
 from lakemesh.store import SQLAlchemyError

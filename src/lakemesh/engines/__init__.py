@@ -1,0 +1,202 @@
+"""Query engines: where a governed plan runs (SPEC 2.2).
+
+One small interface, backends picked by name through a lazy loader (STYLE 2):
+
+* ``duckdb``: embedded; a fresh, locked-down in-memory connection per query;
+* ``spark``: distributed; not available yet.
+
+The planner (``lakemesh.query.plan``) owns ``Plan`` and ``GovernedRelation``; this
+module only states the shape it needs from them as Protocols, so either the real
+classes or any object with the same attributes can be handed to ``Engine.run``.
+
+An engine receives, per central table, a ``Source`` that names exactly the files the
+query may read (or an Arrow table for Iceberg/Delta scans done by the caller). It
+never decides *what* may be read; it only makes sure nothing else can be.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from lakemesh.errors import InvalidInput, LakemeshError, MissingExtra
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+SourceFormat = Literal["parquet", "csv", "json", "arrow"]
+SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow")
+
+#: The placeholder table a relation's SELECT reads from; the engine swaps in the scan.
+SOURCE_PLACEHOLDER = "__lm_source"
+
+_MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+#: Characters DuckDB's file readers treat as glob syntax: a path holding one could
+#: widen a grant to files nobody granted, so such paths are refused outright.
+_GLOB_CHARS = frozenset("*?[]{}")
+
+
+class EngineError(LakemeshError, RuntimeError):
+    """A governed query failed in the engine.
+
+    ``str(error)`` is generic and safe to show the consumer (SPEC 2.8); ``detail``
+    holds the engine's own message for the audit log only.
+    """
+
+    def __init__(self, message: str = "the query failed", *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
+
+
+class QueryTimeout(EngineError, TimeoutError):
+    """The query ran past ``Limits.timeout_seconds`` and was interrupted."""
+
+
+class QueryTooLarge(EngineError):
+    """The result has more than ``Limits.max_rows`` rows, or the query needed more
+    memory than ``Limits.memory_limit``."""
+
+
+class GovernedRelationLike(Protocol):
+    """What an engine needs of ``lakemesh.query.plan.GovernedRelation``."""
+
+    @property
+    def alias(self) -> str: ...  #: ``[a-z0-9_]+``, the name consumer SQL uses
+
+    @property
+    def table(self) -> str: ...  #: central name ``domain.db.table``, key into sources
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    @property
+    def select(self) -> exp.Select: ...  #: ``SELECT ... FROM "__lm_source" WHERE ...``
+
+
+class PlanLike(Protocol):
+    """What an engine needs of ``lakemesh.query.plan.Plan``."""
+
+    @property
+    def sql(self) -> exp.Expr: ...
+
+    @property
+    def relations(self) -> Sequence[GovernedRelationLike]: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """What one central table reads from for one query: exactly the granted files
+    (absolute local paths, no globs), or an Arrow table the caller already scanned."""
+
+    format: SourceFormat
+    files: tuple[str, ...] = ()
+    hive_partitioning: bool = False
+    arrow: pa.Table | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in SOURCE_FORMATS:
+            raise InvalidInput(f"unknown source format {self.format!r}")
+        if self.format == "arrow":
+            if self.arrow is None or self.files:
+                raise InvalidInput("an arrow source takes a table and no files")
+            return
+        if self.arrow is not None:
+            raise InvalidInput(f"a {self.format} source takes files, not an arrow table")
+        if not self.files:
+            raise InvalidInput(f"a {self.format} source needs at least one file")
+        for path in self.files:
+            if not isinstance(path, str) or not os.path.isabs(path) or "\x00" in path:
+                raise InvalidInput(f"source files must be absolute local paths: {path!r}")
+            if _GLOB_CHARS.intersection(path):
+                raise InvalidInput(f"source file paths may not contain glob characters: {path!r}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one query."""
+
+    memory_limit: str = "1GB"
+    threads: int = 2
+    timeout_seconds: float = 60.0
+    max_rows: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if not _MEMORY_RE.match(self.memory_limit):
+            raise InvalidInput(f"invalid memory limit {self.memory_limit!r} (e.g. '1GB')")
+        if self.threads < 1:
+            raise InvalidInput("threads must be at least 1")
+        if not self.timeout_seconds > 0:
+            raise InvalidInput("timeout_seconds must be positive")
+        if self.max_rows < 0:
+            raise InvalidInput("max_rows must not be negative")
+
+
+class Engine(ABC):
+    """Runs a governed plan and returns its result as Arrow.
+
+    Implementations must apply every relation's SELECT *inside* the table reference
+    the consumer SQL sees, let the consumer SQL read nothing else (no files, settings
+    or catalog internals), enforce ``limits``, and raise only ``EngineError`` and its
+    subclasses, with generic messages.
+    """
+
+    name: str
+
+    @abstractmethod
+    def run(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> pa.Table:
+        """Run ``plan``; ``sources`` is keyed by central table name."""
+
+
+#: name -> (module, class, pip extra that provides its dependency)
+_ENGINES: dict[str, tuple[str, str, str]] = {
+    "duckdb": ("lakemesh.engines.duckdb", "DuckDBEngine", "duckdb"),
+}
+_PLANNED = frozenset({"spark"})
+
+
+def load_engine(name: str, **options: Any) -> Engine:
+    """The engine called ``name``, importing its backend only now."""
+    if name in _PLANNED:
+        raise EngineError(
+            f"the {name} engine is not available yet",
+            detail=f"engine {name!r} is planned but not implemented",
+        )
+    try:
+        module_name, class_name, extra = _ENGINES[name]
+    except KeyError:
+        known = ", ".join(sorted(_ENGINES))
+        raise InvalidInput(f"unknown query engine {name!r} (known: {known})") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == extra:
+            raise MissingExtra(extra, extra) from e
+        raise
+    engine: Engine = getattr(module, class_name)(**options)
+    return engine
+
+
+__all__ = [
+    "SOURCE_PLACEHOLDER",
+    "Engine",
+    "EngineError",
+    "GovernedRelationLike",
+    "Limits",
+    "PlanLike",
+    "QueryTimeout",
+    "QueryTooLarge",
+    "Source",
+    "SourceFormat",
+    "load_engine",
+]

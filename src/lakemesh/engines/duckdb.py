@@ -1,0 +1,324 @@
+"""The embedded engine: DuckDB, one fresh locked-down in-memory connection per query.
+
+Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.0.0):
+
+1. ``duckdb.connect(':memory:', config=...)`` with Python replacement scans off (a
+   Python variable named like a table is never read), extension autoload/autoinstall
+   off, community and unsigned extensions off, ``memory_limit``, ``threads`` and
+   ``temp_directory=''`` (no spilling: nothing is written, the temp directory is not
+   silently added to ``allowed_directories``, and ``memory_limit`` is a hard limit);
+   then ``SET TimeZone='UTC'``.
+2. Arrow sources are registered under internal names (``__lm_arrow_N``).
+3. Each governed relation's SELECT gets its ``"__lm_source"`` placeholder replaced by
+   the scan of its ``Source`` (``read_parquet``/``read_csv``/``read_json`` over a list
+   of string literals built as a sqlglot AST, never formatted into SQL text), and
+   becomes the table the consumer SQL names:
+
+   * ``materialize=True`` (default): ``CREATE TABLE "<alias>" AS <select>``. The
+     consumer connection then needs no file at all: ``allowed_paths=[]``. ``stats()``,
+     ``EXPLAIN``, ``duckdb_tables()`` and settings only ever show governed rows and
+     column definitions. Cost: each relation is read in full (after its own filter and
+     projection) per query, within ``memory_limit``.
+   * ``materialize=False``: ``CREATE SECURE VIEW "<alias>" AS <select>`` (hides stats
+     and plan internals) and ``allowed_paths=[granted files]``. Lazy, but on DuckDB
+     2.0 ``duckdb_views()`` still prints the view's SQL (filter text, file paths),
+     ``current_setting('allowed_paths')`` lists the files, and ``read_parquet`` on a
+     granted file reads it raw: the planner's validator must forbid these. Arrow
+     sources are materialized in both modes (a registered Arrow table stays readable
+     by name).
+4. Arrow registrations are dropped (``unregister``).
+5. ``SET allowed_paths=[...]``; ``SET allowed_directories=[]`` (never ``''``, which
+   widens to the working directory); ``SET enable_external_access=false`` (locks both);
+   ``SET lock_configuration=true`` (locks everything else).
+6. The lock is proven: ``SET enable_external_access=true`` must fail, else the query
+   is refused.
+
+The consumer SQL is then generated once from the plan's AST, must parse (DuckDB's own
+parser) as exactly one SELECT statement, and runs once under a wall-clock watchdog
+(``con.interrupt``); its result streams as Arrow and stops at ``max_rows + 1``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from lakemesh.engines import (
+    SOURCE_PLACEHOLDER,
+    Engine,
+    EngineError,
+    GovernedRelationLike,
+    Limits,
+    PlanLike,
+    QueryTimeout,
+    QueryTooLarge,
+    Source,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+_ALIAS_RE = re.compile(r"^[a-z0-9_]+$")
+_READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
+_BATCH_ROWS = 65_536
+
+
+class _Watchdog:
+    """Interrupts a connection after ``seconds`` of wall-clock time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, seconds: float) -> None:
+        self._con = con
+        self.fired = threading.Event()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired.set()
+        # The connection may be closing already; then there is nothing to stop.
+        with suppress(duckdb.Error, RuntimeError):
+            self._con.interrupt()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._timer.cancel()
+
+
+class DuckDBEngine(Engine):
+    """Runs governed plans on a fresh, locked in-memory DuckDB connection per query."""
+
+    name = "duckdb"
+
+    def __init__(self, *, materialize: bool = True) -> None:
+        self.materialize = materialize
+
+    def run(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> pa.Table:
+        limits = limits or Limits()
+        sql = _consumer_sql(plan)
+        con = _connect(limits)
+        try:
+            with _Watchdog(con, limits.timeout_seconds) as watchdog:
+                try:
+                    _check_single_select(con, sql)
+                    self._load_and_lock(con, plan, sources)
+                    return _fetch(con, sql, limits.max_rows)
+                except (duckdb.Error, OSError, pa.ArrowException) as e:
+                    raise _translate(e, watchdog, limits) from None
+        finally:
+            con.close()
+
+    @contextmanager
+    def sandbox(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The locked connection ``run`` would execute ``plan.sql`` on, closed on exit.
+
+        For tests and diagnostics: proves what *any* SQL can reach after lockdown.
+        """
+        con = _connect(limits or Limits())
+        try:
+            try:
+                self._load_and_lock(con, plan, sources)
+            except duckdb.Error as e:
+                raise EngineError(detail=f"{type(e).__name__}: {e}") from None
+            yield con
+        finally:
+            con.close()
+
+    def _load_and_lock(
+        self, con: duckdb.DuckDBPyConnection, plan: PlanLike, sources: Mapping[str, Source]
+    ) -> None:
+        relations = _checked_relations(plan.relations)
+        arrow_names: list[str] = []
+        allowed: list[str] = []
+        for index, relation in enumerate(relations):
+            source = sources.get(relation.table)
+            if source is None:
+                raise EngineError(detail=f"no source for table {relation.table!r}")
+            if source.format == "arrow":
+                internal = f"__lm_arrow_{index}"
+                con.register(internal, source.arrow)
+                arrow_names.append(internal)
+                scan = exp.Table(this=exp.to_identifier(internal, quoted=True))
+                materialize = True
+            else:
+                scan = _file_scan(source)
+                materialize = self.materialize
+                if not materialize:
+                    allowed.extend(source.files)
+            select = _bind_source(relation.select, scan)
+            target = exp.Table(this=exp.to_identifier(relation.alias, quoted=True))
+            if materialize:
+                con.execute(exp.Create(this=target, kind="TABLE", expression=select).sql("duckdb"))
+            else:
+                con.execute(_secure_view_sql(target, select))
+        for internal in arrow_names:
+            con.unregister(internal)
+        _lock(con, allowed)
+
+
+def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {
+        "python_enable_replacements": False,
+        "python_scan_all_frames": False,
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "memory_limit": limits.memory_limit,
+        "threads": limits.threads,
+        "temp_directory": "",
+    }
+    try:
+        con = duckdb.connect(":memory:", config=config)
+    except duckdb.Error as e:
+        raise EngineError(detail=f"{type(e).__name__}: {e}") from None
+    try:
+        # ICU is built in; TimeZone is not accepted in the connect() config.
+        con.execute("SET TimeZone = 'UTC'")
+    except duckdb.Error as e:
+        con.close()
+        raise EngineError(detail=f"{type(e).__name__}: {e}") from None
+    return con
+
+
+def _lock(con: duckdb.DuckDBPyConnection, allowed_paths: Sequence[str]) -> None:
+    paths = exp.Array(expressions=[exp.Literal.string(p) for p in sorted(set(allowed_paths))])
+    con.execute(exp.Set(expressions=[_setting("allowed_paths", paths)]).sql("duckdb"))
+    con.execute("SET allowed_directories = []")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    try:
+        con.execute("SET enable_external_access = true")
+    except duckdb.Error:
+        return
+    raise EngineError(detail="DuckDB configuration did not lock; query refused")
+
+
+def _setting(name: str, value: exp.Expr) -> exp.SetItem:
+    return exp.SetItem(this=exp.EQ(this=exp.column(name), expression=value))
+
+
+def _checked_relations(
+    relations: Sequence[GovernedRelationLike],
+) -> Sequence[GovernedRelationLike]:
+    seen: set[str] = set()
+    for relation in relations:
+        if not _ALIAS_RE.match(relation.alias) or relation.alias in seen:
+            raise EngineError(detail=f"invalid or duplicate relation alias {relation.alias!r}")
+        seen.add(relation.alias)
+        select = relation.select
+        if not isinstance(select, exp.Select):
+            raise EngineError(detail=f"relation {relation.alias} is not a SELECT")
+        if list(select.named_selects) != list(relation.columns):
+            raise EngineError(
+                detail=f"relation {relation.alias} selects {select.named_selects}, "
+                f"expected {list(relation.columns)}"
+            )
+        tables = list(select.find_all(exp.Table))
+        if not tables or any(not _is_placeholder(t) for t in tables):
+            raise EngineError(
+                detail=f"relation {relation.alias} must read only from {SOURCE_PLACEHOLDER}"
+            )
+    return relations
+
+
+def _is_placeholder(table: exp.Table) -> bool:
+    return (
+        isinstance(table.this, exp.Identifier)
+        and table.name == SOURCE_PLACEHOLDER
+        and not table.args.get("db")
+        and not table.args.get("catalog")
+    )
+
+
+def _file_scan(source: Source) -> exp.Table:
+    files = exp.Array(expressions=[exp.Literal.string(path) for path in source.files])
+    args: list[exp.Expr] = [files, _named("hive_partitioning", source.hive_partitioning)]
+    if source.format == "csv":
+        args.append(_named("auto_detect", True))
+    return exp.Table(this=exp.Anonymous(this=_READERS[source.format], expressions=args))
+
+
+def _named(name: str, value: bool) -> exp.EQ:
+    return exp.EQ(this=exp.column(name), expression=exp.Boolean(this=value))
+
+
+def _bind_source(select: exp.Select, scan: exp.Table) -> exp.Select:
+    """A copy of ``select`` with every ``"__lm_source"`` reference replaced by ``scan``,
+    keeping the placeholder's name (or its own alias) so qualified columns still bind."""
+    bound = select.copy()
+    for table in list(bound.find_all(exp.Table)):
+        replacement = scan.copy()
+        alias = table.args.get("alias") or exp.TableAlias(
+            this=exp.to_identifier(SOURCE_PLACEHOLDER, quoted=True)
+        )
+        replacement.set("alias", alias)
+        table.replace(replacement)
+    return bound
+
+
+def _secure_view_sql(target: exp.Table, select: exp.Select) -> str:
+    # sqlglot's DuckDB generator drops SecureProperty, so the keyword is added to the
+    # generated statement; both the name and the body come from the AST.
+    plain = exp.Create(this=target, kind="VIEW", expression=select).sql("duckdb")
+    prefix = "CREATE VIEW "
+    if not plain.startswith(prefix):
+        raise EngineError(detail=f"unexpected CREATE VIEW rendering: {plain[:40]!r}")
+    return "CREATE SECURE VIEW " + plain[len(prefix) :]
+
+
+def _consumer_sql(plan: PlanLike) -> str:
+    if not isinstance(plan.sql, exp.Expr):
+        raise EngineError(detail="plan.sql is not a sqlglot expression")
+    return plan.sql.sql(dialect="duckdb")
+
+
+def _check_single_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    statements = con.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = [str(s.type) for s in statements]
+        raise EngineError(detail=f"consumer SQL must be exactly one SELECT, got {kinds}")
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> pa.Table:
+    reader = con.sql(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in reader:
+        rows += batch.num_rows
+        if rows > max_rows:
+            raise QueryTooLarge(
+                f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
+            )
+        batches.append(batch)
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _translate(error: BaseException, watchdog: _Watchdog, limits: Limits) -> EngineError:
+    detail = f"{type(error).__name__}: {error}"
+    if watchdog.fired.is_set() or isinstance(error, duckdb.InterruptException):
+        return QueryTimeout(
+            f"the query ran longer than {limits.timeout_seconds:g} seconds", detail=detail
+        )
+    if isinstance(error, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(error):
+        return QueryTooLarge(
+            f"the query needs more than {limits.memory_limit} of memory", detail=detail
+        )
+    return EngineError(detail=detail)

@@ -18,6 +18,7 @@ from benchmarks import (
     authz_revoke_visible,
     crawl_100k_files,
     partition_lookup_p99,
+    rewrite_latency_p99,
     sync_incremental_1pct,
     sync_initial_1m_partitions,
 )
@@ -43,6 +44,7 @@ BENCHMARKS = (
     authz_filter_100k_tables,
     authz_cold_load,
     authz_revoke_visible,
+    rewrite_latency_p99,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

@@ -11,6 +11,7 @@ same validator (``lakemesh.masks``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import sqlglot
@@ -220,9 +221,15 @@ class RowFilter(Frozen):
     def bind(self, table: str | None = None) -> exp.Expr:
         """The AST with every column quoted and, given ``table``, qualified by that alias,
         so that no CTE, alias or outer column of the consumer's SQL can shadow it."""
-        return replace_columns(
-            self.expression(), lambda name: exp.column(name, table=table, quoted=True)
-        )
+        return _bound(self.sql, table).copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _bound(sql: str, table: str | None) -> exp.Expr:
+    """``RowFilter.bind`` once per (text, alias); callers copy the cached tree."""
+    return replace_columns(
+        _structural(sql)[0], lambda name: exp.column(name, table=table, quoted=True)
+    )
 
 
 def parse_row_filter(text: str, columns: Mapping[str, str]) -> RowFilter:
@@ -244,7 +251,13 @@ def any_of(filters: Iterable[RowFilter | None]) -> RowFilter | None:
     items = list(filters)
     if any(f is None for f in items):
         return None
-    return _combine([f for f in items if f is not None], exp.or_, exp.false())
+    return _any_of_texts(tuple(sorted({f.sql for f in items if f is not None})))
+
+
+@functools.lru_cache(maxsize=4096)
+def _any_of_texts(texts: tuple[str, ...]) -> RowFilter | None:
+    """The union of canonical filters, once per distinct set (a rewrite asks per column)."""
+    return _combine([from_canonical(t) for t in texts], exp.or_, exp.false())
 
 
 def all_of(filters: Iterable[RowFilter | None]) -> RowFilter | None:
@@ -293,7 +306,15 @@ def _make(tree: exp.Expr) -> RowFilter:
 
 
 def _structural(sql: str) -> tuple[exp.Expr, frozenset[str]]:
-    """Re-validate canonical text without a schema; it must regenerate to itself."""
+    """Re-validate canonical text without a schema; it must regenerate to itself. The
+    check is a pure function of the text, so it runs once per text; callers get their
+    own copy of the tree (trees are mutable)."""
+    tree, used = _structural_once(sql)
+    return tree.copy(), used
+
+
+@functools.lru_cache(maxsize=4096)
+def _structural_once(sql: str) -> tuple[exp.Expr, frozenset[str]]:
     tree, used = parse_expression(sql, None, predicate=True, max_length=None)
     if canonical_sql(tree) != sql:
         raise InvalidFilter("row filter: text is not in canonical form")

@@ -116,3 +116,36 @@ def test_cli_query_formats(cli: Cli, tmp_path: Path, gov_template: Path) -> None
     code, _, err = cli("query", "SELECT * FROM cb.sales.customers", "--as", "member@cb")
     assert code == 1 and err.count("\n") == 1 and "correlation id" in err
     assert cli("query", q, "--as", "member@cb", "--format", "xml")[0] == 1
+
+
+def test_delta_files_leading_out_of_the_root_are_refused(sqlite_mesh: Mesh, tmp_path: Path) -> None:
+    """A data file of a Delta table that is a link out of the root is never read."""
+    import json as _json
+    import os
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from lakemesh.errors import PathOutsideRoot
+    from lakemesh.query.sources import table_source
+
+    root = tmp_path / "root"
+    write_deltalake(str(root / "db" / "t"), pa.table({"x": [1]}))
+    secret = tmp_path / "outside.parquet"
+    pq.write_table(pa.table({"x": [666]}), secret)
+    os.symlink(secret, root / "db" / "t" / "evil.parquet")
+    add = {
+        "add": {
+            "path": "evil.parquet",
+            "size": secret.stat().st_size,
+            "partitionValues": {},
+            "modificationTime": 1,
+            "dataChange": True,
+        }
+    }
+    (root / "db" / "t" / "_delta_log" / "00000000000000000001.json").write_text(
+        _json.dumps({"commitInfo": {"timestamp": 1}}) + "\n" + _json.dumps(add) + "\n"
+    )
+    sqlite_mesh.create_domain("lake", str(root), catalog="delta")
+    with pytest.raises(PathOutsideRoot):
+        table_source(sqlite_mesh.domain("lake"), "delta", str(root / "db" / "t"), [])

@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 from lakemesh.crawler import EXTENSIONS
 from lakemesh.domains import Domain
 from lakemesh.engines import Source, SourceFormat
-from lakemesh.errors import BackendUnavailable
+from lakemesh.errors import BackendUnavailable, PathOutsideRoot
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
 
@@ -67,7 +67,12 @@ def _arrow_scan(
     if table_format == "delta":
         from deltalake import DeltaTable
 
-        return pa.table(DeltaTable(location).to_pyarrow_dataset().to_table())
+        table = DeltaTable(location)
+        # The log names the files; a link among them could lead out of the root.
+        outside = [u for u in table.file_uris() if not storage.contains(u)]
+        if outside:
+            raise PathOutsideRoot(f"Delta table {location} names files outside the storage root")
+        return pa.table(table.to_pyarrow_dataset().to_table())
     if table_format == "iceberg":
         raise BackendUnavailable("querying Iceberg tables is not available yet")
     fs, _ = storage.filesystem()

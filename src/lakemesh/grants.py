@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,7 +82,6 @@ class GrantRequest:
     row_filter: str | None = None
     grantable: bool = False
     expires: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) -> dict[str, Any]:
@@ -164,7 +163,7 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
     return public(values)
 
 
-def revoke(conn: Connection, authz: Authorizer, actor: User, grant_id: str) -> list[str]:
+def revoke(conn: Connection, actor: User, grant_id: str) -> list[str]:
     """Revoke a grant and, transitively, the grants delegated from it; returns their ids."""
     row = conn.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
     if row is None:

@@ -398,10 +398,9 @@ class Mesh:
 
     def revoke(self, grant_id: str, *, as_: str = MESH_ADMIN) -> list[str]:
         actor = self.gate.actor(as_)
-        authz = self.gate.authz()
 
         def change(conn: Any) -> list[str]:
-            revoked = grantmod.revoke(conn, authz, actor, grant_id)
+            revoked = grantmod.revoke(conn, actor, grant_id)
             for gid in revoked:
                 policy.changed(conn, "grant", gid)
             events.emit(

@@ -59,7 +59,7 @@ def run_query(
     def column_types(table: str) -> Mapping[str, str]:
         return {c.name: c.type for c in mesh._catalog.table(table).schema.columns}
 
-    outcome, result = "failed", None
+    outcome = "failed"
     try:
         plan = plan_query(
             sql,

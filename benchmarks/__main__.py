@@ -18,6 +18,7 @@ from benchmarks import (
     authz_revoke_visible,
     crawl_100k_files,
     partition_lookup_p99,
+    query_enforcement_overhead_duckdb,
     rewrite_latency_p99,
     sync_incremental_1pct,
     sync_initial_1m_partitions,
@@ -45,6 +46,7 @@ BENCHMARKS = (
     authz_cold_load,
     authz_revoke_visible,
     rewrite_latency_p99,
+    query_enforcement_overhead_duckdb,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks._common import Size, log, timed
 from lakemesh.catalog import Partition, TableInfo
@@ -28,6 +29,9 @@ from lakemesh.mesh import Mesh
 from lakemesh.schema import Column, Schema
 from lakemesh.storage.local import LocalStorage
 from lakemesh.store import SQLITE_PRAGMAS
+
+if TYPE_CHECKING:
+    from benchmarks._orders import OrdersMesh
 
 DOMAIN = "bench"
 DATABASES = ("sales", "marketing", "logistics", "finance")
@@ -301,9 +305,27 @@ class Context:
         self.specs = table_specs(size.tables)
         self.stage = "none"
         self._peer_rows: list[tuple[str, list[tuple[object, ...]]]] | None = None
+        self._orders: OrdersMesh | None = None
 
     def close(self) -> None:
+        if self._orders is not None:
+            self._orders.close()
         shutil.rmtree(self.work, ignore_errors=True)
+
+    def orders(self) -> OrdersMesh:
+        """The query benchmarks' governed mesh over generated orders (built once per run;
+        the quick size uses 4 months of 250,000 rows)."""
+        if self._orders is None:
+            from benchmarks._orders import OrdersMesh
+
+            quick = self.size.tables < 100
+            self._orders = (
+                OrdersMesh(self.work, months=4, rows_per_month=250_000)
+                if quick
+                else OrdersMesh(self.work)
+            )
+            self._orders.ensure_mesh()
+        return self._orders
 
     # ------------------------------------------------------------------ stages
 

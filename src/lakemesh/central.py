@@ -488,6 +488,43 @@ class CentralCatalog:
         return diff(*(Schema.from_json(json.dumps(versions[v]["columns"])) for v in (old, new)))
 
 
+@dataclass(frozen=True)
+class ScanInfo:
+    """What a governed query needs of a table: where its data is and its column types.
+    Lean on purpose: it is read on every query (``table_detail`` also counts partitions)."""
+
+    name: str
+    domain: str
+    format: str
+    location: str
+    partition_keys: list[str]
+    column_types: dict[str, str]
+
+
+def scan_info(conn: Connection, name: str) -> ScanInfo:
+    ct, d = t.catalog_tables, t.domains
+    row = conn.execute(
+        select(ct.c.id, ct.c.format, ct.c.location, ct.c.partition_keys, d.c.name)
+        .join(d, d.c.id == ct.c.domain_id)
+        .where(ct.c.full_name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"table {name} is not in the central catalog")
+    cols = conn.execute(
+        select(t.columns.c.name, t.columns.c.type)
+        .where(t.columns.c.table_id == row.id)
+        .order_by(t.columns.c.ordinal)
+    )
+    return ScanInfo(
+        name=name,
+        domain=row.name,
+        format=row.format,
+        location=row.location,
+        partition_keys=json.loads(row.partition_keys),
+        column_types={c.name: c.type for c in cols},
+    )
+
+
 def table_detail(conn: Connection, name: TableName) -> TableDetail:
     ct, d = t.catalog_tables, t.domains
     row = conn.execute(

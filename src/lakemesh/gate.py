@@ -50,11 +50,21 @@ class Gate:
             return self._authz
 
     def actor(self, name: str) -> User:
+        return self.session(name)[0]
+
+    @staticmethod
+    def known(authz: Authorizer, name: str) -> User:
+        """``name`` as a principal of ``authz``'s snapshot."""
         check_principal(name)
-        user = self.authz().snapshot.users.get(name)
+        user = authz.snapshot.users.get(name)
         if user is None:
             raise NotFound(f"unknown principal {name!r}")
         return user
+
+    def session(self, name: str) -> tuple[User, Authorizer]:
+        """The principal and the authorizer, from one policy refresh."""
+        authz = self.authz()
+        return self.known(authz, name), authz
 
     # ------------------------------------------------------------------ audit
 

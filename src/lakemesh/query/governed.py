@@ -8,16 +8,21 @@ because the decisions are taken then, on a freshly refreshed policy snapshot (SP
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from lakemesh import audit, keys
+from lakemesh.authz import Authorizer, Decision
+from lakemesh.central import ScanInfo, scan_info
+from lakemesh.domains import Domain, get_domain
 from lakemesh.engines import EngineError, Limits, Source, load_engine
 from lakemesh.errors import LakemeshError, PermissionDenied
-from lakemesh.query.plan import QueryRefused, plan_query
+from lakemesh.principals import User
+from lakemesh.query.plan import Plan, QueryRefused, plan_query
 from lakemesh.query.sources import table_source
 from lakemesh.typedef import TableName
 
@@ -32,19 +37,131 @@ class QueryFailed(PermissionDenied):
 def run_query(
     mesh: Mesh, sql: str, *, principal: str, engine: str = "duckdb", limits: Limits | None = None
 ) -> pa.Table:
-    actor = mesh.gate.actor(principal)
-    authz = mesh.gate.authz()
+    """Run ``sql`` for ``principal``; every query leaves one audit record under its
+    correlation id (two when an allowed query then fails in the engine: the decision,
+    then ``aborted`` with the reason).
+
+    The decision record of an allowed query is committed on a helper thread while the
+    engine runs (the commit's fsync then costs no latency), and the result is returned
+    only once that record is durable: no rows leave without their audit record.
+    """
+    actor, authz = mesh.gate.session(principal)
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}
     decisions: dict[str, Any] = {}
 
-    def decide(table: str) -> Any:
-        d = authz.decide(actor.name, "SELECT", table)
-        decisions[table] = {
+    def record(d: Decision) -> None:
+        decisions[d.table] = {
             "allowed": d.allowed,
             "determined_by": list(d.determined_by),
             "missing": d.missing,
         }
+
+    def write(outcome: str, extra: Mapping[str, Any]) -> None:
+        with mesh.store.write() as conn:
+            audit.record(
+                conn,
+                principal=actor.name,
+                action="query",
+                resource=None,
+                outcome=outcome,
+                details=details | {"decisions": decisions} | dict(extra),
+            )
+
+    try:
+        return _plan_run_audit(mesh, sql, authz, actor, engine, limits, correlation, record, write)
+    finally:
+        mesh.gate.checkpoint_if_due()
+
+
+def _plan_run_audit(
+    mesh: Mesh,
+    sql: str,
+    authz: Authorizer,
+    actor: User,
+    engine: str,
+    limits: Limits | None,
+    correlation: str,
+    on_decision: Callable[[Decision], None],
+    write: Callable[[str, Mapping[str, Any]], None],
+) -> pa.Table:
+    try:
+        plan, sources = prepare(
+            mesh, sql, principal=actor.name, engine=engine, on_decision=on_decision, authz=authz
+        )
+    except QueryRefused as exc:
+        write("denied", {"reason": str(exc)})
+        raise QueryFailed(f"query refused (correlation id {correlation})") from exc
+    except LakemeshError as exc:
+        write("failed", {"reason": str(exc)})
+        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+    tables = {"tables": list(plan.tables)}
+    decision = _Background(lambda: write("allowed", tables))
+    try:
+        result = load_engine(engine).run(plan, sources, limits or Limits())
+    except EngineError as exc:
+        decision.join()
+        write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})
+        raise QueryFailed(f"{exc} (correlation id {correlation})") from exc
+    except LakemeshError as exc:
+        decision.join()
+        write("aborted", tables | {"reason": str(exc)})
+        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+    decision.join()
+    return result
+
+
+class _Background:
+    """Runs ``fn`` on its own thread; ``join`` waits and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                fn()
+            except BaseException as e:  # re-raised in the caller's thread by join()
+                self._error = e
+
+        self._thread = threading.Thread(target=target, name="lakemesh-audit", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def prepare(
+    mesh: Mesh,
+    sql: str,
+    *,
+    principal: str,
+    engine: str = "duckdb",
+    on_decision: Callable[[Decision], None] | None = None,
+    authz: Authorizer | None = None,
+) -> tuple[Plan, dict[str, Source]]:
+    """Plan ``sql`` for ``principal`` on a freshly refreshed policy (or on ``authz``, the
+    caller's, refreshed just before) and find each table's files: everything
+    ``run_query`` does before the engine runs, without auditing (for ``run_query`` itself
+    and for diagnostics such as the benchmarks' scan checks)."""
+    if authz is None:
+        actor, authz = mesh.gate.session(principal)
+    else:
+        actor = mesh.gate.known(authz, principal)
+    tables: dict[str, tuple[ScanInfo, Domain]] = {}
+
+    def info(table: str) -> tuple[ScanInfo, Domain]:
+        if table not in tables:
+            with mesh.store.read() as conn:
+                scan = scan_info(conn, table)
+                tables[table] = (scan, get_domain(conn, scan.domain))
+        return tables[table]
+
+    def decide(table: str) -> Decision:
+        d = authz.decide(actor.name, "SELECT", table)
+        if on_decision is not None:
+            on_decision(d)
         return d
 
     def resolve(parts: list[str]) -> str | None:
@@ -56,52 +173,17 @@ def run_query(
             return None
         return name if name in authz.snapshot.tables else None
 
-    def column_types(table: str) -> Mapping[str, str]:
-        return {c.name: c.type for c in mesh._catalog.table(table).schema.columns}
-
-    outcome = "failed"
-    try:
-        plan = plan_query(
-            sql,
-            principal=actor.name,
-            decide=decide,
-            resolve=resolve,
-            column_types=column_types,
-            hash_key=keys.mask_hash_key(mesh.home),
-            dialect=engine,
-        )
-        details["tables"] = list(plan.tables)
-        sources = {t: _source(mesh, t) for t in plan.tables}
-        result = load_engine(engine).run(plan, sources, limits or Limits())
-        outcome = "allowed"
-        details["rows"] = result.num_rows
-        return result
-    except QueryRefused as exc:
-        outcome = "denied"
-        details["reason"] = str(exc)
-        raise QueryFailed(f"query refused (correlation id {correlation})") from exc
-    except EngineError as exc:
-        outcome = "aborted"
-        details["reason"] = getattr(exc, "detail", None) or str(exc)
-        raise QueryFailed(f"{exc} (correlation id {correlation})") from exc
-    except LakemeshError as exc:
-        details["reason"] = str(exc)
-        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
-    finally:
-        details["decisions"] = decisions
-        with mesh.store.write() as conn:
-            audit.record(
-                conn,
-                principal=actor.name,
-                action="query",
-                resource=None,
-                outcome=outcome,
-                details=details,
-            )
-        mesh.gate.checkpoint_if_due()
-
-
-def _source(mesh: Mesh, table: str) -> Source:
-    detail = mesh._catalog.table(table)
-    domain = mesh.domain(detail.domain)
-    return table_source(domain, detail.format, detail.location, detail.partition_keys)
+    plan = plan_query(
+        sql,
+        principal=actor.name,
+        decide=decide,
+        resolve=resolve,
+        column_types=lambda table: info(table)[0].column_types,
+        hash_key=keys.mask_hash_key(mesh.home),
+        dialect=engine,
+    )
+    sources = {}
+    for table in plan.tables:
+        scan, domain = info(table)
+        sources[table] = table_source(domain, scan.format, scan.location, scan.partition_keys)
+    return plan, sources

@@ -202,13 +202,57 @@ def governed_relation(
     Rows: visible if any permit's filter admits them (no filter when some permit is
     unfiltered). Cells: a column is shown in a row only if a permit that includes it
     admits the row, else NULL; masked columns are masked inside that choice.
+
+    Building the SELECT (parsing filters, rendering masks) dominates planning time and
+    depends only on the policy, so it is memoised on everything it reads. The SELECT is
+    therefore shared between plans: engines treat it as read-only and bind their scan into
+    a copy (``GovernedRelation.over``), and a test holds them to it.
     """
     table = decision.table
     if not decision.allowed or not decision.permits or not decision.columns:
         raise unavailable(table)
-    missing = [c for c in (*decision.columns, *decision.masks) if c not in column_types]
+    used = (*decision.columns, *decision.masks)
+    missing = [c for c in used if c not in column_types]
     if missing:
         raise QueryRefused(f"policy of {table} names missing column {missing[0]}")
+    key = (
+        table,
+        decision.columns,
+        decision.permits,
+        tuple(sorted(decision.masks.items())),
+        tuple(sorted((c, column_types[c]) for c in set(used))),
+        hash_key,
+        dialect,
+    )
+    select = _policy_select(key, decision, column_types, hash_key, dialect)
+    return GovernedRelation(alias, table, tuple(decision.columns), select)
+
+
+_POLICY_SELECTS: dict[tuple[object, ...], exp.Select] = {}
+_POLICY_SELECTS_MAX = 512
+
+
+def _policy_select(
+    key: tuple[object, ...],
+    decision: Decision,
+    column_types: Mapping[str, str],
+    hash_key: bytes,
+    dialect: str,
+) -> exp.Select:
+    cached = _POLICY_SELECTS.get(key)
+    if cached is not None:
+        return cached
+    select = _build_policy_select(decision, column_types, hash_key=hash_key, dialect=dialect)
+    if len(_POLICY_SELECTS) >= _POLICY_SELECTS_MAX:
+        _POLICY_SELECTS.pop(next(iter(_POLICY_SELECTS)))
+    _POLICY_SELECTS[key] = select
+    return select
+
+
+def _build_policy_select(
+    decision: Decision, column_types: Mapping[str, str], *, hash_key: bytes, dialect: str
+) -> exp.Select:
+    table = decision.table
     filters = {
         p.row_filter: _row_filter(table, p.row_filter, column_types) for p in decision.permits
     }
@@ -225,7 +269,7 @@ def governed_relation(
     )
     if rows is not None:
         select = select.where(rows.bind(SOURCE), copy=False)
-    return GovernedRelation(alias, table, tuple(decision.columns), select)
+    return select
 
 
 def replace_references(

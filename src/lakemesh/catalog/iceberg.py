@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lakemesh.catalog import DomainCatalog, Partition, TableInfo, TableRef, partition_key
@@ -29,6 +29,9 @@ from lakemesh.errors import (
 from lakemesh.schema import from_arrow
 from lakemesh.storage import Storage, open_storage
 from lakemesh.typedef import is_object_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Property naming the storage root ``RootedFileIO`` confines reads to.
 ROOT_PROPERTY = "lakemesh.root"
@@ -397,6 +400,39 @@ def describe_iceberg_table(
     storage: Storage, rel_path: str, database: str, name: str
 ) -> tuple[TableInfo, list[Partition]]:
     """Describe an Iceberg folder the crawler found, from its newest metadata file."""
+    table = _static_table(storage, rel_path)
+    label = table.metadata_location
+    with _guard(label, "table metadata"):
+        return table_info(storage, table, database, name), table_partitions(storage, table)
+
+
+def scan_to_arrow(
+    storage: Storage, catalog_kind: str, catalog_uri: str | None, location: str, table: str
+) -> pa.Table:
+    """Every row of an Iceberg table at its current snapshot, for a governed query.
+
+    ``table`` is the central name ``domain.database.name``. The table is loaded from the
+    domain's Iceberg catalog, or (a folder the crawler found) from its newest metadata
+    file; either way every file is read through ``RootedFileIO``, so a manifest naming a
+    file outside the domain root fails the query instead of reading it.
+    """
+    _require_pyiceberg()
+    _, database, name = table.split(".")
+    if catalog_kind == "iceberg" and catalog_uri:
+        catalog = IcebergCatalog(storage, catalog_uri)
+        try:
+            loaded = catalog._load(database, name)
+            with _guard(catalog.label, f"table {database}.{name}"):
+                return loaded.scan().to_arrow()
+        finally:
+            catalog.close()
+    loaded = _static_table(storage, storage.relative(location))
+    with _guard(loaded.metadata_location, f"table {table}"):
+        return loaded.scan().to_arrow()
+
+
+def _static_table(storage: Storage, rel_path: str) -> Any:
+    """The pyiceberg table of an Iceberg folder, from its newest metadata file."""
     _require_pyiceberg()
     from pyiceberg.table import StaticTable
 
@@ -419,4 +455,4 @@ def describe_iceberg_table(
                 f"unreadable iceberg metadata {newest.path}: {_one_line(exc)}"
             ) from exc
         _check_table(storage, table)
-        return table_info(storage, table, database, name), table_partitions(storage, table)
+        return table

@@ -185,5 +185,7 @@ def prepare(
     sources = {}
     for table in plan.tables:
         scan, domain = info(table)
-        sources[table] = table_source(domain, scan.format, scan.location, scan.partition_keys)
+        sources[table] = table_source(
+            domain, table, scan.format, scan.location, scan.partition_keys
+        )
     return plan, sources

@@ -23,11 +23,12 @@ MAX_FILES = 1_000_000
 
 
 def table_source(
-    domain: Domain, table_format: str, location: str, partition_keys: list[str]
+    domain: Domain, table: str, table_format: str, location: str, partition_keys: list[str]
 ) -> Source:
+    """Where ``table`` (central name) reads from: its granted files, or an Arrow scan."""
     storage = domain.storage()
     if table_format in ("iceberg", "delta") or not isinstance(storage, LocalStorage):
-        arrow = _arrow_scan(domain, storage, table_format, location, partition_keys)
+        arrow = _arrow_scan(domain, storage, table, table_format, location, partition_keys)
         return Source(format="arrow", arrow=arrow)
     files = data_files(storage, storage.relative(location), table_format)
     if not files:  # a table whose files are gone: no rows, not an error
@@ -62,19 +63,26 @@ def data_files(storage: Storage, rel: str, table_format: str) -> list[str]:
 
 
 def _arrow_scan(
-    domain: Domain, storage: Storage, table_format: str, location: str, partition_keys: list[str]
+    domain: Domain,
+    storage: Storage,
+    table: str,
+    table_format: str,
+    location: str,
+    partition_keys: list[str],
 ) -> pa.Table:
     if table_format == "delta":
         from deltalake import DeltaTable
 
-        table = DeltaTable(location)
+        delta = DeltaTable(location)
         # The log names the files; a link among them could lead out of the root.
-        outside = [u for u in table.file_uris() if not storage.contains(u)]
+        outside = [u for u in delta.file_uris() if not storage.contains(u)]
         if outside:
             raise PathOutsideRoot(f"Delta table {location} names files outside the storage root")
-        return pa.table(table.to_pyarrow_dataset().to_table())
+        return pa.table(delta.to_pyarrow_dataset().to_table())
     if table_format == "iceberg":
-        raise BackendUnavailable("querying Iceberg tables is not available yet")
+        from lakemesh.catalog.iceberg import scan_to_arrow
+
+        return scan_to_arrow(storage, domain.catalog_kind, domain.catalog_uri, location, table)
     fs, _ = storage.filesystem()
     rel = storage.relative(location)
     paths = [

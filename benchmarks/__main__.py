@@ -19,6 +19,8 @@ from benchmarks import (
     crawl_100k_files,
     partition_lookup_p99,
     query_enforcement_overhead_duckdb,
+    query_enforcement_overhead_spark,
+    query_policy_cost_duckdb,
     rewrite_latency_p99,
     sync_incremental_1pct,
     sync_initial_1m_partitions,
@@ -47,6 +49,8 @@ BENCHMARKS = (
     authz_revoke_visible,
     rewrite_latency_p99,
     query_enforcement_overhead_duckdb,
+    query_policy_cost_duckdb,
+    query_enforcement_overhead_spark,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

@@ -197,7 +197,9 @@ class OrdersMesh:
             as_="steward@sales",
         )
         mesh.grant(
-            GrantRequest(actions=select, principal="analytics", table=CUSTOMERS_TABLE, grantable=True),
+            GrantRequest(
+                actions=select, principal="analytics", table=CUSTOMERS_TABLE, grantable=True
+            ),
             as_="steward@sales",
         )
         for table in (ORDERS, CUSTOMERS_TABLE):
@@ -228,6 +230,19 @@ class OrdersMesh:
             cemail=f"CASE WHEN email IS NULL THEN NULL ELSE sha256('{key_hex}' || email) END",
             iban="CASE WHEN iban IS NULL THEN NULL WHEN length(iban) <= 4 THEN '****' "
             "ELSE '****' || right(iban, 4) END",
+        )
+
+    def handwritten_spark(self, query: Query, orders: str, customers: str) -> str:
+        """The handwritten query in Spark SQL over two views of the raw files."""
+        key_hex = keys.mask_hash_key(self.home).hex()
+        hashed = f"CASE WHEN email IS NULL THEN NULL ELSE sha2(concat('{key_hex}', email), 256) END"
+        return query.handwritten.format(
+            orders=orders,
+            customers=customers,
+            email=hashed,
+            cemail=hashed,
+            iban="CASE WHEN iban IS NULL THEN NULL WHEN length(iban) <= 4 THEN '****' "
+            "ELSE concat('****', right(iban, 4)) END",
         )
 
     def raw(self, query: Query) -> str:

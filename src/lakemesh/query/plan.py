@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from lakemesh.authz import Decision
-from lakemesh.query import rewrite, validate
+from lakemesh.query import pushdown, rewrite, validate
 from lakemesh.query.rewrite import RELATION_PREFIX, GovernedRelation
 from lakemesh.query.validate import QueryRefused
 
@@ -43,11 +43,14 @@ def plan_query(
     column_types: Callable[[str], Mapping[str, str]],
     hash_key: bytes,
     dialect: str = "duckdb",
+    push_predicates: bool = False,
 ) -> Plan:
     """Plan ``sql`` for ``principal``: ``resolve`` maps a name as written (1 to 3 lower
     case parts) to a central table name or None; ``decide`` is the gate's SELECT decision
     for a central table; ``column_types`` gives every column of a table with its Arrow
-    type. Raises ``QueryRefused``."""
+    type. ``push_predicates`` copies the consumer's harmless WHERE conjuncts into the
+    relations they filter (``lakemesh.query.pushdown``), for engines that put a barrier
+    between policy and query. Raises ``QueryRefused``."""
     tree = validate.validate(validate.parse_query(sql, dialect))
     try:
         refs = rewrite.table_references(tree)
@@ -75,4 +78,6 @@ def plan_query(
     )
     rewrite.replace_references(refs, tables, aliases)
     rewrite.quote_identifiers(tree)
+    if push_predicates:
+        relations = pushdown.push_predicates(tree, relations, types)
     return Plan(sql=tree, relations=relations, tables=distinct)

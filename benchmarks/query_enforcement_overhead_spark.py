@@ -1,0 +1,103 @@
+"""What governance costs a Spark query: lakemesh query vs the same answer by hand."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks._common import log, median, result
+from benchmarks._orders import ANALYST, QUERIES
+from lakemesh.engines import Limits
+
+NAME = "query_enforcement_overhead_spark"
+TARGET_RATIO = 1.02
+DESCRIPTION = """
+The four queries and the policy of `query_enforcement_overhead_duckdb`, on the same 24
+million orders, on Spark in local mode (`local[2]`, one JVM for the process). Ours:
+`Mesh.query(..., engine="spark")` end to end (policy refresh, authorization, rewrite, an
+isolated Spark session per query with only the governed relations registered, the audit
+record). Peer: the SQL an engineer would write by hand for the same answer (same filter,
+same mask expressions in Spark SQL) over temp views of the same Parquet files, in a
+session of the same Spark context. Interleaved, order alternating, 3 warm-up runs each,
+medians of 5 pairs per query (the first answers are checked equal). Reported per query;
+the target is on the geometric mean of the ratios: <= 1.02.
+"""
+
+
+def run(ctx: Any) -> list[dict[str, Any]]:
+    from lakemesh.engines.spark import spark_session
+
+    orders = ctx.orders()
+    mesh = orders.ensure_mesh()
+    limits = Limits(timeout_seconds=900, max_rows=10_000)
+    session = spark_session().newSession()
+    base = (orders.root / "shop" / "orders").as_uri()
+    session.read.option("basePath", base).parquet(
+        *[f"file://{f}" for f in orders.files("orders")]
+    ).createOrReplaceTempView("orders_raw")
+    session.read.parquet(
+        *[f"file://{f}" for f in orders.files("customers")]
+    ).createOrReplaceTempView("customers_raw")
+    pairs = 2 if ctx.size.tables < 100 else 5
+    rows: list[dict[str, Any]] = []
+    ratios: list[float] = []
+    for query in QUERIES:
+        hand_sql = orders.handwritten_spark(query, "orders_raw", "customers_raw")
+
+        def governed(sql: str = query.governed) -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            out = mesh.query(sql, as_=ANALYST, engine="spark", limits=limits)
+            return (time.perf_counter() - t0) * 1000, out
+
+        def by_hand(sql: str = hand_sql) -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            out = session.sql(sql).toArrow()
+            return (time.perf_counter() - t0) * 1000, out
+
+        _, ours_first = governed()
+        _, theirs_first = by_hand()
+        if _rounded(ours_first.to_pylist()) != _rounded(theirs_first.to_pylist()):
+            raise AssertionError(f"{query.name}: governed and handwritten answers differ")
+        for _ in range(2):
+            governed()
+            by_hand()
+        ours: list[float] = []
+        theirs: list[float] = []
+        for i in range(pairs):
+            for fn, out in ((governed, ours), (by_hand, theirs))[:: 1 if i % 2 == 0 else -1]:
+                out.append(fn()[0])
+        g, h = median(ours), median(theirs)
+        ratios.append(g / h)
+        log(f"{NAME} {query.name}: governed {g:.0f} ms, by hand {h:.0f} ms ({g / h:.3f}x)")
+        rows.append(
+            result(
+                NAME,
+                f"{query.name}_median_ms",
+                g,
+                "ms",
+                peer="handwritten Spark SQL, same filter and masks",
+                peer_value=h,
+                target="info",
+                meets=True,
+            )
+        )
+    geo = 1.0
+    for ratio in ratios:
+        geo *= ratio
+    geo **= 1 / len(ratios)
+    rows.append(
+        result(
+            NAME,
+            "geomean_ratio",
+            geo,
+            "x",
+            ratio=geo,
+            target=f"<= {TARGET_RATIO:g}",
+            meets=geo <= TARGET_RATIO,
+        )
+    )
+    return rows
+
+
+def _rounded(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(round(v, 2) if isinstance(v, float) else v for v in r.values()) for r in rows]

@@ -160,22 +160,21 @@ def check_columns(
             by_path[ref.parts] = ref
     permitted_any = {c for t in set(tables) for c in decisions[t].columns}
     hidden_any = {c for t in set(tables) for c in types[t] if c not in set(decisions[t].columns)}
+    defined = permitted_any | _defined_names(tree)
     for column in tree.find_all(exp.Column):
+        qualifier = [str(p.this).lower() for p in column.parts[:-1]]
         if isinstance(column.this, exp.Star):
+            if len(qualifier) > 1:
+                column.set("catalog", None)
+                column.set("db", None)
+                column.set("table", exp.to_identifier(_visible(qualifier, by_path)))
             continue
         name = str(column.this.this).lower() if column.this is not None else ""
-        qualifier = [str(p.this).lower() for p in column.parts[:-1]]
         if len(qualifier) > 1:
             # db.table.column naming an unaliased reference: keep only its visible name.
-            q = tuple(qualifier)
-            matches = {r.visible for p, r in by_path.items() if p[-len(q) :] == q}
-            if len(matches) != 1:
-                raise QueryRefused(
-                    "qualify columns with a table name or alias only (not db.table.column)"
-                )
+            qualifier = [_visible(qualifier, by_path)]
             column.set("catalog", None)
             column.set("db", None)
-            qualifier = list(matches)
         if qualifier:
             owners = by_visible.get(qualifier[0], set())
             if len(owners) == 1:
@@ -187,6 +186,39 @@ def check_columns(
             raise QueryRefused("column rowid is not available")
         if name in hidden_any and name not in permitted_any:
             raise QueryRefused(f"column {name} is not available")
+        if name not in defined:
+            # Not a column of any table, nor a name the query defines: engines would run
+            # it as a zero-argument function (``user``, ``current_schema``) and return
+            # their own state.
+            raise QueryRefused(f"unknown column {name}")
+
+
+def _visible(qualifier: Sequence[str], by_path: Mapping[tuple[str, ...], Reference]) -> str:
+    q = tuple(qualifier)
+    matches = {r.visible for p, r in by_path.items() if p[-len(q) :] == q}
+    if len(matches) != 1:
+        raise QueryRefused("qualify columns with a table name or alias only (not db.table.column)")
+    (visible,) = matches
+    return visible
+
+
+def _defined_names(tree: exp.Expr) -> set[str]:
+    """Every column name the query itself defines: output names of each SELECT (aliases
+    included), column lists of table aliases and CTEs, the names of its tables and
+    aliases (a row used as a value), and lambda parameters."""
+    names: set[str] = set()
+    for select in tree.find_all(exp.Select):
+        names.update(str(n).lower() for n in select.named_selects)
+    for alias in tree.find_all(exp.Alias):
+        names.add(str(alias.alias).lower())
+    for table_alias in tree.find_all(exp.TableAlias):
+        names.update(str(c.name).lower() for c in table_alias.columns)
+        names.add(str(table_alias.name).lower())  # a row as a value: ``SELECT t FROM x t``
+    for table in tree.find_all(exp.Table):
+        names.add(str(table.name).lower())
+    for lam in tree.find_all(exp.Lambda):
+        names.update(str(p.name).lower() for p in lam.expressions)
+    return names
 
 
 def governed_relation(

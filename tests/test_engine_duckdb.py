@@ -88,9 +88,15 @@ def rows(table: pa.Table, order: str = "id") -> list[dict[str, object]]:
     return sorted(table.to_pylist(), key=lambda r: r[order])  # type: ignore[no-any-return]
 
 
+@pytest.fixture(params=[False, True], ids=["view", "table"])
+def engine(request: pytest.FixtureRequest) -> DuckDBEngine:
+    """Both modes: lazy SECURE VIEWs (the default) and materialized relations."""
+    return DuckDBEngine(materialize=request.param)
+
+
 @pytest.fixture
-def engine() -> DuckDBEngine:
-    return DuckDBEngine()
+def table_engine() -> DuckDBEngine:
+    return DuckDBEngine(materialize=True)
 
 
 @pytest.fixture
@@ -248,10 +254,25 @@ ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("attack", ATTACKS)
+#: What the lazy mode does not hide by itself (pinned in test_view_mode_known_leaks); the
+#: planner's validator refuses every one of them before SQL reaches an engine.
+VIEW_MODE_LEAKS = {
+    "SELECT * FROM read_parquet('{granted}')",
+    "SELECT * FROM '{granted}'",
+    "SELECT current_setting('allowed_paths')",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT * FROM duckdb_views()",
+}
+
+
+@pytest.mark.parametrize(
+    ("materialize", "attack"),
+    [(True, a) for a in ATTACKS] + [(False, a) for a in ATTACKS if a not in VIEW_MODE_LEAKS],
+)
 def test_locked_connection_reveals_nothing(
-    engine: DuckDBEngine, parquet: dict[str, Source], data: Path, attack: str
+    parquet: dict[str, Source], data: Path, materialize: bool, attack: str
 ):
+    engine = DuckDBEngine(materialize=materialize)
     leaky_frame = pa.table({"x": [OTHER_MARKER]})  # noqa: F841 - bait for replacement scans
     granted = parquet[TABLE].files[0]
     sql = attack.format(other=data.parent / "other.parquet", granted=granted, root=data)
@@ -273,8 +294,8 @@ def test_locked_connection_reveals_nothing(
     assert not (data / "x.db").exists()
 
 
-def test_lock_cannot_be_undone(engine: DuckDBEngine, parquet: dict[str, Source]):
-    with engine.sandbox(plan(f"SELECT * FROM {ALIAS}"), parquet) as con:
+def test_lock_cannot_be_undone(table_engine: DuckDBEngine, parquet: dict[str, Source]):
+    with table_engine.sandbox(plan(f"SELECT * FROM {ALIAS}"), parquet) as con:
         with pytest.raises(duckdb.Error, match="locked"):
             con.execute("SET enable_external_access = true")
         assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
@@ -397,8 +418,7 @@ def test_limits_are_validated():
 
 def test_load_engine():
     assert isinstance(load_engine("duckdb"), DuckDBEngine)
-    with pytest.raises(EngineError, match="not available yet"):
-        load_engine("spark")
+    assert load_engine("spark").name == "spark"  # the import alone starts no JVM
     with pytest.raises(InvalidInput):
         load_engine("oracle")
 

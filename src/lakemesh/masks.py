@@ -257,7 +257,8 @@ def _sql_type(column_type: str) -> exp.DataType | None:
     if name == "uint64":
         return _decimal(20, 0)
     if name.startswith("timestamp["):
-        return exp.DataType(this=_T.TIMESTAMPTZ if "tz=" in name else _T.TIMESTAMP)
+        # NTZ, not TIMESTAMP: sqlglot renders TIMESTAMP for Spark as its zoned type.
+        return exp.DataType(this=_T.TIMESTAMPTZ if "tz=" in name else _T.TIMESTAMPNTZ)
     if match := _DECIMAL.fullmatch(name):
         precision, scale = int(match[1]), int(match[2])
         return _decimal(precision, scale) if precision <= 38 else exp.DataType(this=_T.DOUBLE)

@@ -3,7 +3,8 @@
 One small interface, backends picked by name through a lazy loader (STYLE 2):
 
 * ``duckdb``: embedded; a fresh, locked-down in-memory connection per query;
-* ``spark``: distributed; not available yet.
+* ``spark``: distributed; one JVM per process, an isolated Spark session per query
+  (``pip install 'lakemesh[spark]'`` and Java 17).
 
 The planner (``lakemesh.query.plan``) owns ``Plan`` and ``GovernedRelation``; this
 module only states the shape it needs from them as Protocols, so either the real
@@ -12,6 +13,8 @@ classes or any object with the same attributes can be handed to ``Engine.run``.
 An engine receives, per central table, a ``Source`` that names exactly the files the
 query may read (or an Arrow table for Iceberg/Delta scans done by the caller). It
 never decides *what* may be read; it only makes sure nothing else can be.
+``checked_relations`` is the shape check every engine runs on a plan's relations before
+binding them to their sources.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from sqlglot import exp
+
 from lakemesh.errors import InvalidInput, LakemeshError, MissingExtra
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from sqlglot import exp
 
 SourceFormat = Literal["parquet", "csv", "json", "arrow"]
 SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow")
@@ -36,6 +40,7 @@ SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow")
 #: The placeholder table a relation's SELECT reads from; the engine swaps in the scan.
 SOURCE_PLACEHOLDER = "__lm_source"
 
+_ALIAS_RE = re.compile(r"^[a-z0-9_]+$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 #: Characters DuckDB's file readers treat as glob syntax: a path holding one could
 #: widen a grant to files nobody granted, so such paths are refused outright.
@@ -150,6 +155,9 @@ class Engine(ABC):
     """
 
     name: str
+    #: Whether the engine hides the consumer's predicates from the policy's scan (an
+    #: optimisation barrier), so the planner should push the harmless ones in itself.
+    pushes_predicates: bool = False
 
     @abstractmethod
     def run(
@@ -158,30 +166,61 @@ class Engine(ABC):
         """Run ``plan``; ``sources`` is keyed by central table name."""
 
 
-#: name -> (module, class, pip extra that provides its dependency)
-_ENGINES: dict[str, tuple[str, str, str]] = {
-    "duckdb": ("lakemesh.engines.duckdb", "DuckDBEngine", "duckdb"),
+def checked_relations(
+    relations: Sequence[GovernedRelationLike],
+) -> Sequence[GovernedRelationLike]:
+    """``relations`` if each has a safe, unique alias, selects exactly its ``columns`` and
+    reads only from ``"__lm_source"``; else ``EngineError`` (fail closed)."""
+    seen: set[str] = set()
+    for relation in relations:
+        if not _ALIAS_RE.match(relation.alias) or relation.alias in seen:
+            raise EngineError(detail=f"invalid or duplicate relation alias {relation.alias!r}")
+        seen.add(relation.alias)
+        select = relation.select
+        if not isinstance(select, exp.Select):
+            raise EngineError(detail=f"relation {relation.alias} is not a SELECT")
+        if list(select.named_selects) != list(relation.columns):
+            raise EngineError(
+                detail=f"relation {relation.alias} selects {select.named_selects}, "
+                f"expected {list(relation.columns)}"
+            )
+        tables = list(select.find_all(exp.Table))
+        if not tables or any(not is_placeholder(t) for t in tables):
+            raise EngineError(
+                detail=f"relation {relation.alias} must read only from {SOURCE_PLACEHOLDER}"
+            )
+    return relations
+
+
+def is_placeholder(table: exp.Table) -> bool:
+    """Is ``table`` the bare ``"__lm_source"`` placeholder (no database or catalog)?"""
+    return (
+        isinstance(table.this, exp.Identifier)
+        and table.name == SOURCE_PLACEHOLDER
+        and not table.args.get("db")
+        and not table.args.get("catalog")
+    )
+
+
+#: name -> (module, class, the package it imports, the pip extra that installs it)
+_ENGINES: dict[str, tuple[str, str, str, str]] = {
+    "duckdb": ("lakemesh.engines.duckdb", "DuckDBEngine", "duckdb", "duckdb"),
+    "spark": ("lakemesh.engines.spark", "SparkEngine", "pyspark", "spark"),
 }
-_PLANNED = frozenset({"spark"})
 
 
 def load_engine(name: str, **options: Any) -> Engine:
     """The engine called ``name``, importing its backend only now."""
-    if name in _PLANNED:
-        raise EngineError(
-            f"the {name} engine is not available yet",
-            detail=f"engine {name!r} is planned but not implemented",
-        )
     try:
-        module_name, class_name, extra = _ENGINES[name]
+        module_name, class_name, dependency, extra = _ENGINES[name]
     except KeyError:
         known = ", ".join(sorted(_ENGINES))
         raise InvalidInput(f"unknown query engine {name!r} (known: {known})") from None
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name == extra:
-            raise MissingExtra(extra, extra) from e
+        if e.name == dependency:
+            raise MissingExtra(dependency, extra) from e
         raise
     engine: Engine = getattr(module, class_name)(**options)
     return engine
@@ -198,5 +237,7 @@ __all__ = [
     "QueryTooLarge",
     "Source",
     "SourceFormat",
+    "checked_relations",
+    "is_placeholder",
     "load_engine",
 ]

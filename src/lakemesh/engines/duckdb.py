@@ -14,18 +14,20 @@ Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.
    of string literals built as a sqlglot AST, never formatted into SQL text), and
    becomes the table the consumer SQL names:
 
-   * ``materialize=True`` (default): ``CREATE TABLE "<alias>" AS <select>``. The
-     consumer connection then needs no file at all: ``allowed_paths=[]``. ``stats()``,
-     ``EXPLAIN``, ``duckdb_tables()`` and settings only ever show governed rows and
-     column definitions. Cost: each relation is read in full (after its own filter and
-     projection) per query, within ``memory_limit``.
-   * ``materialize=False``: ``CREATE SECURE VIEW "<alias>" AS <select>`` (hides stats
-     and plan internals) and ``allowed_paths=[granted files]``. Lazy, but on DuckDB
-     2.0 ``duckdb_views()`` still prints the view's SQL (filter text, file paths),
-     ``current_setting('allowed_paths')`` lists the files, and ``read_parquet`` on a
-     granted file reads it raw: the planner's validator must forbid these. Arrow
-     sources are materialized in both modes (a registered Arrow table stays readable
-     by name).
+   * ``materialize=False`` (default): ``CREATE SECURE VIEW "<alias>" AS <select>`` and
+     ``allowed_paths=[granted files]``. Lazy: the policy filter and the consumer's
+     predicates reach the Parquet scan (row groups pruned), and the secure view keeps
+     stats and plan internals hidden and evaluates the policy filter before any consumer
+     predicate that could fail (no error side channel on hidden rows). On DuckDB 2.0
+     ``duckdb_views()`` still prints the view's SQL, ``current_setting('allowed_paths')``
+     lists the files, and ``read_parquet`` on a granted file reads it raw: the planner's
+     allowlist validator (no table functions, no settings functions) is what stops those,
+     and ``tests/test_engine_duckdb.py`` pins the leaks so a DuckDB change is noticed.
+   * ``materialize=True``: ``CREATE TABLE "<alias>" AS <select>``. The consumer
+     connection then needs no file at all (``allowed_paths=[]``) and holds by itself even
+     without the validator; the cost is reading each relation in full per query, within
+     ``memory_limit``. Arrow sources are materialized in both modes (a registered Arrow
+     table would stay readable by name).
 4. Arrow registrations are dropped (``unregister``).
 5. ``SET allowed_paths=[...]``; ``SET allowed_directories=[]`` (never ``''``, which
    widens to the working directory); ``SET enable_external_access=false`` (locks both);
@@ -36,11 +38,18 @@ Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.
 The consumer SQL is then generated once from the plan's AST, must parse (DuckDB's own
 parser) as exactly one SELECT statement, and runs once under a wall-clock watchdog
 (``con.interrupt``); its result streams as Arrow and stops at ``max_rows + 1``.
+
+Opening a DuckDB instance costs about 17 ms and closing one about 4 ms here, far more
+than a selective query. Both happen off the query's path: a background thread keeps
+freshly opened, configured, never-used connections ready (step 1 only) and closes used
+ones. Every query still gets a connection no other query has touched.
 """
 
 from __future__ import annotations
 
-import re
+import atexit
+import os
+import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -54,18 +63,17 @@ from lakemesh.engines import (
     SOURCE_PLACEHOLDER,
     Engine,
     EngineError,
-    GovernedRelationLike,
     Limits,
     PlanLike,
     QueryTimeout,
     QueryTooLarge,
     Source,
 )
+from lakemesh.engines import checked_relations as _checked_relations
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-_ALIAS_RE = re.compile(r"^[a-z0-9_]+$")
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
 _BATCH_ROWS = 65_536
 
@@ -103,7 +111,7 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, *, materialize: bool = True) -> None:
+    def __init__(self, *, materialize: bool = False) -> None:
         self.materialize = materialize
 
     def run(
@@ -111,7 +119,7 @@ class DuckDBEngine(Engine):
     ) -> pa.Table:
         limits = limits or Limits()
         sql = _consumer_sql(plan)
-        con = _connect(limits)
+        con = _POOL.take(limits)
         try:
             with _Watchdog(con, limits.timeout_seconds) as watchdog:
                 try:
@@ -121,7 +129,7 @@ class DuckDBEngine(Engine):
                 except (duckdb.Error, OSError, pa.ArrowException) as e:
                     raise _translate(e, watchdog, limits) from None
         finally:
-            con.close()
+            _POOL.dispose(con, limits)
 
     @contextmanager
     def sandbox(
@@ -173,6 +181,98 @@ class DuckDBEngine(Engine):
         _lock(con, allowed)
 
 
+class _Pool:
+    """Fresh connections opened ahead of time, and used ones closed, on one worker thread.
+
+    A connection is handed out at most once; one that was handed out is only ever closed.
+    DuckDB releases the GIL while it opens and closes instances, so the worker does not
+    slow the query thread. The pool is per process (a forked child starts empty).
+    """
+
+    _READY_PER_KEY = 2
+    _KEYS = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: dict[tuple[str, int], list[duckdb.DuckDBPyConnection]] = {}
+        self._jobs: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def take(self, limits: Limits) -> duckdb.DuckDBPyConnection:
+        key = (limits.memory_limit, limits.threads)
+        with self._lock:
+            self._reset_after_fork()
+            ready = self._ready.get(key)
+            con = ready.pop() if ready else None
+        return con if con is not None else _connect(limits)
+
+    def dispose(self, con: duckdb.DuckDBPyConnection, limits: Limits) -> None:
+        """Close ``con`` and open its replacement, after the query: opening an instance
+        while a query binds slows the query down (they contend inside DuckDB)."""
+        with self._lock:
+            self._reset_after_fork()
+            self._start()
+        self._jobs.put(("close", con))
+        self._jobs.put(("fill", (limits.memory_limit, limits.threads)))
+
+    def close(self) -> None:
+        """Stop the worker and close every ready connection (at interpreter exit)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            ready, self._ready = self._ready, {}
+        if worker is not None:
+            self._jobs.put(None)
+            worker.join(timeout=10)
+        for cons in ready.values():
+            for con in cons:
+                con.close()
+
+    def _start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="lakemesh-duckdb", daemon=True)
+            self._worker.start()
+
+    def _reset_after_fork(self) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._ready, self._worker = {}, None
+            self._jobs = queue.SimpleQueue()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            kind, arg = job
+            try:
+                if kind == "close":
+                    arg.close()
+                else:
+                    self._fill(arg)
+            except (duckdb.Error, EngineError, RuntimeError):
+                continue  # the query path opens its own connection when none is ready
+
+    def _fill(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            if len(self._ready.get(key, ())) >= self._READY_PER_KEY:
+                return
+        fresh = _connect(Limits(key[0], key[1]))
+        evicted: list[duckdb.DuckDBPyConnection] = []
+        with self._lock:
+            ready = self._ready.setdefault(key, [])
+            if self._worker is not None and len(ready) < self._READY_PER_KEY:
+                ready.append(fresh)
+                while len(self._ready) > self._KEYS:  # the least recently added key goes
+                    evicted.extend(self._ready.pop(next(iter(self._ready))))
+            else:
+                evicted.append(fresh)
+        for stale in evicted:
+            stale.close()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.close)
+
+
 def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
     config: dict[str, Any] = {
         "python_enable_replacements": False,
@@ -213,39 +313,6 @@ def _lock(con: duckdb.DuckDBPyConnection, allowed_paths: Sequence[str]) -> None:
 
 def _setting(name: str, value: exp.Expr) -> exp.SetItem:
     return exp.SetItem(this=exp.EQ(this=exp.column(name), expression=value))
-
-
-def _checked_relations(
-    relations: Sequence[GovernedRelationLike],
-) -> Sequence[GovernedRelationLike]:
-    seen: set[str] = set()
-    for relation in relations:
-        if not _ALIAS_RE.match(relation.alias) or relation.alias in seen:
-            raise EngineError(detail=f"invalid or duplicate relation alias {relation.alias!r}")
-        seen.add(relation.alias)
-        select = relation.select
-        if not isinstance(select, exp.Select):
-            raise EngineError(detail=f"relation {relation.alias} is not a SELECT")
-        if list(select.named_selects) != list(relation.columns):
-            raise EngineError(
-                detail=f"relation {relation.alias} selects {select.named_selects}, "
-                f"expected {list(relation.columns)}"
-            )
-        tables = list(select.find_all(exp.Table))
-        if not tables or any(not _is_placeholder(t) for t in tables):
-            raise EngineError(
-                detail=f"relation {relation.alias} must read only from {SOURCE_PLACEHOLDER}"
-            )
-    return relations
-
-
-def _is_placeholder(table: exp.Table) -> bool:
-    return (
-        isinstance(table.this, exp.Identifier)
-        and table.name == SOURCE_PLACEHOLDER
-        and not table.args.get("db")
-        and not table.args.get("catalog")
-    )
 
 
 def _file_scan(source: Source) -> exp.Table:

@@ -181,6 +181,7 @@ def prepare(
         column_types=lambda table: info(table)[0].column_types,
         hash_key=keys.mask_hash_key(mesh.home),
         dialect=engine,
+        push_predicates=load_engine(engine).pushes_predicates,
     )
     sources = {}
     for table in plan.tables:

@@ -1,0 +1,595 @@
+"""The distributed engine: Spark SQL, one JVM per process, an isolated session per query.
+
+Spark has no sandbox to lock like DuckDB's: whatever a session can name, consumer SQL can
+read. So the engine makes sure the session names nothing but governed relations, keeps
+Spark from seeing past them, and refuses the few Spark features that reach outside rows.
+
+The process-wide session (started on first use, then reused: a JVM start costs seconds):
+
+* master: ``$LAKEMESH_SPARK_MASTER``, else ``local[2]`` (two task slots in this
+  process): a cluster is configuration, not code (its executors must see the same local
+  paths, since sources are read as ``file://`` URIs).
+* ``spark.driver.host`` / ``spark.driver.bindAddress`` = ``127.0.0.1`` (local masters):
+  the driver's RPC and block-manager ports then listen on no network interface.
+* ``spark.ui.enabled=false``: the UI (and its REST API) is an unauthenticated web server
+  that shows every query's plan, with policy filters and file paths.
+* ``spark.ui.showConsoleProgress=false``, ``spark.log.level`` = ``FATAL`` (or
+  ``$LAKEMESH_SPARK_LOG_LEVEL``) and PySpark's query-context loggers muted: a failed
+  query's Java stack traces belong in the audit log's detail, not on stderr, where the
+  CLI promises one line. (The JVM's start-up banner still prints once per process:
+  log4j is configured before any setting can reach it.)
+* ``spark.jars`` / ``spark.jars.packages`` empty: nothing is downloaded or put on the
+  classpath at run time (no internet here, and no code nobody reviewed).
+* ``spark.sql.catalogImplementation=in-memory``, ``spark.eventLog.enabled=false``: no
+  Hive metastore or warehouse for SQL to reach, and no plans written to disk.
+* ``spark.sql.warehouse.dir`` = a private temporary directory, removed at exit: Spark
+  creates its (empty) default database on first catalog use, else as
+  ``./spark-warehouse`` in whatever directory the process was started from.
+
+Each query's session (``newSession()``: its own temp views and SQL settings, never
+shared; the consumer never gets it) applies these settings itself and reads them back,
+because a session cloned from a context someone else started would not inherit them:
+
+* ``spark.sql.runSQLOnFiles=false``: ``parquet.`/any/path``` would read any file the JVM
+  can read, around every policy.
+* ``spark.sql.variable.substitute=false``: ``'${env:SECRET}'`` or ``'${spark.x}'`` in a
+  string literal would read environment variables and settings.
+* ``spark.sql.scripting.enabled=false``: ``BEGIN ... END`` runs several statements.
+* ``spark.sql.session.timeZone=UTC``: timestamps convert and print as on DuckDB.
+* ``spark.sql.ansi.enabled=true``: bad casts and overflows fail (as on DuckDB) instead of
+  turning into NULLs that filters and joins would treat differently.
+* ``spark.sql.datetime.java8API.enabled=true``: dates and timestamps reach Python as
+  java.time values, which are exact (no calendar rebasing of old dates).
+* ``spark.sql.execution.arrow.useLargeVarTypes=false``: strings come back as Arrow
+  ``string``, like DuckDB's.
+* ``spark.sql.shuffle.partitions`` = the context's parallelism (local masters): Spark's
+  200 shuffle tasks cost more than a small governed query.
+
+Per query:
+
+1. The consumer SQL is generated once (``dialect="spark"``), re-parsed by sqlglot and by
+   Spark's own query parser (``parseQuery`` accepts one query, never a command) and
+   checked: it may read only the plan's relations and its own CTEs, and may not call
+   the Spark functions that reach Java reflection, files, XML parsers or settings, nor
+   name ``user`` (Spark reads the OS user for it when no column has that name).
+2. Each relation's source is read (exactly ``source.files``, as ``file://`` URIs; Arrow
+   sources through ``createDataFrame``, which hands them to the JVM in a private temp
+   file that PySpark deletes at once) into an unnamed DataFrame; the policy SELECT is
+   applied with the DataFrame API, its WHERE and projections generated from the AST by
+   sqlglot. The raw DataFrame never gets a name any SQL could use.
+3. A barrier: the governed rows get a column of ``rand()``, a filter on it, and the
+   column is projected away again. Spark never pushes a filter through a projection
+   holding a nondeterministic expression, and cannot prune a column a filter reads, so
+   every consumer predicate stays above the policy (otherwise, e.g., a failing cast on
+   a partition column runs during partition pruning, on hidden partitions too: an
+   error side channel). Column pruning and code generation go on through it; the
+   consumer's harmless predicates reach the scan because the planner copies them into
+   the relation itself (``lakemesh.query.pushdown``). The cost is one random number per
+   governed row.
+4. Only the barrier's result is registered, as a temp view named ``relation.alias``.
+5. The query runs in its own job group; a watchdog cancels the group at the timeout
+   (and keeps cancelling until the query returns, so a job started late stops too). At
+   most ``max_rows + 1`` rows are fetched, as Arrow. Spark stops a task only between
+   the records it reads: one that computes long on a single record keeps its core after
+   the query has failed, until it finishes.
+6. Temp views are dropped and the thread's job group cleared, whatever happened.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import sqlglot
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.logger import PySparkLogger
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lakemesh.engines import (
+    SOURCE_PLACEHOLDER,
+    Engine,
+    EngineError,
+    GovernedRelationLike,
+    Limits,
+    PlanLike,
+    QueryTimeout,
+    QueryTooLarge,
+    Source,
+    checked_relations,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from pyspark import SparkContext
+
+#: Where the master and the JVM's log level come from, and their defaults.
+MASTER_ENV = "LAKEMESH_SPARK_MASTER"
+DEFAULT_MASTER = "local[2]"
+LOG_LEVEL_ENV = "LAKEMESH_SPARK_LOG_LEVEL"
+DEFAULT_LOG_LEVEL = "FATAL"
+
+#: Fixed when the JVM starts (see the module docstring for why each).
+_LAUNCH_SETTINGS = {
+    "spark.app.name": "lakemesh",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.jars": "",
+    "spark.jars.packages": "",
+    "spark.sql.catalogImplementation": "in-memory",
+    "spark.eventLog.enabled": "false",
+}
+_LOCAL_LAUNCH_SETTINGS = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+#: Applied to, and read back from, every query's own session.
+SESSION_SETTINGS = {
+    "spark.sql.runSQLOnFiles": "false",
+    "spark.sql.variable.substitute": "false",
+    "spark.sql.scripting.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.datetime.java8API.enabled": "true",
+    "spark.sql.execution.arrow.useLargeVarTypes": "false",
+}
+
+#: Spark functions that reach outside the row: Java reflection, file names, XML parsers
+#: (external entities), the OS user, settings. The planner's allowlist refuses them
+#: already; the engine refuses them again because Spark has no sandbox behind it.
+_DENIED_FUNCTIONS = frozenset(
+    {
+        "reflect",
+        "java_method",
+        "try_reflect",
+        "input_file_name",
+        "input_file_block_start",
+        "input_file_block_length",
+        "current_user",
+        "user",
+        "session_user",
+        "current_catalog",
+        "current_database",
+        "current_schema",
+        "current_timezone",
+        "version",
+        "identifier",
+        "secret",
+        "from_xml",
+        "schema_of_xml",
+    }
+)
+_DENIED_FUNCTION_PREFIXES = ("xpath",)
+#: Names Spark resolves to ``current_user()`` when no column of that name exists, even
+#: quoted (``SELECT `user` FROM t``).
+_USER_NAMES = frozenset({"user", "current_user", "session_user"})
+#: What a query's consumer SQL may be, at its root.
+_QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+#: The parts of a relation's SELECT the engine knows how to bind.
+_RELATION_PARTS = frozenset({"expressions", "from_", "where"})
+_PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
+#: ``DataFrame.limit`` takes a Java int.
+_MAX_LIMIT = 2**31 - 1
+_RECANCEL_SECONDS = 0.2
+_MAX_DETAIL = 4000
+
+_SPARK_ERRORS = (PySparkException, Py4JError, pa.ArrowException, OSError, EOFError)
+
+_lock = threading.Lock()
+_shared: SparkSession | None = None
+
+
+def spark_session() -> SparkSession:
+    """The process's Spark session, started on first use and reused (never given out to
+    consumers: each query works on its own ``newSession()``)."""
+    global _shared
+    with _lock:
+        if _shared is None or _shared.sparkContext._jsc is None:
+            _shared = _start()
+        return _shared
+
+
+def _start() -> SparkSession:
+    if os.environ.get("PYSPARK_PIN_THREAD", "true").lower() != "true":
+        # Job groups are per JVM thread; unpinned, a query's jobs may run on another
+        # thread than its group was set on, and the timeout would cancel nothing.
+        raise EngineError(
+            "the query engine is unavailable",
+            detail="the spark engine needs PySpark's pinned thread mode (PYSPARK_PIN_THREAD)",
+        )
+    master = os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+    settings = {
+        **_LAUNCH_SETTINGS,
+        "spark.log.level": os.environ.get(LOG_LEVEL_ENV) or DEFAULT_LOG_LEVEL,
+    }
+    if master.startswith("local"):
+        settings.update(_LOCAL_LAUNCH_SETTINGS)
+    warehouse = tempfile.mkdtemp(prefix="lakemesh-spark-")
+    atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
+    settings["spark.sql.warehouse.dir"] = _file_uri(warehouse)
+    builder = SparkSession.builder.master(master)
+    for key, value in {**settings, **SESSION_SETTINGS}.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except _SPARK_ERRORS as e:
+        raise EngineError("the query engine is unavailable", detail=_describe(e)) from None
+    if getattr(session, "_jsparkSession", None) is None:
+        raise EngineError(
+            "the query engine is unavailable",
+            detail="the spark engine needs a classic (JVM) session, not Spark Connect",
+        )
+    # PySpark logs every captured error to stderr; the engine's detail already holds it.
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+    return session
+
+
+class _Watchdog:
+    """Cancels a job group after ``seconds`` of wall-clock time, and again every
+    ``_RECANCEL_SECONDS`` until stopped: a job that starts after a cancel stops too."""
+
+    def __init__(self, context: SparkContext, group: str, seconds: float) -> None:
+        self._context = context
+        self._group = group
+        self._seconds = seconds
+        self.fired = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lakemesh-spark-watchdog")
+        self._thread.daemon = True
+
+    def _run(self) -> None:
+        if self._stop.wait(self._seconds):
+            return
+        self.fired.set()
+        while True:
+            # The context may be stopping; then there is nothing left to cancel.
+            with suppress(*_SPARK_ERRORS):
+                self._context.cancelJobGroup(self._group)
+            if self._stop.wait(_RECANCEL_SECONDS):
+                return
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class SparkEngine(Engine):
+    """Runs governed plans on Spark, in a fresh session per query of one shared JVM.
+
+    ``Limits.timeout_seconds`` and ``Limits.max_rows`` hold per query. ``threads`` and
+    ``memory_limit`` do not: Spark's task slots (the master, e.g. ``local[2]``) and its
+    JVM heap (``spark.driver.memory``) are fixed for the whole process when the JVM
+    starts, and one query may use all of them.
+    """
+
+    name = "spark"
+    #: The barrier (module docstring, step 3) keeps every consumer predicate away from
+    #: the scans; the planner pushes the ones that cannot fail below it itself.
+    pushes_predicates = True
+
+    def run(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> pa.Table:
+        limits = limits or Limits()
+        sql = _consumer_sql(plan, checked_relations(plan.relations))
+        with self._session(plan, sources, limits) as (session, watchdog):
+            try:
+                _check_spark_parse(session, sql)
+                return _fetch(session, sql, limits.max_rows)
+            except _SPARK_ERRORS as e:
+                raise _translate(e, watchdog, limits) from None
+
+    @contextmanager
+    def sandbox(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> Iterator[SparkSession]:
+        """The session ``run`` would execute ``plan.sql`` in, cleaned up on exit.
+
+        For tests and diagnostics: proves what *any* SQL can reach in that session.
+        """
+        with self._session(plan, sources, limits or Limits()) as (session, _):
+            yield session
+
+    @contextmanager
+    def _session(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits
+    ) -> Iterator[tuple[SparkSession, _Watchdog]]:
+        relations = checked_relations(plan.relations)
+        session = _query_session(spark_session())
+        context = session.sparkContext
+        group = f"lakemesh-{uuid.uuid4().hex}"
+        views: list[str] = []
+        try:
+            with _Watchdog(context, group, limits.timeout_seconds) as watchdog:
+                try:
+                    context.setJobGroup(group, "lakemesh governed query", interruptOnCancel=True)
+                    for relation in relations:
+                        _register(session, relation, sources, views)
+                except _SPARK_ERRORS as e:
+                    raise _translate(e, watchdog, limits) from None
+                if watchdog.fired.is_set():
+                    raise _timeout(limits, "timed out while loading the relations")
+                yield session, watchdog
+        finally:
+            for alias in views:
+                with suppress(*_SPARK_ERRORS):
+                    session.catalog.dropTempView(alias)
+            with suppress(*_SPARK_ERRORS):
+                context._jsc.clearJobGroup()
+
+
+# --------------------------------------------------------------------------- session
+
+
+def _query_session(root: SparkSession) -> SparkSession:
+    try:
+        session = root.newSession()
+        settings = dict(SESSION_SETTINGS)
+        if (root.sparkContext.master or "").startswith("local"):
+            settings["spark.sql.shuffle.partitions"] = str(root.sparkContext.defaultParallelism)
+        for key, value in settings.items():
+            session.conf.set(key, value)
+        wrong = [k for k, v in settings.items() if session.conf.get(k) != v]
+    except _SPARK_ERRORS as e:
+        raise EngineError(detail=_describe(e)) from None
+    if wrong:
+        raise EngineError(detail=f"spark session settings did not hold: {wrong}; query refused")
+    return session
+
+
+# --------------------------------------------------------------------------- relations
+
+
+def _register(
+    session: SparkSession,
+    relation: GovernedRelationLike,
+    sources: Mapping[str, Source],
+    views: list[str],
+) -> None:
+    source = sources.get(relation.table)
+    if source is None:
+        raise EngineError(detail=f"no source for table {relation.table!r}")
+    scan_alias, where, projections = _policy_parts(relation)
+    governed = _read(session, source).alias(scan_alias)
+    if where is not None:
+        governed = governed.where(where)
+    governed = governed.selectExpr(*projections)
+    if governed.columns != list(relation.columns):
+        raise EngineError(
+            detail=f"relation {relation.alias} has columns {governed.columns}, "
+            f"expected {list(relation.columns)}"
+        )
+    barrier = _barrier(governed)
+    name = exp.to_identifier(relation.alias, quoted=True).sql(dialect="spark")
+    barrier.createTempView(name)
+    views.append(relation.alias)
+
+
+def _policy_parts(relation: GovernedRelationLike) -> tuple[str, str | None, list[str]]:
+    """The scan's alias, the WHERE condition and the aliased projections of a relation's
+    SELECT, as Spark SQL generated from its AST (the shared AST is only read)."""
+    select = relation.select
+    extra = sorted(k for k, v in select.args.items() if v and k not in _RELATION_PARTS)
+    from_ = select.args.get("from_")
+    scan = from_.this if isinstance(from_, exp.From) else None
+    tables = list(select.find_all(exp.Table))
+    if extra or scan is None or tables != [scan]:
+        raise EngineError(
+            detail=f"relation {relation.alias} is not a plain SELECT ... FROM "
+            f"{SOURCE_PLACEHOLDER} [WHERE ...] (has {extra or 'other tables'})"
+        )
+    try:
+        where = select.args.get("where")
+        condition = where.this.sql(dialect="spark", comments=False) if where else None
+        projections = []
+        for p, column in zip(select.expressions, relation.columns, strict=True):
+            aliased = p if isinstance(p, exp.Alias) else exp.alias_(p, column, quoted=True)
+            projections.append(aliased.sql(dialect="spark", comments=False))
+    except (SqlglotError, ValueError) as e:
+        raise EngineError(detail=f"relation {relation.alias}: {e}") from None
+    return scan.alias_or_name, condition, projections
+
+
+def _read(session: SparkSession, source: Source) -> DataFrame:
+    if source.arrow is not None:
+        # Naive Arrow timestamps stay naive (TIMESTAMP_NTZ), as Parquet's are read here
+        # and as DuckDB reads both; PySpark's default would pin them to the session zone.
+        schema = from_arrow_schema(source.arrow.schema, prefer_timestamp_ntz=True)
+        return session.createDataFrame(source.arrow, schema=schema)
+    paths = [_file_uri(path) for path in source.files]
+    reader = session.read
+    if source.hive_partitioning:
+        reader = reader.option("basePath", _file_uri(_partition_base(source.files)))
+    if source.format == "parquet":
+        return reader.parquet(*paths)
+    # FAILFAST: a malformed record fails the query (as on DuckDB), never a half-NULL row.
+    if source.format == "csv":
+        return reader.csv(paths, header=True, inferSchema=True, mode="FAILFAST")
+    return reader.json(paths, mode="FAILFAST")
+
+
+def _file_uri(path: str) -> str:
+    """``file://`` + an absolute, normalised path: never the default (maybe remote)
+    filesystem; and no backslash, which Hadoop would read as a glob escape."""
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or posixpath.normpath(path) != path
+        or "\\" in path
+    ):
+        raise EngineError(detail=f"source path refused by the spark engine: {path!r}")
+    return "file://" + path
+
+
+def _partition_base(files: Sequence[str]) -> str:
+    """The directory hive partitions are read below: the files' common directory without
+    its trailing ``key=value`` levels (Spark reads no partition at or above it)."""
+    base = posixpath.commonpath([posixpath.dirname(f) for f in files])
+    while base != "/" and _PARTITION_DIR.fullmatch(posixpath.basename(base)):
+        base = posixpath.dirname(base)
+    return base
+
+
+def _barrier(governed: DataFrame) -> DataFrame:
+    """``governed`` behind a projection the optimizer cannot push filters through (see
+    the module docstring, step 3)."""
+    marker = f"__lm_barrier_{uuid.uuid4().hex}"
+    columns = [governed[c] for c in governed.columns]
+    shielded = governed.select(*columns, F.rand().alias(marker)).where(F.col(marker) >= 0)
+    return shielded.select(*[shielded[c] for c in governed.columns])
+
+
+# --------------------------------------------------------------------------- consumer SQL
+
+
+def _consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> str:
+    if not isinstance(plan.sql, exp.Expr):
+        raise EngineError(detail="plan.sql is not a sqlglot expression")
+    try:
+        sql = plan.sql.sql(dialect="spark", comments=False)
+        trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
+    except (SqlglotError, RecursionError) as e:
+        raise EngineError(detail=f"consumer SQL: {type(e).__name__}: {e}") from None
+    if len(trees) != 1:
+        raise EngineError(detail=f"consumer SQL must be exactly one query, got {len(trees)}")
+    root = trees[0]
+    while isinstance(root, exp.Subquery):
+        root = root.this
+    if not isinstance(root, _QUERY_ROOTS):
+        raise EngineError(detail=f"consumer SQL must be exactly one query, not {root.key}")
+    try:
+        _check_reads(trees[0], relations)
+    except RecursionError:
+        raise EngineError(detail="consumer SQL: nested too deeply") from None
+    return sql
+
+
+def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:
+    """Only governed relations and CTEs in scope are read; no Spark function that reaches
+    outside the row is called."""
+    _check_tables(tree, frozenset(), frozenset(r.alias for r in relations))
+    for func in tree.find_all(exp.Func):
+        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+        if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_FUNCTION_PREFIXES):
+            raise EngineError(detail=f"function {name} is not allowed on the spark engine")
+    named = {c.lower() for r in relations for c in r.columns}
+    named.update(str(a.alias).lower() for a in tree.find_all(exp.Alias))
+    named.update(
+        str(c.name).lower() for t in tree.find_all(exp.TableAlias) for c in t.columns or ()
+    )
+    for column in tree.find_all(exp.Column):
+        name = column.name.lower()
+        if not column.table and name in _USER_NAMES and name not in named:
+            raise EngineError(detail=f"{name} would read the engine's OS user")
+
+
+def _check_tables(node: exp.Expr, ctes: frozenset[str], aliases: frozenset[str]) -> None:
+    """Every table is a relation alias or a CTE in scope: a CTE is visible to the later
+    CTEs of its WITH, to itself only if RECURSIVE, and to the query the WITH belongs to.
+    The process's catalog is shared by every session, so a name that is neither (say, a
+    non-recursive CTE's body naming the CTE) could reach a table someone else created."""
+    if isinstance(node, exp.Table):
+        name = node.name.lower()
+        if (
+            not isinstance(node.this, exp.Identifier)
+            or node.args.get("db")
+            or node.args.get("catalog")
+            or (name not in aliases and name not in ctes)
+        ):
+            raise EngineError(
+                detail=f"consumer SQL reads {node.sql(dialect='spark')!r}, "
+                "which is not a governed relation"
+            )
+    inner = ctes
+    with_ = node.args.get("with_")
+    if isinstance(with_, exp.With):
+        recursive = bool(with_.args.get("recursive"))
+        for cte in with_.expressions:
+            name = str(cte.alias_or_name).lower()
+            _check_tables(cte.this, inner | {name} if recursive else inner, aliases)
+            inner = inner | {name}
+    for key, value in node.args.items():
+        if key != "with_":
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, exp.Expr):
+                    _check_tables(child, inner, aliases)
+
+
+def _check_spark_parse(session: SparkSession, sql: str) -> None:
+    """Spark's own parser must read ``sql`` as one query (``parseQuery`` refuses every
+    command and every second statement) before ``session.sql``, which runs commands."""
+    try:
+        session._jsparkSession.sessionState().sqlParser().parseQuery(sql)
+    except _SPARK_ERRORS as e:
+        raise EngineError(
+            detail=f"consumer SQL is not exactly one query for Spark: {_describe(e)}"
+        ) from None
+
+
+def _fetch(session: SparkSession, sql: str, max_rows: int) -> pa.Table:
+    frame = session.sql(sql)
+    if max_rows < _MAX_LIMIT:
+        frame = frame.limit(max_rows + 1)
+    table = frame.toArrow()
+    if table.num_rows > max_rows:
+        raise QueryTooLarge(
+            f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
+        )
+    # Spark proves some columns non-null (literals, masks); DuckDB reports every result
+    # column nullable. Nullability is an engine artifact, so results compare equal.
+    return table.cast(pa.schema([field.with_nullable(True) for field in table.schema]))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _describe(error: BaseException) -> str:
+    """The engine's own message, without the JVM stack trace, for the audit log."""
+    text: Any = None
+    if isinstance(error, Py4JJavaError):
+        with suppress(*_SPARK_ERRORS):
+            text = error.java_exception.toString()
+    if text is None:
+        text = str(error)
+    return f"{type(error).__name__}: {text}"[:_MAX_DETAIL]
+
+
+def _timeout(limits: Limits, detail: str) -> QueryTimeout:
+    return QueryTimeout(
+        f"the query ran longer than {limits.timeout_seconds:g} seconds", detail=detail
+    )
+
+
+def _translate(error: BaseException, watchdog: _Watchdog, limits: Limits) -> EngineError:
+    detail = _describe(error)
+    if watchdog.fired.is_set():
+        return _timeout(limits, detail)
+    if "OutOfMemoryError" in detail:
+        return QueryTooLarge("the query needs more memory than the engine has", detail=detail)
+    return EngineError(detail=detail)

@@ -83,6 +83,7 @@ import os
 import posixpath
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -227,7 +228,8 @@ def _start() -> SparkSession:
     for key, value in {**settings, **SESSION_SETTINGS}.items():
         builder = builder.config(key, value)
     try:
-        session = builder.getOrCreate()
+        with _jvm_stderr_silenced(quiet=LOG_LEVEL_ENV not in os.environ):
+            session = builder.getOrCreate()
     except _SPARK_ERRORS as e:
         raise EngineError("the query engine is unavailable", detail=_describe(e)) from None
     if getattr(session, "_jsparkSession", None) is None:
@@ -239,6 +241,29 @@ def _start() -> SparkSession:
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     return session
+
+
+@contextmanager
+def _jvm_stderr_silenced(*, quiet: bool) -> Iterator[None]:
+    """Start the JVM with /dev/null as its stderr: its banner, log4j's start-up lines and
+    the JDK's module warnings would otherwise break the CLI's one-line-error promise.
+    The JVM keeps that stderr for life; setting ``$LAKEMESH_SPARK_LOG_LEVEL`` keeps the
+    real one (for debugging Spark itself)."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class _Watchdog:

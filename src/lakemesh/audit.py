@@ -45,6 +45,7 @@ from typing import Any, Literal, get_args
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import ValidationError
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
@@ -385,14 +386,38 @@ def _parse_checkpoint(
 
 
 def _last_checkpoint(home: Path, public: Ed25519PublicKey) -> Checkpoint | None:
-    """The last checkpoint whose signature verifies (a forged last line is skipped)."""
+    """The last checkpoint whose signature verifies (a forged last line is skipped).
+
+    Remembered per file while its size, modification time and inode stay the same: this
+    runs after every audited operation, and re-reading and re-verifying an unchanged
+    file each time cost more than the operation."""
     path = home / CHECKPOINTS
-    lines = path.read_bytes().split(b"\n") if path.exists() else []
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (
+        str(path),
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        public.public_bytes(Encoding.Raw, PublicFormat.Raw),
+    )
+    cached = _LAST_CHECKPOINT.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    lines = path.read_bytes().split(b"\n")
+    found = None
     for line in reversed(lines):
         cp = _parse_checkpoint(line, public)[0] if line.strip() else None
         if cp is not None:
-            return cp
-    return None
+            found = cp
+            break
+    _LAST_CHECKPOINT[str(path)] = (key, found)
+    return found
+
+
+_LAST_CHECKPOINT: dict[str, tuple[tuple[object, ...], Checkpoint | None]] = {}
 
 
 def _append_line(path: Path, line: str) -> None:

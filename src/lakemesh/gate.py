@@ -12,7 +12,9 @@ CLI, Python API and (later) HTTP API and UI all reach data and policy through ``
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,12 +32,16 @@ from lakemesh.typedef import check_principal, now
 
 T = TypeVar("T")
 
+#: How often (at most) ``checkpoint_if_due`` looks at the audit chain, per process.
+CHECKPOINT_CHECK_SECONDS = 1.0
+
 
 class Gate:
     def __init__(self, store: Store, home: Path) -> None:
         self.store, self.home = store, home
         self._authz: Authorizer | None = None
         self._lock = threading.Lock()
+        self._checkpoint_checked = -math.inf
 
     # ------------------------------------------------------------------ policy
 
@@ -124,7 +130,14 @@ class Gate:
     def checkpoint_if_due(self) -> None:
         """Sign the chain head when due. It runs after the change committed, so a failure
         here (a tampered chain, a missing key) must not turn that change into an error:
-        it raises an alert for the operators instead, and ``audit verify`` will say why."""
+        it raises an alert for the operators instead, and ``audit verify`` will say why.
+
+        Looked at most once per ``CHECKPOINT_CHECK_SECONDS`` per process: the look costs
+        a store read, and it runs after every audited operation (every query)."""
+        moment = time.monotonic()
+        if moment - self._checkpoint_checked < CHECKPOINT_CHECK_SECONDS:
+            return
+        self._checkpoint_checked = moment
         try:
             audit.maybe_checkpoint(self.store, self.home)
         except LakemeshError as exc:

@@ -290,8 +290,10 @@ def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as e:
         raise EngineError(detail=f"{type(e).__name__}: {e}") from None
     try:
-        # ICU is built in; TimeZone is not accepted in the connect() config.
+        # ICU is built in; TimeZone is not accepted in the connect() config. The view's
+        # bind reads each Parquet footer and the query's bind would read it again.
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET parquet_metadata_cache = true")
     except duckdb.Error as e:
         con.close()
         raise EngineError(detail=f"{type(e).__name__}: {e}") from None

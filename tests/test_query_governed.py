@@ -89,6 +89,8 @@ def test_cross_domain_join_under_two_policies(gov: Mesh) -> None:
         as_="analyst@analytics",
     )
     assert rows.to_pylist() == [{"name": "a", "asset_class": "bonds"}]
+    frame = rows.to_pandas()  # the Python API's results are Arrow, and pandas from there
+    assert list(frame.columns) == ["name", "asset_class"] and frame.iloc[0]["name"] == "a"
 
 
 def test_cli_query_formats(cli: Cli, tmp_path: Path, gov_template: Path) -> None:

@@ -453,3 +453,31 @@ def test_view_mode_known_leaks(view_engine: DuckDBEngine, parquet: dict[str, Sou
         assert granted in str(con.execute("SELECT current_setting('allowed_paths')").fetchall())
         raw = con.execute(f"SELECT name FROM read_parquet('{granted}')").fetchall()
         assert (HIDDEN_NAME,) in raw
+
+
+# ---------------------------------------------------------------- connection pool
+
+
+def test_every_query_gets_a_connection_no_query_has_touched(
+    engine: DuckDBEngine, parquet: dict[str, Source]
+):
+    from lakemesh.engines.duckdb import _POOL
+
+    p = plan(f"SELECT * FROM {ALIAS}")
+    before = p.relations[0].select.sql("duckdb")
+    for _ in range(3):
+        assert rows(engine.run(p, parquet)) == EXPECTED
+    # the relation's SELECT (shared with later plans by the planner's memo) is untouched
+    assert p.relations[0].select.sql("duckdb") == before
+    limits = Limits()
+    con = _POOL.take(limits)
+    try:
+        # a ready connection is configured, not yet locked, and holds nothing of a query
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (
+            0,
+        )
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
+        assert con.execute("SELECT current_setting('lock_configuration')").fetchone() == (False,)
+        assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+    finally:
+        _POOL.dispose(con, limits)

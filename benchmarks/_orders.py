@@ -20,13 +20,15 @@ both return the same rows.
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from benchmarks._common import DATA, log, timed
+from benchmarks._common import DATA, log, result, timed
 from lakemesh import keys
 from lakemesh.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
@@ -98,6 +100,23 @@ QUERIES = (
         "WHERE o.month BETWEEN '2024-01' AND '2024-06' GROUP BY c.segment ORDER BY c.segment",
     ),
 )
+
+
+def same_rows(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> bool:
+    """Equal rows, floats compared to the cent: parallel sums add in a different order."""
+
+    def rounded(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [tuple(round(v, 2) if isinstance(v, float) else v for v in r.values()) for r in rows]
+
+    return rounded(ours) == rounded(theirs)
+
+
+def geomean_result(name: str, ratios: list[float], target: float) -> dict[str, Any]:
+    """The geometric mean of per-query ratios, as the benchmark's target line."""
+    geo = math.prod(ratios) ** (1 / len(ratios))
+    return result(
+        name, "geomean_ratio", geo, "x", ratio=geo, target=f"<= {target:g}", meets=geo <= target
+    )
 
 
 class OrdersMesh:

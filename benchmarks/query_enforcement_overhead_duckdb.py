@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from benchmarks._common import log, median, percentile, result
-from benchmarks._orders import ANALYST, QUERIES, Query
+from benchmarks._orders import ANALYST, QUERIES, Query, same_rows
 from lakemesh.engines import Limits
 
 NAME = "query_enforcement_overhead_duckdb"
@@ -169,16 +169,11 @@ def check_same_answer(
 ) -> None:
     ours = mesh.query(query.governed, as_=ANALYST, limits=limits)
     theirs = peer.sql(hand_sql).to_arrow_table()
-    if _rounded(ours.to_pylist()) != _rounded(theirs.to_pylist()):
+    if not same_rows(ours.to_pylist(), theirs.to_pylist()):
         raise AssertionError(
             f"{query.name}: governed and handwritten answers differ: "
             f"{ours.to_pylist()[:3]} vs {theirs.to_pylist()[:3]}"
         )
-
-
-def _rounded(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Rows with floats rounded: parallel sums add in a different order each run."""
-    return [tuple(round(v, 2) if isinstance(v, float) else v for v in r.values()) for r in rows]
 
 
 def scan_bytes(
@@ -200,6 +195,6 @@ def scan_bytes(
 def _data_read(explain: list[tuple[Any, ...]]) -> float:
     text = "\n".join(str(cell) for row in explain for cell in row)
     match = _DATA_READ.search(text)
-    if match is None:
-        raise AssertionError("EXPLAIN ANALYZE shows no 'Data Read'")
+    if match is None:  # DuckDB leaves the line out when nothing was read
+        return 0.0
     return float(match.group(1)) * _UNITS[match.group(2)]

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from benchmarks._common import log, median, result
-from benchmarks._orders import ANALYST, QUERIES
+from benchmarks._orders import ANALYST, QUERIES, geomean_result, same_rows
 from lakemesh.engines import Limits
 
 NAME = "query_enforcement_overhead_spark"
@@ -56,7 +56,7 @@ def run(ctx: Any) -> list[dict[str, Any]]:
 
         _, ours_first = governed()
         _, theirs_first = by_hand()
-        if _rounded(ours_first.to_pylist()) != _rounded(theirs_first.to_pylist()):
+        if not same_rows(ours_first.to_pylist(), theirs_first.to_pylist()):
             raise AssertionError(f"{query.name}: governed and handwritten answers differ")
         for _ in range(2):
             governed()
@@ -81,23 +81,5 @@ def run(ctx: Any) -> list[dict[str, Any]]:
                 meets=True,
             )
         )
-    geo = 1.0
-    for ratio in ratios:
-        geo *= ratio
-    geo **= 1 / len(ratios)
-    rows.append(
-        result(
-            NAME,
-            "geomean_ratio",
-            geo,
-            "x",
-            ratio=geo,
-            target=f"<= {TARGET_RATIO:g}",
-            meets=geo <= TARGET_RATIO,
-        )
-    )
+    rows.append(geomean_result(NAME, ratios, TARGET_RATIO))
     return rows
-
-
-def _rounded(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(round(v, 2) if isinstance(v, float) else v for v in r.values()) for r in rows]

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from benchmarks._common import log, median, result
-from benchmarks._orders import ANALYST, QUERIES
+from benchmarks._orders import ANALYST, QUERIES, geomean_result
 from lakemesh.engines import Limits
 
 NAME = "query_policy_cost_duckdb"
@@ -71,19 +71,5 @@ def run(ctx: Any) -> list[dict[str, Any]]:
             )
     finally:
         peer.close()
-    geo = 1.0
-    for ratio in ratios:
-        geo *= ratio
-    geo **= 1 / len(ratios)
-    rows.append(
-        result(
-            NAME,
-            "geomean_ratio",
-            geo,
-            "x",
-            ratio=geo,
-            target=f"<= {TARGET_RATIO:g}",
-            meets=geo <= TARGET_RATIO,
-        )
-    )
+    rows.append(geomean_result(NAME, ratios, TARGET_RATIO))
     return rows

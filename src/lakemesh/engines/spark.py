@@ -116,6 +116,7 @@ from lakemesh.engines import (
     Source,
     checked_relations,
 )
+from lakemesh.query.rewrite import scoped_tables
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -552,7 +553,7 @@ def _consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> 
 def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:
     """Only governed relations and CTEs in scope are read; no Spark function that reaches
     outside the row is called."""
-    _check_tables(tree, frozenset(), frozenset(r.alias for r in relations))
+    _check_tables(tree, frozenset(r.alias for r in relations))
     for func in tree.find_all(exp.Func):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_FUNCTION_PREFIXES):
@@ -568,12 +569,11 @@ def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> N
             raise EngineError(detail=f"{name} would read the engine's OS user")
 
 
-def _check_tables(node: exp.Expr, ctes: frozenset[str], aliases: frozenset[str]) -> None:
-    """Every table is a relation alias or a CTE in scope: a CTE is visible to the later
-    CTEs of its WITH, to itself only if RECURSIVE, and to the query the WITH belongs to.
-    The process's catalog is shared by every session, so a name that is neither (say, a
+def _check_tables(tree: exp.Expr, aliases: frozenset[str]) -> None:
+    """Every table is a relation alias or a CTE in scope (``scoped_tables``). The
+    process's catalog is shared by every session, so a name that is neither (say, a
     non-recursive CTE's body naming the CTE) could reach a table someone else created."""
-    if isinstance(node, exp.Table):
+    for node, ctes in scoped_tables(tree):
         name = node.name.lower()
         if (
             not isinstance(node.this, exp.Identifier)
@@ -585,19 +585,6 @@ def _check_tables(node: exp.Expr, ctes: frozenset[str], aliases: frozenset[str])
                 detail=f"consumer SQL reads {node.sql(dialect='spark')!r}, "
                 "which is not a governed relation"
             )
-    inner = ctes
-    with_ = node.args.get("with_")
-    if isinstance(with_, exp.With):
-        recursive = bool(with_.args.get("recursive"))
-        for cte in with_.expressions:
-            name = str(cte.alias_or_name).lower()
-            _check_tables(cte.this, inner | {name} if recursive else inner, aliases)
-            inner = inner | {name}
-    for key, value in node.args.items():
-        if key != "with_":
-            for child in value if isinstance(value, list) else [value]:
-                if isinstance(child, exp.Expr):
-                    _check_tables(child, inner, aliases)
 
 
 def _check_spark_parse(session: SparkSession, sql: str) -> None:

@@ -17,7 +17,7 @@ The stages are small functions run in order by ``lakemesh.query.plan``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -99,15 +99,26 @@ def table_references(tree: exp.Expr) -> list[Reference]:
 
 
 def _collect(node: exp.Expr, scope: frozenset[str], out: list[Reference]) -> None:
-    if isinstance(node, exp.Table):
-        parts = tuple(str(p.this).lower() for p in node.parts)
-        if len(parts) == 1 and parts[0] in scope:
-            return
+    for table, ctes in scoped_tables(node, scope):
+        parts = tuple(str(p.this).lower() for p in table.parts)
+        if len(parts) == 1 and parts[0] in ctes:
+            continue
         if not 1 <= len(parts) <= 3:
             raise unavailable(".".join(parts))
-        alias = node.args.get("alias")
+        alias = table.args.get("alias")
         visible = str(alias.this.this).lower() if alias is not None and alias.this else parts[-1]
-        out.append(Reference(node, parts, visible))
+        out.append(Reference(table, parts, visible))
+
+
+def scoped_tables(
+    node: exp.Expr, scope: frozenset[str] = frozenset()
+) -> Iterator[tuple[exp.Table, frozenset[str]]]:
+    """Every table node under ``node`` (not looking inside tables), in query order, with
+    the CTE names in scope where it appears: a CTE is in scope for the later CTEs of its
+    WITH, for itself only if RECURSIVE, and for the query the WITH belongs to (and that
+    query's subqueries)."""
+    if isinstance(node, exp.Table):
+        yield node, scope
         return
     inner = scope
     with_ = node.args.get("with_")
@@ -115,14 +126,14 @@ def _collect(node: exp.Expr, scope: frozenset[str], out: list[Reference]) -> Non
         recursive = bool(with_.args.get("recursive"))
         for cte in with_.expressions:
             name = str(cte.alias_or_name).lower()
-            _collect(cte.this, inner | {name} if recursive else inner, out)
+            yield from scoped_tables(cte.this, inner | {name} if recursive else inner)
             inner = inner | {name}
     for key, value in node.args.items():
         if key == "with_":
             continue
         for child in value if isinstance(value, list) else [value]:
             if isinstance(child, exp.Expr):
-                _collect(child, inner, out)
+                yield from scoped_tables(child, inner)
 
 
 def resolve_references(

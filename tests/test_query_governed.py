@@ -118,6 +118,8 @@ def test_cli_query_formats(cli: Cli, tmp_path: Path, gov_template: Path) -> None
     code, _, err = cli("query", "SELECT * FROM cb.sales.customers", "--as", "member@cb")
     assert code == 1 and err.count("\n") == 1 and "correlation id" in err
     assert cli("query", q, "--as", "member@cb", "--format", "xml")[0] == 1
+    code, _, err = cli("query", q, "--as", "member@cb", "--engine", "oracle")
+    assert code == 1 and err.count("\n") == 1 and "unknown query engine 'oracle'" in err
 
 
 def test_delta_files_leading_out_of_the_root_are_refused(sqlite_mesh: Mesh, tmp_path: Path) -> None:

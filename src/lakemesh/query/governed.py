@@ -45,6 +45,7 @@ def run_query(
     engine runs (the commit's fsync then costs no latency), and the result is returned
     only once that record is durable: no rows leave without their audit record.
     """
+    load_engine(engine)  # an unknown engine or a missing extra is bad input: say so plainly
     actor, authz = mesh.gate.session(principal)
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}

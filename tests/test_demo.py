@@ -40,6 +40,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "audit chain verified" in out
     joined = out[out.index("== 5.") : out.index("== 6.")]
     assert "5 row(s)" in joined and "│ 995 " in joined, "the cross-domain join works on hashed keys"
+    assert "DuckDB and Spark returned the same 5 rows." in joined
+    # the model trains on the 995 governed rows only (746 + 249), deterministically
+    assert "logistic regression on 746 applications: accuracy" in joined
+    assert "on 249 held out" in joined
 
 
 def test_demo_json_names_its_home(tmp_path: Path) -> None:

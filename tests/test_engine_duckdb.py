@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -30,22 +29,8 @@ from lakemesh.engines import (
 )
 from lakemesh.engines.duckdb import DuckDBEngine
 from lakemesh.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class Relation:
-    alias: str
-    table: str
-    columns: tuple[str, ...]
-    select: exp.Select
-
-
-@dataclass(frozen=True)
-class Plan:
-    sql: exp.Expr
-    relations: tuple[Relation, ...]
-    tables: tuple[str, ...]
-
+from lakemesh.query import GovernedRelation as Relation
+from lakemesh.query import Plan
 
 TABLE = "sales.crm.people"
 ALIAS = "__lm_rel_0"

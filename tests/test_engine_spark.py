@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -38,25 +37,12 @@ from lakemesh.engines.duckdb import DuckDBEngine
 from lakemesh.engines.spark import SESSION_SETTINGS, SparkEngine, spark_session
 from lakemesh.masks import apply_mask, mask_expression, parse_mask
 from lakemesh.mesh import Mesh
+from lakemesh.query import GovernedRelation as Relation
+from lakemesh.query import Plan
 from lakemesh.query.governed import QueryFailed
 from tests import govmesh
 
 pytestmark = pytest.mark.spark
-
-
-@dataclass(frozen=True)
-class Relation:
-    alias: str
-    table: str
-    columns: tuple[str, ...]
-    select: exp.Select
-
-
-@dataclass(frozen=True)
-class Plan:
-    sql: exp.Expr
-    relations: tuple[Relation, ...]
-    tables: tuple[str, ...]
 
 
 TABLE = "sales.crm.people"

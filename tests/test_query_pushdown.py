@@ -12,15 +12,14 @@ import pytest
 from lakemesh.query import Plan, plan_query
 from tests.test_query_rewrite import (
     KEY,
-    ORDER_ROWS,
     PEOPLE,
-    PEOPLE_ROWS,
     PRINCIPAL,
     TYPES,
     Policy,
     install,
     mask,
     permit,
+    raw_db,
     resolve,
 )
 
@@ -59,13 +58,7 @@ def pushed(sql: str) -> list[str]:
 
 @pytest.fixture
 def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(":memory:")
-    c.execute("CREATE TABLE raw_people (id BIGINT, name VARCHAR, ssn VARCHAR, region VARCHAR)")
-    c.executemany("INSERT INTO raw_people VALUES (?, ?, ?, ?)", PEOPLE_ROWS)
-    c.execute(
-        "CREATE TABLE raw_orders (id BIGINT, person_id BIGINT, amount BIGINT, ssn_ref VARCHAR)"
-    )
-    c.executemany("INSERT INTO raw_orders VALUES (?, ?, ?, ?)", ORDER_ROWS)
+    c = raw_db()
     yield c
     c.close()
 

@@ -102,8 +102,8 @@ def plan(sql: str, policy: Policy) -> Plan:
     )
 
 
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
+def raw_db() -> duckdb.DuckDBPyConnection:
+    """An in-memory database holding the raw tables the relations are installed over."""
     c = duckdb.connect(":memory:")
     c.execute("CREATE TABLE raw_people (id BIGINT, name VARCHAR, ssn VARCHAR, region VARCHAR)")
     c.executemany("INSERT INTO raw_people VALUES (?, ?, ?, ?)", PEOPLE_ROWS)
@@ -113,6 +113,12 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     c.executemany("INSERT INTO raw_orders VALUES (?, ?, ?, ?)", ORDER_ROWS)
     c.execute("CREATE TABLE raw_secret (x BIGINT)")
     c.execute("INSERT INTO raw_secret VALUES (42)")
+    return c
+
+
+@pytest.fixture
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    c = raw_db()
     yield c
     c.close()
 

@@ -51,7 +51,8 @@ Per query:
    Spark's own query parser (``parseQuery`` accepts one query, never a command) and
    checked: it may read only the plan's relations and its own CTEs, and may not call
    the Spark functions that reach Java reflection, files, XML parsers or settings, nor
-   name ``user`` (Spark reads the OS user for it when no column has that name).
+   name ``user`` (Spark reads the OS user for it when no column has that name). Those checks live in
+   ``lakemesh.engines.spark_sql``.
 2. Each relation's source is read (exactly ``source.files``, as ``file://`` URIs; Arrow
    sources through ``createDataFrame``, which hands them to the JVM in a private temp
    file that PySpark deletes at once) into an unnamed DataFrame; the policy SELECT is
@@ -93,7 +94,6 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sqlglot
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.logger import PySparkLogger
@@ -116,7 +116,7 @@ from lakemesh.engines import (
     Source,
     checked_relations,
 )
-from lakemesh.query.rewrite import scoped_tables
+from lakemesh.engines.spark_sql import consumer_sql
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -154,37 +154,6 @@ SESSION_SETTINGS = {
     "spark.sql.execution.arrow.useLargeVarTypes": "false",
 }
 
-#: Spark functions that reach outside the row: Java reflection, file names, XML parsers
-#: (external entities), the OS user, settings. The planner's allowlist refuses them
-#: already; the engine refuses them again because Spark has no sandbox behind it.
-_DENIED_FUNCTIONS = frozenset(
-    {
-        "reflect",
-        "java_method",
-        "try_reflect",
-        "input_file_name",
-        "input_file_block_start",
-        "input_file_block_length",
-        "current_user",
-        "user",
-        "session_user",
-        "current_catalog",
-        "current_database",
-        "current_schema",
-        "current_timezone",
-        "version",
-        "identifier",
-        "secret",
-        "from_xml",
-        "schema_of_xml",
-    }
-)
-_DENIED_FUNCTION_PREFIXES = ("xpath",)
-#: Names Spark resolves to ``current_user()`` when no column of that name exists, even
-#: quoted (``SELECT `user` FROM t``).
-_USER_NAMES = frozenset({"user", "current_user", "session_user"})
-#: What a query's consumer SQL may be, at its root.
-_QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 #: The parts of a relation's SELECT the engine knows how to bind.
 _RELATION_PARTS = frozenset({"expressions", "from_", "where"})
 _PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
@@ -325,7 +294,7 @@ class SparkEngine(Engine):
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
     ) -> pa.Table:
         limits = limits or Limits()
-        sql = _consumer_sql(plan, checked_relations(plan.relations))
+        sql = consumer_sql(plan, checked_relations(plan.relations))
         with self._session(plan, sources, limits) as (session, watchdog):
             try:
                 _check_spark_parse(session, sql)
@@ -526,65 +495,6 @@ def _barrier(governed: DataFrame) -> DataFrame:
 
 
 # --------------------------------------------------------------------------- consumer SQL
-
-
-def _consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> str:
-    if not isinstance(plan.sql, exp.Expr):
-        raise EngineError(detail="plan.sql is not a sqlglot expression")
-    try:
-        sql = plan.sql.sql(dialect="spark", comments=False)
-        trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
-    except (SqlglotError, RecursionError) as e:
-        raise EngineError(detail=f"consumer SQL: {type(e).__name__}: {e}") from None
-    if len(trees) != 1:
-        raise EngineError(detail=f"consumer SQL must be exactly one query, got {len(trees)}")
-    root = trees[0]
-    while isinstance(root, exp.Subquery):
-        root = root.this
-    if not isinstance(root, _QUERY_ROOTS):
-        raise EngineError(detail=f"consumer SQL must be exactly one query, not {root.key}")
-    try:
-        _check_reads(trees[0], relations)
-    except RecursionError:
-        raise EngineError(detail="consumer SQL: nested too deeply") from None
-    return sql
-
-
-def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:
-    """Only governed relations and CTEs in scope are read; no Spark function that reaches
-    outside the row is called."""
-    _check_tables(tree, frozenset(r.alias for r in relations))
-    for func in tree.find_all(exp.Func):
-        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
-        if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_FUNCTION_PREFIXES):
-            raise EngineError(detail=f"function {name} is not allowed on the spark engine")
-    named = {c.lower() for r in relations for c in r.columns}
-    named.update(str(a.alias).lower() for a in tree.find_all(exp.Alias))
-    named.update(
-        str(c.name).lower() for t in tree.find_all(exp.TableAlias) for c in t.columns or ()
-    )
-    for column in tree.find_all(exp.Column):
-        name = column.name.lower()
-        if not column.table and name in _USER_NAMES and name not in named:
-            raise EngineError(detail=f"{name} would read the engine's OS user")
-
-
-def _check_tables(tree: exp.Expr, aliases: frozenset[str]) -> None:
-    """Every table is a relation alias or a CTE in scope (``scoped_tables``). The
-    process's catalog is shared by every session, so a name that is neither (say, a
-    non-recursive CTE's body naming the CTE) could reach a table someone else created."""
-    for node, ctes in scoped_tables(tree):
-        name = node.name.lower()
-        if (
-            not isinstance(node.this, exp.Identifier)
-            or node.args.get("db")
-            or node.args.get("catalog")
-            or (name not in aliases and name not in ctes)
-        ):
-            raise EngineError(
-                detail=f"consumer SQL reads {node.sql(dialect='spark')!r}, "
-                "which is not a governed relation"
-            )
 
 
 def _check_spark_parse(session: SparkSession, sql: str) -> None:

@@ -19,7 +19,7 @@ from lakemesh import audit, keys
 from lakemesh.authz import Authorizer, Decision
 from lakemesh.central import ScanInfo, scan_info
 from lakemesh.domains import Domain, get_domain
-from lakemesh.engines import EngineError, Limits, Source, load_engine
+from lakemesh.engines import Engine, EngineError, Limits, Source, load_engine
 from lakemesh.errors import LakemeshError, PermissionDenied
 from lakemesh.principals import User
 from lakemesh.query.plan import Plan, QueryRefused, plan_query
@@ -45,7 +45,7 @@ def run_query(
     engine runs (the commit's fsync then costs no latency), and the result is returned
     only once that record is durable: no rows leave without their audit record.
     """
-    load_engine(engine)  # an unknown engine or a missing extra is bad input: say so plainly
+    runner = load_engine(engine)  # unknown engine or missing extra: plain bad input
     actor, authz = mesh.gate.session(principal)
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}
@@ -70,7 +70,7 @@ def run_query(
             )
 
     try:
-        return _plan_run_audit(mesh, sql, authz, actor, engine, limits, correlation, record, write)
+        return _plan_run_audit(mesh, sql, authz, actor, runner, limits, correlation, record, write)
     finally:
         mesh.gate.checkpoint_if_due()
 
@@ -80,7 +80,7 @@ def _plan_run_audit(
     sql: str,
     authz: Authorizer,
     actor: User,
-    engine: str,
+    runner: Engine,
     limits: Limits | None,
     correlation: str,
     on_decision: Callable[[Decision], None],
@@ -88,7 +88,7 @@ def _plan_run_audit(
 ) -> pa.Table:
     try:
         plan, sources = prepare(
-            mesh, sql, principal=actor.name, engine=engine, on_decision=on_decision, authz=authz
+            mesh, sql, principal=actor.name, engine=runner, on_decision=on_decision, authz=authz
         )
     except QueryRefused as exc:
         write("denied", {"reason": str(exc)})
@@ -99,7 +99,7 @@ def _plan_run_audit(
     tables = {"tables": list(plan.tables)}
     decision = _Background(lambda: write("allowed", tables))
     try:
-        result = load_engine(engine).run(plan, sources, limits or Limits())
+        result = runner.run(plan, sources, limits or Limits())
     except EngineError as exc:
         decision.join()
         write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})
@@ -138,7 +138,7 @@ def prepare(
     sql: str,
     *,
     principal: str,
-    engine: str = "duckdb",
+    engine: str | Engine = "duckdb",
     on_decision: Callable[[Decision], None] | None = None,
     authz: Authorizer | None = None,
 ) -> tuple[Plan, dict[str, Source]]:
@@ -146,6 +146,7 @@ def prepare(
     caller's, refreshed just before) and find each table's files: everything
     ``run_query`` does before the engine runs, without auditing (for ``run_query`` itself
     and for diagnostics such as the benchmarks' scan checks)."""
+    runner = load_engine(engine) if isinstance(engine, str) else engine
     if authz is None:
         actor, authz = mesh.gate.session(principal)
     else:
@@ -181,8 +182,8 @@ def prepare(
         resolve=resolve,
         column_types=lambda table: info(table)[0].column_types,
         hash_key=keys.mask_hash_key(mesh.home),
-        dialect=engine,
-        push_predicates=load_engine(engine).pushes_predicates,
+        dialect=runner.name,
+        push_predicates=runner.pushes_predicates,
     )
     sources = {}
     for table in plan.tables:

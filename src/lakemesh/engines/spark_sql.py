@@ -1,0 +1,112 @@
+"""The consumer's SQL as the Spark engine runs it: generated once, re-parsed and checked.
+
+Spark has no sandbox behind the query: whatever the session can name or call, the SQL
+can reach. The planner's allowlist already refuses all of this; the engine checks again
+on the very text Spark will parse (defence in depth): exactly one query, reading only
+the plan's relations and its own CTEs in scope, and none of the Spark functions that
+reach Java reflection, file names, XML parsers, settings or the OS user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from lakemesh.engines import EngineError, GovernedRelationLike, PlanLike
+from lakemesh.query.rewrite import scoped_tables
+
+#: Spark functions that reach outside the row: Java reflection, file names, XML parsers
+#: (external entities), the OS user, settings. The planner's allowlist refuses them
+#: already; the engine refuses them again because Spark has no sandbox behind it.
+_DENIED_FUNCTIONS = frozenset(
+    {
+        "reflect",
+        "java_method",
+        "try_reflect",
+        "input_file_name",
+        "input_file_block_start",
+        "input_file_block_length",
+        "current_user",
+        "user",
+        "session_user",
+        "current_catalog",
+        "current_database",
+        "current_schema",
+        "current_timezone",
+        "version",
+        "identifier",
+        "secret",
+        "from_xml",
+        "schema_of_xml",
+    }
+)
+_DENIED_FUNCTION_PREFIXES = ("xpath",)
+#: Names Spark resolves to ``current_user()`` when no column of that name exists, even
+#: quoted (``SELECT `user` FROM t``).
+_USER_NAMES = frozenset({"user", "current_user", "session_user"})
+#: What a query's consumer SQL may be, at its root.
+_QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+
+
+def consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> str:
+    """``plan.sql`` in Spark SQL, once, after checking it reads nothing but ``relations``
+    and its own CTEs and calls nothing that reaches outside the row."""
+    if not isinstance(plan.sql, exp.Expr):
+        raise EngineError(detail="plan.sql is not a sqlglot expression")
+    try:
+        sql = plan.sql.sql(dialect="spark", comments=False)
+        trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
+    except (SqlglotError, RecursionError) as e:
+        raise EngineError(detail=f"consumer SQL: {type(e).__name__}: {e}") from None
+    if len(trees) != 1:
+        raise EngineError(detail=f"consumer SQL must be exactly one query, got {len(trees)}")
+    root = trees[0]
+    while isinstance(root, exp.Subquery):
+        root = root.this
+    if not isinstance(root, _QUERY_ROOTS):
+        raise EngineError(detail=f"consumer SQL must be exactly one query, not {root.key}")
+    try:
+        _check_reads(trees[0], relations)
+    except RecursionError:
+        raise EngineError(detail="consumer SQL: nested too deeply") from None
+    return sql
+
+
+def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:
+    """Only governed relations and CTEs in scope are read; no Spark function that reaches
+    outside the row is called."""
+    _check_tables(tree, frozenset(r.alias for r in relations))
+    for func in tree.find_all(exp.Func):
+        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+        if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_FUNCTION_PREFIXES):
+            raise EngineError(detail=f"function {name} is not allowed on the spark engine")
+    named = {c.lower() for r in relations for c in r.columns}
+    named.update(str(a.alias).lower() for a in tree.find_all(exp.Alias))
+    named.update(
+        str(c.name).lower() for t in tree.find_all(exp.TableAlias) for c in t.columns or ()
+    )
+    for column in tree.find_all(exp.Column):
+        name = column.name.lower()
+        if not column.table and name in _USER_NAMES and name not in named:
+            raise EngineError(detail=f"{name} would read the engine's OS user")
+
+
+def _check_tables(tree: exp.Expr, aliases: frozenset[str]) -> None:
+    """Every table is a relation alias or a CTE in scope (``scoped_tables``). The
+    process's catalog is shared by every session, so a name that is neither (say, a
+    non-recursive CTE's body naming the CTE) could reach a table someone else created."""
+    for node, ctes in scoped_tables(tree):
+        name = node.name.lower()
+        if (
+            not isinstance(node.this, exp.Identifier)
+            or node.args.get("db")
+            or node.args.get("catalog")
+            or (name not in aliases and name not in ctes)
+        ):
+            raise EngineError(
+                detail=f"consumer SQL reads {node.sql(dialect='spark')!r}, "
+                "which is not a governed relation"
+            )

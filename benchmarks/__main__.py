@@ -16,6 +16,7 @@ from benchmarks import (
     authz_cold_load,
     authz_filter_100k_tables,
     authz_revoke_visible,
+    cli_startup,
     crawl_100k_files,
     partition_lookup_p99,
     query_enforcement_overhead_duckdb,
@@ -51,6 +52,7 @@ BENCHMARKS = (
     query_enforcement_overhead_duckdb,
     query_policy_cost_duckdb,
     query_enforcement_overhead_spark,
+    cli_startup,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

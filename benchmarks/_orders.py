@@ -191,8 +191,10 @@ class OrdersMesh:
         self.ensure_data()
         shutil.rmtree(self.root / "_lakemesh", ignore_errors=True)
         mesh = Mesh.init(self.home)
-        mesh.create_domain("sales", str(self.root))
-        mesh.create_domain("analytics", str(self.home.parent / "analytics"), kind="consumer")
+        mesh.create_domain("sales", str(self.root), create=True)
+        mesh.create_domain(
+            "analytics", str(self.home.parent / "analytics"), kind="consumer", create=True
+        )
         mesh.crawl("sales")
         mesh.sync()
         for user, role in (

@@ -45,9 +45,9 @@ def build(base: Path) -> Path:
     )
     home = base / "home"
     mesh = Mesh.init(home)
-    mesh.create_domain("cb", str(cb))
-    mesh.create_domain("ib", str(ib))
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer")
+    mesh.create_domain("cb", str(cb), create=True)
+    mesh.create_domain("ib", str(ib), create=True)
+    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
     mesh.crawl("cb")
     mesh.crawl("ib")
     mesh.sync()

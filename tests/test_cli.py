@@ -156,6 +156,7 @@ def test_iceberg_catalog_down_fails_sync(ready: Cli, tmp_path: Path) -> None:
             str(root),
             "--catalog",
             f"iceberg:http://127.0.0.1:{free_port()}",
+            "--create",
         )[0]
         == 0
     )
@@ -175,7 +176,7 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
         for d in range(20):
             write_parquet(root / "db" / f"t{i:02d}" / f"d={d}" / "a.parquet", {"x": [i]})
     mesh = Mesh.init(home)
-    mesh.create_domain("big", str(root))
+    mesh.create_domain("big", str(root), create=True)
     mesh.crawl("big")
     proc = subprocess.Popen(
         [*LAKEMESH, "sync"], env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -208,7 +209,7 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
 def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
     home, root = tmp_path / "home", tmp_path / "root"
     mesh = Mesh.init(home)
-    mesh.create_domain("live", str(root))
+    mesh.create_domain("live", str(root), create=True)
     proc = subprocess.Popen(
         [*LAKEMESH, "sync", "--watch", "--interval", "0.2", "--repair-interval", "1", "--json"],
         env=_env(home),

@@ -22,7 +22,16 @@ def ready(cli: Cli, tmp_path: Path) -> Cli:
     )
     for args in (
         ("domain", "create", "cb", "--storage", str(tmp_path / "cb")),
-        ("domain", "create", "an", "--storage", str(tmp_path / "an"), "--kind", "consumer"),
+        (
+            "domain",
+            "create",
+            "an",
+            "--storage",
+            str(tmp_path / "an"),
+            "--create",
+            "--kind",
+            "consumer",
+        ),
         ("crawl", "cb"),
         ("sync",),
     ):

@@ -419,7 +419,7 @@ def test_user_creation_rules(gov: Mesh) -> None:
 
 def test_only_the_mesh_admin_creates_domains(gov: Mesh, tmp_path: Path) -> None:
     with pytest.raises(PermissionDenied, match="only the mesh admin"):
-        gov.create_domain("rogue", str(tmp_path / "rogue"), as_="admin@analytics")
+        gov.create_domain("rogue", str(tmp_path / "rogue"), as_="admin@analytics", create=True)
     assert "rogue" not in {d.name for d in gov.domains()}
 
 

@@ -181,9 +181,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     mesh = Mesh.init(base / "home")
     for name, root in (("hr", hr), ("ops", ops), ("fin", fin)):
-        mesh.create_domain(name, str(root))
+        mesh.create_domain(name, str(root), create=True)
         mesh.crawl(name)
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer")
+    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
     mesh.sync()
     for user, role in (
         ("steward@hr", "steward"),

@@ -150,7 +150,7 @@ def test_delta_files_leading_out_of_the_root_are_refused(sqlite_mesh: Mesh, tmp_
     (root / "db" / "t" / "_delta_log" / "00000000000000000001.json").write_text(
         _json.dumps({"commitInfo": {"timestamp": 1}}) + "\n" + _json.dumps(add) + "\n"
     )
-    sqlite_mesh.create_domain("lake", str(root), catalog="delta")
+    sqlite_mesh.create_domain("lake", str(root), catalog="delta", create=True)
     with pytest.raises(PathOutsideRoot):
         table_source(sqlite_mesh.domain("lake"), "lake.db.t", "delta", str(root / "db" / "t"), [])
 
@@ -190,7 +190,7 @@ def test_iceberg_tables_are_queried_under_their_policy(gov: Mesh, tmp_path: Path
     try:
         writer.create_namespace("markets")
         writer.create_table("markets.trades", schema=rows.schema).append(rows)
-        gov.create_domain("ice", str(root), catalog=f"iceberg:{uri}")
+        gov.create_domain("ice", str(root), catalog=f"iceberg:{uri}", create=True)
         gov.sync()
         table = "ice.markets.trades"
         assert gov.table(table).format == "iceberg"
@@ -205,7 +205,7 @@ def test_iceberg_tables_are_queried_under_their_policy(gov: Mesh, tmp_path: Path
         writer.create_table(
             "markets.quotes", schema=rows.schema, location=str(lake / "markets" / "quotes")
         ).append(rows)
-        gov.create_domain("lake", str(lake))
+        gov.create_domain("lake", str(lake), create=True)
         gov.crawl("lake")
         gov.sync()
         quotes = "lake.markets.quotes"

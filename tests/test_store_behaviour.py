@@ -61,7 +61,7 @@ def test_domain_unique_under_concurrent_creates(mesh: Mesh, tmp_path: Path) -> N
 
     def create(i: int) -> None:
         try:
-            mesh.create_domain("sales", str(tmp_path / f"root{i}"))
+            mesh.create_domain("sales", str(tmp_path / f"root{i}"), create=True)
             results.append("ok")
         except Exception as exc:  # AlreadyExists or overlap refusal
             results.append(type(exc).__name__)

@@ -38,7 +38,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sales(mesh: Mesh, root: Path) -> Mesh:
-    mesh.create_domain("sales", str(root), owners=("bob@sales",))
+    mesh.create_domain("sales", str(root), owners=("bob@sales",), create=True)
     mesh.crawl("sales")
     return mesh
 
@@ -219,7 +219,7 @@ def test_corrupt_builtin_catalog_changes_nothing(sales: Mesh, root: Path) -> Non
 
 
 def test_never_crawled_domain_syncs_to_nothing(mesh: Mesh, tmp_path: Path) -> None:
-    mesh.create_domain("empty", str(tmp_path / "empty"))
+    mesh.create_domain("empty", str(tmp_path / "empty"), create=True)
     [r] = mesh.sync()
     assert r.status == "ok" and r.tables_added == 0
     assert any("no catalog yet" in w for w in r.warnings)

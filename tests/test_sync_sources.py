@@ -40,7 +40,7 @@ def test_iceberg_source_sync_incremental_evolution_and_removal(
     mesh: Mesh, iceberg: tuple[Path, str, SqlCatalog]
 ) -> None:
     root, uri, writer = iceberg
-    mesh.create_domain("investment", str(root), catalog=f"iceberg:{uri}")
+    mesh.create_domain("investment", str(root), catalog=f"iceberg:{uri}", create=True)
     trades = writer.create_table("markets.trades", schema=frame(0).schema)
     trades.append(frame(10))
     writer.create_table("markets.quotes", schema=frame(0).schema).append(frame(3))
@@ -81,7 +81,9 @@ def _iceberg_double():  # type: ignore[no-untyped-def]
 def test_iceberg_catalog_down_fails_safe(mesh: Mesh, tmp_path: Path) -> None:
     root = tmp_path / "rest_root"
     root.mkdir()
-    mesh.create_domain("rest", str(root), catalog=f"iceberg:http://127.0.0.1:{free_port()}")
+    mesh.create_domain(
+        "rest", str(root), catalog=f"iceberg:http://127.0.0.1:{free_port()}", create=True
+    )
     [r] = mesh.sync()
     assert r.status == "failed" and "cannot reach iceberg catalog" in (r.error or "")
     status = mesh.sync_status()[0]
@@ -93,7 +95,7 @@ def test_delta_source_sync_partitions_evolution_and_unreadable(mesh: Mesh, tmp_p
     path = root / "sales" / "orders"
     write_deltalake(str(path), frame(6), partition_by=["region"])
     write_deltalake(str(root / "sales" / "refunds"), frame(2))
-    mesh.create_domain("shop", str(root), catalog="delta")
+    mesh.create_domain("shop", str(root), catalog="delta", create=True)
     [r] = mesh.sync()
     assert (r.status, r.tables_added, r.partitions_added) == ("ok", 2, 2)
     detail = mesh.table("shop.sales.orders")

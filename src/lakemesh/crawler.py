@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from lakemesh.catalog import HIVE_NULL, Format, Partition, TableInfo, partition_key
+from lakemesh.catalog import EXTENSIONS, HIVE_NULL, Format, Partition, TableInfo, partition_key
 from lakemesh.catalog.builtin import BuiltinCatalog, CatalogWriter
 from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, SchemaConflict
 from lakemesh.schema import (
@@ -41,16 +41,6 @@ from lakemesh.schema import (
 from lakemesh.storage import Entry, Storage, check_relative
 from lakemesh.typedef import is_object_name
 
-EXTENSIONS: dict[str, Format] = {
-    ".parquet": "parquet",
-    ".parq": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-}
 PARTITION_DIR = re.compile(r"([^=]+)=(.*)")
 SAMPLE_BYTES = 1 << 20  #: CSV and JSON schemas are inferred from the first MiB, like Glue
 MAX_DEPTH = 32
@@ -68,6 +58,12 @@ class CrawlReport:
     files_cached: int = 0
     warnings: list[str] = field(default_factory=list)
     schema_changes: dict[str, list[SchemaChange]] = field(default_factory=dict)
+    #: Set when the crawl found no table at all: why, in terms of the expected layout.
+    hint: str | None = None
+
+    @property
+    def found(self) -> int:
+        return len(self.added) + len(self.updated) + len(self.unchanged)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -78,6 +74,7 @@ class CrawlReport:
             "files_read": self.files_read,
             "files_cached": self.files_cached,
             "warnings": self.warnings,
+            "hint": self.hint,
             "schema_changes": {
                 t: [c.model_dump() for c in cs] for t, cs in self.schema_changes.items()
             },
@@ -109,6 +106,8 @@ class Crawler:
         self.storage, self.catalog = storage, catalog
         self.progress = progress
         self.report = CrawlReport()
+        #: Folders that did not fit the layout, by kind, for the hint of an empty crawl.
+        self._misfits: dict[str, str] = {}
 
     def warn(self, message: str) -> None:
         self.report.warnings.append(message)
@@ -135,7 +134,34 @@ class Crawler:
                 self._put(writer, *info_parts)
             self._remove_vanished(writer, rel, database, found)
             self._tick("tables", len(tables), len(tables))
+        if not found:
+            self.report.hint = self._hint(rel, database)
         return self.report
+
+    def _hint(self, rel: str, database: str | None) -> str:
+        """Why nothing was found, said in terms of the layout the crawler expects."""
+        where = rel or "the storage root"
+        if "partition" in self._misfits and database is not None:
+            return (
+                f"{self._misfits['partition']} has no key=value partitions; with --database "
+                f"the tables are the folders directly under {where}; without it the layout "
+                "is <database>/<table>/[key=value/...]files"
+            )
+        if "partition" in self._misfits:
+            return (
+                f"{self._misfits['partition']} is not a key=value partition folder: the "
+                "layout is <database>/<table>/[key=value/...]files"
+            )
+        if "file" in self._misfits:
+            layout = "<table>/files" if database else "<database>/<table>/files"
+            other = "" if database else ", or <table>/files with --database DB"
+            return (
+                f"{self._misfits['file']} is a file where a folder was expected: the layout "
+                f"under {where} is {layout}{other}"
+            )
+        if self.report.warnings:
+            return f"nothing under {where} could be read as a table (see the warnings)"
+        return f"{where} holds no data files (layout: <database>/<table>/[key=value/...]files)"
 
     def _start(self, path: str) -> str:
         if path.startswith("/") or "://" in path:
@@ -187,6 +213,7 @@ class Crawler:
             if not self._visible(e):
                 continue
             if not e.is_dir:
+                self._misfits.setdefault("file", e.path)
                 self.warn(f"skipped {e.path}: a file where a {what} folder was expected")
             elif not is_object_name(e.name):
                 self.warn(f"skipped {e.path}: {e.name!r} is not a valid {what} name")
@@ -216,6 +243,7 @@ class Crawler:
             if e.is_dir:
                 m = PARTITION_DIR.fullmatch(e.name)
                 if m is None or not is_object_name(m.group(1).lower()):
+                    self._misfits.setdefault("partition", e.path)
                     self.warn(f"skipped {e.path}: {e.name!r} is not a key=value partition")
                     continue
                 self._walk_table(t, e.path, (*part, (m.group(1).lower(), m.group(2))))

@@ -66,8 +66,12 @@ def create_domain(
     owners: tuple[str, ...] = (),
     endpoint: str | None = None,
     region: str | None = None,
+    create: bool = False,
 ) -> Domain:
-    """Validate everything first; the root directory is created only once all checks pass."""
+    """Validate everything first. A local storage root must exist, unless ``create``
+    asks for it (then it is made only once all checks pass): a typo in a path should not
+    become an empty domain. Owners are existing users, or users of the new domain (who
+    cannot exist yet; ``user create`` makes them)."""
     check_domain_name(name)
     if name in RESERVED_DOMAINS:
         raise InvalidInput(f"domain name {name!r} is reserved")
@@ -75,6 +79,12 @@ def create_domain(
         raise InvalidInput(f"invalid domain kind {kind!r}: expected one of {', '.join(KINDS)}")
     for owner in owners:
         check_principal(owner)
+        known = conn.execute(select(t.users.c.id).where(t.users.c.name == owner)).first()
+        if known is None and owner.partition("@")[2] != name:
+            raise NotFound(
+                f"unknown owner {owner!r}: an owner is an existing user or a user of "
+                f"domain {name} ('lakemesh user create' makes them)"
+            )
     catalog_kind, catalog_uri = parse_catalog_spec(catalog)
     options = {k: v for k, v in (("endpoint", endpoint), ("region", region)) if v}
     if options and not storage.startswith("s3://"):
@@ -84,10 +94,7 @@ def create_domain(
         raise AlreadyExists(f"domain {name!r} already exists")
     _check_no_overlap(conn, store.uri)
     if store.uri.startswith("/"):
-        try:
-            os.makedirs(store.uri, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInput(f"cannot create storage root {store.uri}: {exc.strerror}") from exc
+        _local_root(store.uri, create)
     stamp = now()
     try:
         domain_id = conn.execute(
@@ -112,6 +119,19 @@ def create_domain(
         conn, events.DomainCreated(domain=name, storage=store.uri, catalog=catalog, kind=kind)
     )
     return get_domain(conn, name)
+
+
+def _local_root(path: str, create: bool) -> None:
+    if os.path.isdir(path):
+        return
+    if os.path.exists(path):
+        raise InvalidInput(f"storage root {path} is not a directory")
+    if not create:
+        raise InvalidInput(f"storage root {path} does not exist (--create makes it)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create storage root {path}: {exc.strerror}") from exc
 
 
 def get_domain(conn: Connection, name: str) -> Domain:

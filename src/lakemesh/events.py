@@ -24,7 +24,7 @@ class Event(Frozen):
 
     @property
     def subject(self) -> str | None:
-        for name in ("table", "resource", "grant_id", "target", "user", "key"):
+        for name in ("table", "resource", "grant_id", "target", "user", "key", "alert_id"):
             value = getattr(self, name, None)
             if value:
                 return str(value)
@@ -107,6 +107,13 @@ class MaskSet(Event):
     type = "policy.mask.set"
     target: str
     method: str | None
+
+
+class AlertAcknowledged(Event):
+    type = "alert.acknowledged"
+    alert_id: int
+    kind: str
+    by: str
 
 
 class SyncCompleted(Event):

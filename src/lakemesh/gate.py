@@ -19,16 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from lakemesh import audit
+from lakemesh.alerts import raise_alert
 from lakemesh.authz import Authorizer, Decision
 from lakemesh.errors import LakemeshError, NotFound
 from lakemesh.policy import Snapshot
 from lakemesh.principals import User
 from lakemesh.store import Store
-from lakemesh.store import tables as t
-from lakemesh.typedef import check_principal, now
+from lakemesh.typedef import check_principal
 
 T = TypeVar("T")
 
@@ -142,12 +142,6 @@ class Gate:
             audit.maybe_checkpoint(self.store, self.home)
         except LakemeshError as exc:
             with self.store.write() as conn:
-                conn.execute(
-                    insert(t.alerts).values(
-                        domain_id=None,
-                        severity="error",
-                        kind="audit.checkpoint",
-                        message=f"audit checkpoint failed: {exc}",
-                        created_at=now(),
-                    )
+                raise_alert(
+                    conn, None, "error", "audit.checkpoint", f"audit checkpoint failed: {exc}"
                 )

@@ -20,8 +20,8 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -50,24 +50,36 @@ def parse_actions(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(names), key=ACTIONS.index))
 
 
-def parse_expiry(text: str, at: datetime) -> datetime:
-    """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO-8601 timestamp; never past."""
+class Expiry(NamedTuple):
+    at: datetime
+    #: Set when the text was read with an assumption the caller should hear about.
+    note: str | None = None
+
+
+def parse_expiry(text: str, at: datetime) -> Expiry:
+    """``30d``, ``12h``, ``90m``, ``2w`` from now, or an ISO-8601 timestamp (one without a
+    zone is UTC, and the note says so); never in the past."""
     text = text.strip()
+    note = None
     m = _DURATION.fullmatch(text)
-    if m:
-        when = at + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-    else:
-        try:
+    try:
+        if m:
+            when = at + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        else:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(
-                f"invalid expiry {text!r}: expected 30d, 12h or a timestamp"
-            ) from exc
-        if when.tzinfo is None:
-            raise InvalidInput(f"expiry {text!r} needs a time zone (e.g. Z or +00:00)")
+    except OverflowError as exc:
+        raise InvalidInput(f"invalid expiry {text!r}: too far in the future") from exc
+    except ValueError as exc:
+        raise InvalidInput(
+            f"invalid expiry {text!r}: expected a duration (30d, 12h, 90m, 2w) or an "
+            "ISO-8601 timestamp"
+        ) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+        note = f"expiry {text!r} has no time zone: taken as UTC ({when.isoformat()})"
     if when <= at:
         raise InvalidInput(f"expiry {when.isoformat()} is in the past")
-    return when
+    return Expiry(when, note)
 
 
 @dataclass
@@ -99,7 +111,8 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
     columns = _check_columns(tm, req.columns) if req.columns else None
     exclude = _check_columns(tm, req.exclude_columns) if req.exclude_columns else None
     row_filter = _check_filter(tm, req.row_filter) if req.row_filter else None
-    expires = parse_expiry(req.expires, stamp) if req.expires else None
+    expiry = parse_expiry(req.expires, stamp) if req.expires else None
+    expires = expiry.at if expiry else None
     scope: str | None = None
     parent_id = None
     delegating = _delegates(s, actor, kind, domain, expr)
@@ -142,9 +155,8 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
             raise PermissionDenied("a delegated grant cannot be grantable (two levels only)")
     else:
         raise PermissionDenied(f"{actor.name} may not grant on {resource}")
-    grant_id = "g" + secrets.token_hex(8)
     values = {
-        "id": grant_id,
+        "id": "g" + secrets.token_hex(8),
         "principal": req.principal,
         "actions": json.dumps(list(req.actions)),
         "resource_kind": kind,
@@ -159,8 +171,90 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
         "granted_by": actor.name,
         "created_at": stamp,
     }
+    same = _held(conn, values, stamp)
+    if same is not None:
+        return public(same) | {"existing": True}
     conn.execute(insert(t.grants).values(**values))
-    return public(values)
+    out = public(values)
+    if expiry is not None and expiry.note:
+        out["notes"] = [expiry.note]
+    return out
+
+
+#: What makes two grants the same grant (everything but who, when and how long).
+_TERMS = (
+    "principal",
+    "actions",
+    "resource_kind",
+    "resource",
+    "scope_domain",
+    "columns",
+    "exclude_columns",
+    "row_filter",
+    "grantable",
+    "parent_id",
+)
+
+
+def _held(conn: Connection, values: dict[str, Any], at: datetime) -> dict[str, Any] | None:
+    """An active grant with the same terms that lasts at least as long as ``values``
+    would: granting it again changes nothing, so it is returned instead of a duplicate."""
+    g = t.grants.c
+    q = select(t.grants).where(
+        g.revoked_at.is_(None),
+        *(g[k].is_(None) if values[k] is None else g[k] == values[k] for k in _TERMS),
+    )
+    wanted = values["expires_at"]
+    for row in conn.execute(q):
+        held = row.expires_at
+        if held is None or (held > at and wanted is not None and held >= wanted):
+            return dict(row._mapping)
+    return None
+
+
+def list_grants(
+    conn: Connection,
+    actor: User,
+    *,
+    on: str | None = None,
+    to: str | None = None,
+    include_inactive: bool = False,
+) -> list[dict[str, Any]]:
+    """The grants ``actor`` may see, newest first: the ones it made or may revoke, and
+    the ones that apply to it (to itself, its domain role or its domain).
+
+    ``on`` names a table (its database's grants cover it too) or a database; ``to`` one
+    grantee. Revoked and expired grants only with ``include_inactive``."""
+    g = t.grants.c
+    q = select(t.grants).order_by(g.created_at.desc(), g.id)
+    if on is not None:
+        q = q.where(g.resource.in_(_covering(on)))
+    if to is not None:
+        q = q.where(g.principal == to)
+    at = now()
+    mine = {actor.name, f"{actor.domain}:{actor.role}", actor.domain}
+    out = []
+    for row in conn.execute(q):
+        if not (row.principal in mine or _may_revoke(actor, row)):
+            continue
+        expired = row.expires_at is not None and row.expires_at <= at
+        status = "revoked" if row.revoked_at else "expired" if expired else "active"
+        if status != "active" and not include_inactive:
+            continue
+        out.append(public(dict(row._mapping)) | {"status": status})
+    return out
+
+
+def _covering(resource: str) -> list[str]:
+    """The resource names whose grants cover ``resource`` (a table: also its database)."""
+    parts = resource.lower().split(".")
+    if len(parts) == 3:
+        name = str(TableName.parse(resource))
+        return [name, name.rsplit(".", 1)[0]]
+    if len(parts) == 2:
+        check_object_name(parts[1], "database name")
+        return [".".join(parts)]
+    raise InvalidInput(f"invalid --on {resource!r}: expected domain.db or domain.db.table")
 
 
 def revoke(conn: Connection, actor: User, grant_id: str) -> list[str]:
@@ -197,10 +291,9 @@ def public(values: dict[str, Any]) -> dict[str, Any]:
     for k in ("actions", "columns", "exclude_columns"):
         if isinstance(out.get(k), str):
             out[k] = json.loads(out[k])
-    if isinstance(out.get("expires_at"), datetime):
-        out["expires_at"] = out["expires_at"].isoformat()
-    if isinstance(out.get("created_at"), datetime):
-        out["created_at"] = out["created_at"].isoformat()
+    for k in ("expires_at", "created_at", "revoked_at"):
+        if isinstance(out.get(k), datetime):
+            out[k] = out[k].isoformat()
     return out
 
 

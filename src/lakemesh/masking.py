@@ -52,12 +52,14 @@ def set_mask(
         kind, target = "tag", f"{key}={value}"
     stamp = now()
     m = t.masks
-    conn.execute(
+    replaced = conn.execute(
         update(m)
         .where(m.c.target_kind == kind, m.c.target == target, m.c.removed_at.is_(None))
         .values(removed_at=stamp)
-    )
+    ).rowcount
     if spec.strip().lower() == "none":
+        if not replaced:
+            raise NotFound(f"there is no mask on {target} to remove")
         return {"target_kind": kind, "target": target, "method": None, "removed": True}
     from lakemesh.masks import parse_mask
 

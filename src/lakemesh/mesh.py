@@ -11,18 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lakemesh import audit, events, keys, masking, policy, principals
-from lakemesh import grants as grantmod
-from lakemesh import search as fulltext
+from lakemesh import audit, events, keys, policy, principals
 from lakemesh import tags as tagmod
 from lakemesh.authz import Decision
 from lakemesh.catalog import Partition
-from lakemesh.catalog.builtin import BuiltinCatalog
 from lakemesh.central import CentralCatalog, TableDetail
-from lakemesh.crawler import Crawler, CrawlReport
-from lakemesh.crawler import Progress as CrawlProgress
 from lakemesh.domains import Domain, create_domain, get_domain, list_domains
 from lakemesh.errors import InvalidInput, NotFound, PermissionDenied
 from lakemesh.gate import Gate
@@ -35,11 +30,16 @@ from lakemesh.home import (
     write_settings,
 )
 from lakemesh.principals import MESH_ADMIN, User
-from lakemesh.schema import SchemaChange
 from lakemesh.store import Store
-from lakemesh.sync import Progress as SyncProgress
-from lakemesh.sync import Syncer, SyncOptions, SyncResult, sync_status
 from lakemesh.typedef import TableName
+
+if TYPE_CHECKING:  # imported where used: a query needs none of them (CLI start-up time)
+    from lakemesh import grants as grantmod
+    from lakemesh.crawler import CrawlReport
+    from lakemesh.crawler import Progress as CrawlProgress
+    from lakemesh.schema import SchemaChange
+    from lakemesh.sync import Progress as SyncProgress
+    from lakemesh.sync import SyncResult
 
 
 class Mesh:
@@ -137,6 +137,9 @@ class Mesh:
                 "registered by its own tools; run 'lakemesh sync' to pick them up"
             )
         storage = d.storage()
+        from lakemesh.catalog.builtin import BuiltinCatalog
+        from lakemesh.crawler import Crawler
+
         report = Crawler(storage, BuiltinCatalog(storage), progress=progress).crawl(path, database)
         self.gate.mutate(
             as_,
@@ -167,6 +170,8 @@ class Mesh:
         targets = [self.domain(n) for n in domains] if domains else self.domains()
         for d in targets:
             self._require_domain_operator(as_, d.name, "sync")
+        from lakemesh.sync import Syncer, SyncOptions
+
         options = SyncOptions(max_removal_ratio=self.settings.sync.max_removal_ratio, force=force)
         syncer = Syncer(
             self.store,
@@ -184,13 +189,49 @@ class Mesh:
         return results
 
     def sync_status(self) -> list[dict[str, Any]]:
+        from lakemesh.sync import sync_status
+
         return sync_status(self.store)
+
+    # ------------------------------------------------------------------ alerts
+
+    def alerts(
+        self, *, include_resolved: bool = False, as_: str = MESH_ADMIN
+    ) -> list[dict[str, Any]]:
+        """Alerts ``as_`` may see (mesh admin: all; a domain's stewards and admins: the
+        domain's), newest first."""
+        from lakemesh import alerts
+
+        actor = self.gate.actor(as_)
+        with self.store.read() as conn:
+            return alerts.list_alerts(conn, actor, include_resolved=include_resolved)
+
+    def acknowledge_alert(self, alert_id: int, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        from lakemesh import alerts
+
+        actor = self.gate.actor(as_)
+
+        def change(conn: Any) -> dict[str, Any]:
+            alert = alerts.acknowledge(conn, actor, alert_id)
+            events.emit(
+                conn,
+                events.AlertAcknowledged(
+                    domain=alert["domain"], alert_id=alert_id, kind=alert["kind"], by=actor.name
+                ),
+            )
+            return alert
+
+        return self.gate.mutate(
+            actor.name, "alert.ack", str(alert_id), change, lambda a: {"kind": a["kind"]}
+        )
 
     # ------------------------------------------------------------------ discovery
 
     def search(self, text: str, *, as_: str = MESH_ADMIN, limit: int = 50) -> list[dict[str, Any]]:
         """Tables matching ``text`` that ``as_`` may describe (SPEC 2.1: products are
         listed to everyone, other tables only with DESCRIBE)."""
+        from lakemesh import search as fulltext
+
         actor = self.gate.actor(as_)
         with self.store.read() as conn:
             hits = fulltext.search(conn, text, limit=None)
@@ -325,6 +366,18 @@ class Mesh:
             actor.name, "principal.create", name, change, lambda r: {"role": r[0].role}
         )
 
+    def users(self, *, as_: str = MESH_ADMIN) -> list[dict[str, str]]:
+        """Users ``as_`` may see: every user for the mesh admin, else its domain's."""
+        actor = self.gate.actor(as_)
+        domain = None if actor.is_mesh_admin else actor.domain
+        return self.gate.mutate(
+            actor.name,
+            "principal.list",
+            domain,
+            lambda conn: principals.list_users(conn, domain),
+            lambda rows: {"results": len(rows)},
+        )
+
     def authenticate(self, token: str) -> User | None:
         with self.store.read() as conn:
             return principals.authenticate(conn, token)
@@ -342,6 +395,12 @@ class Mesh:
             return {"key": key, "values": allowed, "created": created}
 
         return self.gate.mutate(actor.name, "tag.define", key, change, lambda r: r)
+
+    def tags(self, *, as_: str = MESH_ADMIN) -> list[dict[str, Any]]:
+        """Tag keys and allowed values: the governance vocabulary, visible to every user."""
+        self.gate.actor(as_)  # an unknown principal is refused like everywhere else
+        with self.store.read() as conn:
+            return tagmod.list_tags(conn)
 
     def assign_tag(
         self, resource: str, assignment: str, *, as_: str = MESH_ADMIN
@@ -374,12 +433,16 @@ class Mesh:
     # ------------------------------------------------------------------ grants and masks
 
     def grant(self, request: grantmod.GrantRequest, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        from lakemesh import grants as grantmod
+
         actor = self.gate.actor(as_)
         authz = self.gate.authz()
         resource = request.table or request.database or f"tags[{request.tags}]"
 
         def change(conn: Any) -> dict[str, Any]:
             g = grantmod.create(conn, authz, actor, request)
+            if g.get("existing"):  # the principal already holds exactly this
+                return g
             policy.changed(conn, "grant", g["id"])
             events.emit(
                 conn,
@@ -396,7 +459,31 @@ class Mesh:
 
         return self.gate.mutate(actor.name, "grant.create", resource, change, lambda g: g)
 
+    def grants(
+        self,
+        *,
+        on: str | None = None,
+        to: str | None = None,
+        include_inactive: bool = False,
+        as_: str = MESH_ADMIN,
+    ) -> list[dict[str, Any]]:
+        """Grants ``as_`` may see (made, revocable, or applying to it), newest first."""
+        from lakemesh import grants as grantmod
+
+        actor = self.gate.actor(as_)
+        return self.gate.mutate(
+            actor.name,
+            "grant.list",
+            on,
+            lambda conn: grantmod.list_grants(
+                conn, actor, on=on, to=to, include_inactive=include_inactive
+            ),
+            lambda rows: {"to": to, "results": len(rows)},
+        )
+
     def revoke(self, grant_id: str, *, as_: str = MESH_ADMIN) -> list[str]:
+        from lakemesh import grants as grantmod
+
         actor = self.gate.actor(as_)
 
         def change(conn: Any) -> list[str]:
@@ -416,6 +503,8 @@ class Mesh:
     def mask(
         self, *, column: str | None = None, tag: str | None = None, spec: str, as_: str = MESH_ADMIN
     ) -> dict[str, Any]:
+        from lakemesh import masking
+
         actor = self.gate.actor(as_)
 
         def change(conn: Any) -> dict[str, Any]:
@@ -431,19 +520,22 @@ class Mesh:
     def decide(self, table: str, action: str = "SELECT", *, as_: str) -> Decision:
         """The gate's decision for ``as_`` (audited): what query engines ask."""
         actor = self.gate.actor(as_)
-        decision = self.gate.authz().decide(actor.name, action.upper(), str(TableName.parse(table)))
+        decision = self.gate.authz().decide(
+            actor.name, _action(action), str(TableName.parse(table))
+        )
         self.gate.decided(decision, "access.decide")
         return decision
 
     def explain(self, table: str, *, as_: str, action: str = "SELECT") -> dict[str, Any]:
         from lakemesh.explain import explain
 
+        action = _action(action)
         actor = self.gate.actor(as_)
         name = str(TableName.parse(table))
         authz = self.gate.authz()
         if name not in authz.snapshot.tables:
             raise NotFound(f"table {name} is not in the central catalog")
-        decision = authz.decide(actor.name, action.upper(), name)
+        decision = authz.decide(actor.name, action, name)
         self.gate.decided(decision, "access.explain")
         return explain(authz, decision)
 
@@ -479,3 +571,11 @@ class Mesh:
             actor.is_mesh_admin or (actor.domain == domain and actor.role in ("steward", "admin"))
         ):
             raise PermissionDenied(f"{actor.name} may not {what} domain {domain}")
+
+
+def _action(text: str) -> str:
+    """A data action named by a caller (case-insensitive), or a plain input error."""
+    action = text.strip().upper()
+    if action not in policy.ACTIONS:
+        raise InvalidInput(f"invalid action {text!r}: expected one of {', '.join(policy.ACTIONS)}")
+    return action

@@ -98,8 +98,19 @@ def authenticate(conn: Connection, token: str) -> User | None:
     return User(row.name, row.domain, row.role)
 
 
-def list_users(conn: Connection, domain: str | None = None) -> list[User]:
-    q = select(t.users.c.name, t.users.c.domain, t.users.c.role).order_by(t.users.c.name)
+def list_users(conn: Connection, domain: str | None = None) -> list[dict[str, str]]:
+    """Users (of one domain, or all), by name; never their token hashes."""
+    u = t.users.c
+    q = select(u.name, u.domain, u.role, u.created_by, u.created_at).order_by(u.name)
     if domain:
-        q = q.where(t.users.c.domain == domain)
-    return [User(r.name, r.domain, r.role) for r in conn.execute(q)]
+        q = q.where(u.domain == domain)
+    return [
+        {
+            "name": r.name,
+            "domain": r.domain,
+            "role": r.role,
+            "created_by": r.created_by,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in conn.execute(q)
+    ]

@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from lakemesh import audit, central, events
+from lakemesh.alerts import raise_alert
 from lakemesh.catalog import (
     Changes,
     DomainCatalog,
@@ -139,6 +140,13 @@ class Syncer:
             raise
         changes: Changes = catalog.changes(cursor)
         unreadable = catalog.unreadable
+        if result.mode == "full" and not changes.changed and not known and not unreadable:
+            how = (
+                f"'lakemesh crawl {domain.name}' fills it"
+                if domain.catalog_kind == "builtin"
+                else "its tables are registered by the domain's own tools"
+            )
+            result.warnings.append(f"the catalog of domain {domain.name} lists no table ({how})")
         removed = [r for r in changes.removed if r in known and r not in unreadable]
         if result.mode == "full":
             live = {r.ident for r in changes.changed}
@@ -269,7 +277,7 @@ class Syncer:
                 )
             breaking = [c for c in applied.schema_changes if c.breaking]
             if breaking:
-                _alert(
+                raise_alert(
                     conn,
                     domain.id,
                     "warning",
@@ -391,7 +399,7 @@ class Syncer:
                     "last_error": result.error,
                     "last_error_at": stamp,
                 }
-                _alert(conn, domain.id, "error", kind, f"{domain.name}: {result.error}")
+                raise_alert(conn, domain.id, "error", kind, f"{domain.name}: {result.error}")
                 event: events.Event = (
                     events.SyncFailed(
                         domain=domain.name, mode=result.mode, error=result.error or ""
@@ -461,14 +469,6 @@ def _counts(r: SyncResult) -> dict[str, int]:
             "partitions_removed",
         )
     }
-
-
-def _alert(conn: Connection, domain_id: int, severity: str, kind: str, message: str) -> None:
-    conn.execute(
-        insert(t.alerts).values(
-            domain_id=domain_id, severity=severity, kind=kind, message=message, created_at=now()
-        )
-    )
 
 
 def sync_status(store: Store) -> list[dict[str, Any]]:

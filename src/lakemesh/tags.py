@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -120,6 +120,19 @@ def check_expression(conn: Connection, expr: TagExpression) -> None:
 
 def definitions(conn: Connection) -> dict[str, frozenset[str]]:
     return {r.key: frozenset(json.loads(r.allowed)) for r in conn.execute(select(t.tags))}
+
+
+def list_tags(conn: Connection) -> list[dict[str, Any]]:
+    """Every tag key with its allowed values, by key."""
+    return [
+        {
+            "key": r.key,
+            "values": sorted(json.loads(r.allowed)),
+            "created_by": r.created_by,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in conn.execute(select(t.tags).order_by(t.tags.c.key))
+    ]
 
 
 def define(conn: Connection, key: str, values: list[str], actor: str) -> tuple[bool, list[str]]:

@@ -28,6 +28,17 @@ from lakemesh.storage import Storage
 from lakemesh.typedef import Frozen
 
 Format = Literal["parquet", "csv", "json", "iceberg", "delta"]
+#: Data files by extension: what the crawler catalogs and a query reads.
+EXTENSIONS: dict[str, Format] = {
+    ".parquet": "parquet",
+    ".parq": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
 
 
 class Partition(NamedTuple):

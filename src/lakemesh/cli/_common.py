@@ -1,35 +1,153 @@
-"""What every command shares: the Typer app, consoles, the --home/--json/--as options."""
+"""What every command shares: the root group, consoles, and the --home/--json/--as options.
+
+Commands are plain Click. Command modules import the heavy parts of lakemesh (``Mesh``,
+pyarrow, SQLAlchemy) inside the command functions, so that ``lakemesh --help``, a usage
+error or a quick command does not pay for what it does not use.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+import click
 
-from lakemesh.principals import MESH_ADMIN
+import lakemesh
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="lakemesh: a data mesh with central governance.",
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from lakemesh.mesh import Mesh
+
+#: ``lakemesh.principals.MESH_ADMIN``, written out so that the CLI's start-up does not
+#: import the store layer for a default value (a test keeps the two equal).
+MESH_ADMIN = "admin@central"
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Output:
+    """One output stream: plain lines are written as they are (never read as markup),
+    Rich renderables (tables) through a Rich console made on first use, since importing
+    Rich costs a command that prints no table a twentieth of a second."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self.stderr else sys.stdout
+
+    @property
+    def is_terminal(self) -> bool:
+        return bool(self.stream.isatty())
+
+    def print(self, obj: Any, *, markup: bool = False) -> None:
+        if isinstance(obj, str):
+            self.stream.write(obj + "\n")
+        else:
+            self.console().print(obj)
+
+    def console(self) -> Console:
+        """A Rich console on the stream. It never cuts a value short when it writes to a
+        pipe or a file: Rich would assume 80 columns and end table cells in an ellipsis."""
+        if self._console is None:
+            from rich.console import Console
+
+            wide = not self.is_terminal and "COLUMNS" not in os.environ
+            self._console = Console(  # no file=: Rich then follows sys.stdout/stderr
+                stderr=self.stderr,
+                highlight=False,
+                soft_wrap=True,
+                width=10_000 if wide else None,
+            )
+        return self._console
+
+
+def new_table(*headers: str, **options: Any) -> Table:
+    """A Rich table (Rich imported here, on first use)."""
+    from rich.table import Table
+
+    return Table(*headers, **options)
+
+
+out = Output()
+err = Output(stderr=True)
+
+
+@click.group(
+    context_settings=CONTEXT,
+    epilog=(
+        "--home, --json and --as may stand before the command or after it: "
+        "'lakemesh --home m sync' is 'lakemesh sync --home m'. Without --as the local CLI "
+        "acts as the mesh admin admin@central. It is an operator's tool, like sqlite3: "
+        "whoever can read and write the mesh home is trusted (--as is not "
+        "authentication); the HTTP API authenticates with tokens."
+    ),
+)
+@click.version_option(
+    lakemesh.__version__, "--version", prog_name="lakemesh", message="%(prog)s %(version)s"
+)
+def app() -> None:
+    """lakemesh: a data mesh with central governance."""
+
+
+def group(name: str, help: str) -> click.Group:
+    """A command group, ``lakemesh NAME ...``."""
+    sub = click.Group(name, help=help, context_settings=CONTEXT)
+    app.add_command(sub)
+    return sub
+
+
+def command(
+    parent: click.Group = app, name: str | None = None, *, acts: bool = False
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command of ``parent`` with the options every command takes (SPEC 3): ``--home``
+    and ``--json``, and ``--as`` for commands that act for someone (``acts``)."""
+
+    def decorate(fn: Callable[..., Any]) -> click.Command:
+        fn = _JSON(fn)
+        fn = _HOME(fn)
+        if acts:
+            fn = _AS(fn)
+        return parent.command(name, context_settings=CONTEXT)(fn)
+
+    return decorate
+
+
+_HOME = click.option(
+    "--home",
+    metavar="DIR",
+    default=None,
+    help="Mesh home (default: $LAKEMESH_HOME, else ./mesh).",
+)
+_JSON = click.option("--json", "json_", is_flag=True, help="Machine-readable output on stdout.")
+_AS = click.option(
+    "--as",
+    "as_",
+    metavar="PRINCIPAL",
+    default=MESH_ADMIN,
+    show_default=True,
+    help="The principal to act as (user@domain).",
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Home = Annotated[
-    str | None, typer.Option("--home", help="Mesh home (default $LAKEMESH_HOME or ./mesh).")
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-As = Annotated[str, typer.Option("--as", help="Principal to act as.")]
-DEFAULT_ACTOR = MESH_ADMIN
+def open_mesh(home: str | None) -> Mesh:
+    """The mesh at ``home``, imported on first use (see the module docstring)."""
+    from lakemesh.mesh import Mesh
+
+    return Mesh.open(home)
+
+
+def split(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when the option was not given)."""
+    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
 
 
 def print_json(data: Any) -> None:
@@ -37,8 +155,17 @@ def print_json(data: Any) -> None:
 
 
 def warn(messages: Sequence[str]) -> None:
+    """Warnings on stderr, after what stdout already holds (so a terminal or a log that
+    takes both streams shows them in the order they happened)."""
+    if messages:
+        sys.stdout.flush()
     for m in messages:
         err.print(f"warning: {m}", markup=False)
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp for a terminal table: to the second, a space for the T."""
+    return "-" if iso is None else iso[:19].replace("T", " ")
 
 
 @contextmanager
@@ -47,13 +174,21 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[str, int, int], None] | No
     if not enabled or not err.is_terminal:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console(), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(label: str, done: int, total: int) -> None:

@@ -1,39 +1,46 @@
-"""Catalog commands: init, domains, crawl, sync, search, show, events, demo."""
+"""Catalog commands: init, migrate, domains, crawl, sync, alerts, search, show, events, demo."""
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
-import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.table import Table
+import click
 
-from lakemesh.cli._common import As, Home, Json, app, err, out, print_json, progress_bar, warn
+from lakemesh.cli._common import (
+    MESH_ADMIN,
+    command,
+    err,
+    group,
+    new_table,
+    open_mesh,
+    out,
+    print_json,
+    progress_bar,
+    warn,
+    when,
+)
 from lakemesh.errors import LakemeshError
-from lakemesh.mesh import Mesh
-from lakemesh.principals import MESH_ADMIN
-from lakemesh.sync import SyncResult
 
-domain_app = typer.Typer(no_args_is_help=True, help="Create and inspect domains.")
-events_app = typer.Typer(no_args_is_help=True, help="Events written by every change.")
-app.add_typer(domain_app, name="domain")
-app.add_typer(events_app, name="events")
+if TYPE_CHECKING:
+    from lakemesh.mesh import Mesh
+    from lakemesh.sync import SyncResult
+
+domain_app = group("domain", "Create and inspect domains.")
+alerts_app = group("alerts", "Conditions an operator must look at (failed syncs, ...).")
+events_app = group("events", "Events written by every change.")
 
 
 # --------------------------------------------------------------------------- init
 
 
-@app.command()
-def init(
-    home: Home = None,
-    json_: Json = False,
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite).")] = None,
-) -> None:
+@command()
+@click.option("--db", metavar="URL", help="Database URL (default: SQLite in the mesh home).")
+def init(db: str | None, home: str | None, json_: bool) -> None:
     """Create a mesh home with its metadata store and the mesh admin."""
+    from lakemesh.mesh import Mesh
+
     mesh = Mesh.init(home, db)
     data = {
         "admin_token": mesh.admin_token,
@@ -54,8 +61,8 @@ def init(
         out.print(f"mesh admin API token (shown once): {data['admin_token']}", markup=False)
 
 
-@app.command()
-def migrate(home: Home = None, json_: Json = False) -> None:
+@command()
+def migrate(home: str | None, json_: bool) -> None:
     """Upgrade an existing mesh home's store to this version's schema."""
     from lakemesh.home import load_settings, resolve_home
     from lakemesh.store import Store
@@ -74,28 +81,48 @@ def migrate(home: Home = None, json_: Json = False) -> None:
 # --------------------------------------------------------------------------- domains
 
 
-@domain_app.command("create")
+@command(domain_app, "create", acts=True)
+@click.argument("name")
+@click.option("--storage", required=True, metavar="URI", help="A local path or s3://bucket/prefix.")
+@click.option("--create", is_flag=True, help="Create the storage folder if it does not exist.")
+@click.option(
+    "--catalog", default="builtin", show_default=True, help="builtin | iceberg:URI | delta"
+)
+@click.option("--kind", default="producer", show_default=True, help="producer | consumer | both")
+@click.option(
+    "--owner",
+    "owners",
+    multiple=True,
+    metavar="USER",
+    help="An owner: an existing user, or a user of the new domain (repeatable).",
+)
+@click.option("--endpoint", metavar="URL", help="S3 endpoint URL.")
+@click.option("--region", help="S3 region.")
 def domain_create(
     name: str,
-    storage: Annotated[str, typer.Option("--storage", help="A local path or s3://bucket/prefix.")],
-    catalog: Annotated[str, typer.Option(help="builtin | iceberg:URI | delta")] = "builtin",
-    kind: Annotated[str, typer.Option("--kind", help="producer | consumer | both")] = "producer",
-    owner: Annotated[list[str] | None, typer.Option("--owner", help="Owner (repeatable).")] = None,
-    endpoint: Annotated[str | None, typer.Option("--endpoint", help="S3 endpoint URL.")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="S3 region.")] = None,
-    home: Home = None,
-    json_: Json = False,
+    storage: str,
+    create: bool,
+    catalog: str,
+    kind: str,
+    owners: tuple[str, ...],
+    endpoint: str | None,
+    region: str | None,
+    as_: str,
+    home: str | None,
+    json_: bool,
 ) -> None:
     """Register a domain with its storage root and catalog."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         d = mesh.create_domain(
             name,
             storage,
             catalog=catalog,
             kind=kind,
-            owners=tuple(owner or ()),
+            owners=owners,
             endpoint=endpoint,
             region=region,
+            create=create,
+            as_=as_,
         )
     if json_:
         print_json(d.public())
@@ -107,24 +134,25 @@ def domain_create(
         )
 
 
-@domain_app.command("list")
-def domain_list(home: Home = None, json_: Json = False) -> None:
+@command(domain_app, "list")
+def domain_list(home: str | None, json_: bool) -> None:
     """List domains."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         domains = [d.public() for d in mesh.domains()]
     if json_:
         print_json(domains)
         return
-    table = Table("name", "kind", "catalog", "storage", "owners")
+    table = new_table("name", "kind", "catalog", "storage", "owners")
     for d in domains:
         table.add_row(d["name"], d["kind"], d["catalog"], d["storage"], ", ".join(d["owners"]))
     out.print(table)
 
 
-@domain_app.command("show")
-def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
+@command(domain_app, "show")
+@click.argument("name")
+def domain_show(name: str, home: str | None, json_: bool) -> None:
     """Show one domain with its sync state."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         data = mesh.domain(name).public()
         data["sync"] = next((s for s in mesh.sync_status() if s["domain"] == name), None)
         data["tables"] = [t["full_name"] for t in mesh.tables(name)]
@@ -146,57 +174,76 @@ def domain_show(name: str, home: Home = None, json_: Json = False) -> None:
 # --------------------------------------------------------------------------- crawl, sync
 
 
-@app.command()
+@command(acts=True)
+@click.argument("domain")
+@click.argument("path", default="")
+@click.option("--database", metavar="DB", help="Put every table found into this database.")
 def crawl(
-    domain: str,
-    path: Annotated[str, typer.Argument(help="Folder under the domain root.")] = "",
-    database: Annotated[
-        str | None, typer.Option(help="Put every table found into this DB.")
-    ] = None,
-    home: Home = None,
-    json_: Json = False,
+    domain: str, path: str, database: str | None, as_: str, home: str | None, json_: bool
 ) -> None:
-    """Infer tables from files under a domain's storage root into its builtin catalog."""
-    with Mesh.open(home) as mesh, progress_bar(not json_) as progress:
-        report = mesh.crawl(domain, path, database, progress=progress)
+    """Infer tables from files under a domain's storage root into its builtin catalog.
+
+    The layout is PATH/<database>/<table>/[key=value/...]files, or PATH/<table>/... with
+    --database. A crawl that finds no table exits 1 and says why.
+    """
+    with open_mesh(home) as mesh, progress_bar(not json_) as progress:
+        report = mesh.crawl(domain, path, database, progress=progress, as_=as_)
     warn(report.warnings)
     if json_:
         print_json(report.as_dict())
-        return
-    out.print(
-        f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
-        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
-        f"({report.files_read} files read, {report.files_cached} cached)",
-        markup=False,
-    )
+    else:
+        out.print(
+            f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
+            f"({report.files_read} files read, {report.files_cached} cached)",
+            markup=False,
+        )
+    if report.hint is not None and report.warnings:
+        raise LakemeshError(f"crawl found no table: {report.hint}")
+    if report.hint is not None:
+        err.print(f"note: no table found: {report.hint}", markup=False)
 
 
-@app.command()
+@command(acts=True)
+@click.argument("domains", nargs=-1)
+@click.option("--full", is_flag=True, help="Full repair: list everything, diff, report drift.")
+@click.option("--watch", is_flag=True, help="Keep syncing until Ctrl-C.")
+@click.option("--force", is_flag=True, help="Apply a listing the fail-safe refused.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Watch: incremental every N s.",
+)
+@click.option(
+    "--repair-interval",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Watch: full every N s.",
+)
 def sync(
-    domains: Annotated[
-        list[str] | None, typer.Argument(help="Domains (default all) or 'status'.")
-    ] = None,
-    full: Annotated[bool, typer.Option(help="Full repair: list all, diff, report drift.")] = False,
-    watch: Annotated[bool, typer.Option(help="Keep syncing until Ctrl-C.")] = False,
-    force: Annotated[bool, typer.Option(help="Apply a listing the fail-safe refused.")] = False,
-    interval: Annotated[
-        float | None, typer.Option(help="Watch: incremental every N s.", min=0.1)
-    ] = None,
-    repair_interval: Annotated[
-        float | None, typer.Option(help="Watch: full every N s.", min=1)
-    ] = None,
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
+    domains: tuple[str, ...],
+    full: bool,
+    watch: bool,
+    force: bool,
+    interval: float | None,
+    repair_interval: float | None,
+    as_: str,
+    home: str | None,
+    json_: bool,
 ) -> None:
-    """Sync domain catalogs into the central catalog; 'sync status' shows sync health."""
-    names = list(domains or [])
+    """Sync domain catalogs (default all) into the central catalog.
+
+    'lakemesh sync status' shows per domain the sync state, lag, counts, drift and open
+    alerts.
+    """
+    names = list(domains)
     if "status" in names:
         if len(names) > 1 or full or watch or force:
-            raise typer.BadParameter("'sync status' takes no other arguments")
+            raise click.UsageError("'sync status' takes no other arguments")
         _sync_status(home, json_)
         return
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         if watch:
             _watch(
                 mesh,
@@ -218,6 +265,8 @@ def sync(
 
 def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False) -> None:
     if json_:
+        for r in results:
+            warn(r.warnings)
         print_json([r.summary() for r in results])
         return
     for r in results:
@@ -256,6 +305,10 @@ def _watch(
 ) -> None:
     """Incremental every ``interval`` s, full repair every ``repair_interval`` s; a
     signal stops it between tables (each table's transaction is whole)."""
+    import signal
+    import threading
+    import time
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -281,12 +334,12 @@ def _watch(
 
 
 def _sync_status(home: str | None, json_: bool) -> None:
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         rows = mesh.sync_status()
     if json_:
         print_json(rows)
         return
-    table = Table(
+    table = new_table(
         "domain",
         "status",
         "last success (UTC)",
@@ -301,7 +354,7 @@ def _sync_status(home: str | None, json_: bool) -> None:
         table.add_row(
             r["domain"],
             r["status"],
-            _when(r["last_success_at"]),
+            when(r["last_success_at"]),
             "-" if r["lag_seconds"] is None else f"{r['lag_seconds']:.0f}",
             str(r["tables"]),
             str(r["partitions"]),
@@ -312,22 +365,65 @@ def _sync_status(home: str | None, json_: bool) -> None:
     for r in rows:
         if r["last_error"]:
             out.print(
-                f"{r['domain']}: last error at {_when(r['last_error_at'])}: {r['last_error']}",
+                f"{r['domain']}: last error at {when(r['last_error_at'])}: {r['last_error']}",
                 markup=False,
             )
+    if any(r["open_alerts"] for r in rows):
+        out.print("open alerts: lakemesh alerts list", markup=False)
 
 
-def _when(iso: str | None) -> str:
-    return "-" if iso is None else iso[:19].replace("T", " ")
+# --------------------------------------------------------------------------- alerts
+
+
+@command(alerts_app, "list", acts=True)
+@click.option("--all", "all_", is_flag=True, help="Include resolved alerts.")
+def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
+    """Open alerts the caller may see (a domain's stewards and admins see its alerts)."""
+    with open_mesh(home) as mesh:
+        rows = mesh.alerts(include_resolved=all_, as_=as_)
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        out.print("no open alerts" if not all_ else "no alerts", markup=False)
+        return
+    table = new_table("id", "created (UTC)", "domain", "severity", "kind", "message", "resolved")
+    for r in rows:
+        resolved = "" if r["resolved_at"] is None else f"{when(r['resolved_at'])}"
+        if r["resolved_by"]:
+            resolved += f" by {r['resolved_by']}"
+        table.add_row(
+            str(r["id"]),
+            when(r["created_at"]),
+            r["domain"] or "-",
+            r["severity"],
+            r["kind"],
+            r["message"],
+            resolved,
+        )
+    out.print(table)
+
+
+@command(alerts_app, "ack", acts=True)
+@click.argument("alert_id", metavar="ID", type=int)
+def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
+    """Acknowledge an open alert: it is resolved, and who did it is kept."""
+    with open_mesh(home) as mesh:
+        alert = mesh.acknowledge_alert(alert_id, as_=as_)
+    if json_:
+        print_json(alert)
+    else:
+        out.print(f"acknowledged alert {alert['id']}: {alert['message']}", markup=False)
 
 
 # --------------------------------------------------------------------------- discovery
 
 
-@app.command("search")
-def search_cmd(text: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json = False) -> None:
+@command(name="search", acts=True)
+@click.argument("text")
+def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
     """Full-text search over table names, column names and descriptions."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         hits = mesh.search(text, as_=as_)
     if json_:
         print_json(hits)
@@ -339,16 +435,19 @@ def search_cmd(text: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json =
         out.print(f"{h['table']}  [{h['format']}]  {h['description'] or ''}{cols}", markup=False)
 
 
-@app.command()
-def show(
-    table: str,
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
-    partitions: Annotated[int, typer.Option(help="How many partitions to list.", min=0)] = 20,
-) -> None:
-    """One table: schema, partitions and schema history."""
-    with Mesh.open(home) as mesh:
+@command(acts=True)
+@click.argument("table")
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    metavar="N",
+    help="How many partitions to list.",
+)
+def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -> None:
+    """One table: schema, partitions, tags, masks, product info and schema history."""
+    with open_mesh(home) as mesh:
         data = mesh.show(table, as_=as_, partitions=partitions)
     if json_:
         print_json(data)
@@ -369,7 +468,9 @@ def show(
         out.print(f"  tags: {_tag_text(data['tags'])}", markup=False)
     if data["product"]:
         out.print("  registered data product", markup=False)
-    cols = Table("column", "type", "null", "part", "tags", "mask", "description", title="schema")
+    cols = new_table(
+        "column", "type", "null", "part", "tags", "mask", "description", title="schema"
+    )
     for c in data["columns"]:
         own = {k: v for k, v in c["tags"].items() if data["tags"].get(k) != v}
         cols.add_row(
@@ -408,19 +509,14 @@ def _change_text(change: dict[str, Any]) -> str:
     return f"{change['kind']} {change.get('column') or ''}".strip() + breaking
 
 
-@events_app.command("list")
-def events_list(
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
-    type_: Annotated[
-        str | None, typer.Option("--type", help="Only types with this prefix.")
-    ] = None,
-    home: Home = None,
-    json_: Json = False,
-) -> None:
+@command(events_app, "list")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, metavar="N")
+@click.option("--type", "type_", metavar="PREFIX", help="Only types starting with PREFIX.")
+def events_list(limit: int, type_: str | None, home: str | None, json_: bool) -> None:
     """The newest events, newest first."""
     from lakemesh import events
 
-    with Mesh.open(home) as mesh, mesh.store.read() as conn:
+    with open_mesh(home) as mesh, mesh.store.read() as conn:
         rows = events.recent(conn, limit, type_)
     if json_:
         print_json(rows)
@@ -431,18 +527,16 @@ def events_list(
         )
 
 
-@app.command()
-def demo(
-    directory: Annotated[
-        str | None, typer.Option("--dir", help="An empty directory to use.")
-    ] = None,
-    home: Home = None,
-    json_: Json = False,
-) -> None:
-    """The whole story of SPEC section 4, end to end, on the embedded defaults.
+@command()
+@click.option("--dir", "directory", metavar="DIR", help="An empty directory to use.")
+def demo(directory: str | None, home: str | None, json_: bool) -> None:
+    """Tell the whole demo story, end to end, on the embedded defaults, then exit.
 
-    ``--home`` places the demo's mesh (default: DIR/mesh); with ``--json`` the story goes
-    to stderr and stdout gets ``{"dir": ..., "home": ...}``.
+    Three domains, the German credit data curated into a product, crawl, sync, tags, a
+    mask, a filtered share, delegation, governed queries on DuckDB and Spark, a model
+    trained on the result, and the audit chain verified. --home places the demo's mesh
+    (default: DIR/mesh); with --json the story goes to stderr and stdout gets
+    {"dir": ..., "home": ...}.
     """
     import contextlib
 

@@ -3,46 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.table import Table
+import click
 
-from lakemesh.cli._common import As, Home, Json, app, out, print_json
+from lakemesh.cli._common import (
+    command,
+    err,
+    group,
+    new_table,
+    open_mesh,
+    out,
+    print_json,
+    split,
+    when,
+)
 from lakemesh.errors import InvalidInput, LakemeshError
-from lakemesh.grants import GrantRequest, parse_actions
-from lakemesh.mesh import Mesh
-from lakemesh.principals import MESH_ADMIN
 
-user_app = typer.Typer(no_args_is_help=True, help="Users and their API tokens.")
-tag_app = typer.Typer(no_args_is_help=True, help="Governed tags (LF-tags).")
-access_app = typer.Typer(no_args_is_help=True, help="Why a principal can or cannot read.")
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
-app.add_typer(user_app, name="user")
-app.add_typer(tag_app, name="tag")
-app.add_typer(access_app, name="access")
-app.add_typer(audit_app, name="audit")
-
-Columns = Annotated[str | None, typer.Option(help="Comma-separated column names.")]
-
-
-def _split(text: str | None) -> list[str] | None:
-    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+user_app = group("user", "Users and their API tokens.")
+tag_app = group("tag", "Governed tags (LF-tags).")
+access_app = group("access", "Why a principal can or cannot read.")
+audit_app = group("audit", "The hash-chained audit log.")
 
 
 # --------------------------------------------------------------------------- users
 
 
-@user_app.command("create")
-def user_create(
-    name: str,
-    role: Annotated[str, typer.Option(help="admin | steward | member")] = "member",
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
-) -> None:
+@command(user_app, "create", acts=True)
+@click.argument("name", metavar="NAME@DOMAIN")
+@click.option("--role", default="member", show_default=True, help="admin | steward | member")
+def user_create(name: str, role: str, as_: str, home: str | None, json_: bool) -> None:
     """Create a user; its API token is printed once and stored only as a hash."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         user, token = mesh.create_user(name, role, as_=as_)
     if json_:
         print_json({"name": user.name, "domain": user.domain, "role": user.role, "token": token})
@@ -52,20 +44,30 @@ def user_create(
         )
 
 
+@command(user_app, "list", acts=True)
+def user_list(as_: str, home: str | None, json_: bool) -> None:
+    """Users the caller may see: all for the mesh admin, else those of the caller's domain."""
+    with open_mesh(home) as mesh:
+        users = mesh.users(as_=as_)
+    if json_:
+        print_json(users)
+        return
+    table = new_table("name", "domain", "role", "created (UTC)", "created by")
+    for u in users:
+        table.add_row(u["name"], u["domain"], u["role"], when(u["created_at"]), u["created_by"])
+    out.print(table)
+
+
 # --------------------------------------------------------------------------- tags
 
 
-@tag_app.command("define")
-def tag_define(
-    key: str,
-    values: Annotated[str, typer.Option("--values", help="Allowed values, comma-separated.")],
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
-) -> None:
+@command(tag_app, "define", acts=True)
+@click.argument("key")
+@click.option("--values", required=True, metavar="V1,V2,...", help="Allowed values.")
+def tag_define(key: str, values: str, as_: str, home: str | None, json_: bool) -> None:
     """Define a tag key and its allowed values (mesh admin)."""
-    with Mesh.open(home) as mesh:
-        tag = mesh.define_tag(key, _split(values) or [], as_=as_)
+    with open_mesh(home) as mesh:
+        tag = mesh.define_tag(key, split(values) or [], as_=as_)
     if json_:
         print_json(tag)
     else:
@@ -73,16 +75,12 @@ def tag_define(
         out.print(f"{verb} tag {tag['key']} = {'|'.join(tag['values'])}", markup=False)
 
 
-@tag_app.command("assign")
-def tag_assign(
-    resource: str,
-    assignment: str,
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
-) -> None:
+@command(tag_app, "assign", acts=True)
+@click.argument("resource")
+@click.argument("assignment", metavar="KEY=VALUE")
+def tag_assign(resource: str, assignment: str, as_: str, home: str | None, json_: bool) -> None:
     """Tag a database, table or column (KEY=VALUE), as a steward of its domain."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         done = mesh.assign_tag(resource, assignment, as_=as_)
     if json_:
         print_json(done)
@@ -91,31 +89,71 @@ def tag_assign(
         out.print(f"tagged {done['resource']} {done['key']}={done['value']}{was}", markup=False)
 
 
+@command(tag_app, "list", acts=True)
+def tag_list(as_: str, home: str | None, json_: bool) -> None:
+    """Tag keys and their allowed values."""
+    with open_mesh(home) as mesh:
+        tags = mesh.tags(as_=as_)
+    if json_:
+        print_json(tags)
+        return
+    if not tags:
+        out.print("no tags defined (lakemesh tag define KEY --values V1,V2)", markup=False)
+    for t in tags:
+        out.print(f"{t['key']} = {'|'.join(t['values'])}", markup=False)
+
+
 # --------------------------------------------------------------------------- grants
 
+#: Options of ``grant ACTIONS`` that ``grant list`` does not take.
+_CREATE_ONLY = ("tags", "columns", "exclude_columns", "row_filter", "grantable", "expires")
 
-@app.command()
+
+@command(acts=True)
+@click.argument("actions")
+@click.option("--to", metavar="PRINCIPAL", help="user@domain, a domain, or domain:role.")
+@click.option("--on", metavar="RESOURCE", help="A table (d.db.t) or a database (d.db).")
+@click.option("--tags", metavar="EXPR", help="A tag expression: k=v1|v2 AND k2=v.")
+@click.option("--columns", metavar="C1,C2", help="Only these columns.")
+@click.option("--exclude-columns", metavar="C1,C2", help="Every column but these.")
+@click.option("--row-filter", metavar="EXPR", help="Boolean SQL over the table's columns.")
+@click.option("--grantable", is_flag=True, help="The grantee may delegate it.")
+@click.option(
+    "--expires",
+    metavar="WHEN",
+    help="A duration (30d, 12h, 2w) or a timestamp; a timestamp without a zone is UTC.",
+)
+@click.option("--all", "all_", is_flag=True, help="grant list: include revoked and expired.")
 def grant(
-    actions: Annotated[str, typer.Argument(help="DESCRIBE,SELECT,ALTER,DROP,UNMASK or ALL")],
-    to: Annotated[str, typer.Option("--to", help="user@domain, a domain, or domain:role")],
-    on: Annotated[
-        str | None, typer.Option("--on", help="TABLE (d.db.t) or DATABASE (d.db)")
-    ] = None,
-    tags: Annotated[
-        str | None, typer.Option("--tags", help="Tag expression k=v1|v2 AND k2=v")
-    ] = None,
-    columns: Columns = None,
-    exclude_columns: Columns = None,
-    row_filter: Annotated[
-        str | None, typer.Option(help="Boolean SQL over the table's columns.")
-    ] = None,
-    grantable: Annotated[bool, typer.Option(help="The grantee may delegate it.")] = False,
-    expires: Annotated[str | None, typer.Option(help="30d, 12h or a timestamp.")] = None,
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
+    actions: str,
+    to: str | None,
+    on: str | None,
+    all_: bool,
+    as_: str,
+    home: str | None,
+    json_: bool,
+    **shape: Any,
 ) -> None:
-    """Grant actions on a table, a database or a tag expression."""
+    """Grant ACTIONS on a table, a database or a tag expression; or list grants.
+
+    ACTIONS are DESCRIBE, SELECT, ALTER, DROP, UNMASK (comma-separated) or ALL. Granting
+    exactly what the principal already holds returns the existing grant.
+
+    'lakemesh grant list [--on RESOURCE] [--to PRINCIPAL] [--all]' lists the grants the
+    caller may see: the ones it made, may revoke, or that apply to it.
+    """
+    if actions == "list":
+        given = [f"--{k.replace('_', '-')}" for k in _CREATE_ONLY if shape[k] not in (None, False)]
+        if given:
+            raise click.UsageError(f"'grant list' does not take {', '.join(given)}")
+        _grant_list(on, to, all_, as_, home, json_)
+        return
+    if all_:
+        raise click.UsageError("--all applies to 'grant list' only")
+    if to is None:
+        raise click.UsageError("Missing option '--to'.")
+    from lakemesh.grants import GrantRequest, parse_actions
+
     table = database = None
     if on is not None:
         depth = on.count(".")
@@ -127,36 +165,76 @@ def grant(
         principal=to,
         table=table,
         database=database,
-        tags=tags,
-        columns=_split(columns),
-        exclude_columns=_split(exclude_columns),
-        row_filter=row_filter,
-        grantable=grantable,
-        expires=expires,
+        tags=shape["tags"],
+        columns=split(shape["columns"]),
+        exclude_columns=split(shape["exclude_columns"]),
+        row_filter=shape["row_filter"],
+        grantable=shape["grantable"],
+        expires=shape["expires"],
     )
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         g = mesh.grant(request, as_=as_)
+    for note in g.get("notes", ()):
+        err.print(f"note: {note}", markup=False)
     if json_:
         print_json(g)
         return
     extra = [
         f"columns {','.join(g['columns'])}" if g["columns"] else "",
+        f"all columns but {','.join(g['exclude_columns'])}" if g["exclude_columns"] else "",
         f"row filter {g['row_filter']}" if g["row_filter"] else "",
         f"expires {g['expires_at']}" if g["expires_at"] else "",
         "grantable" if g["grantable"] else "",
     ]
     detail = "; ".join(x for x in extra if x)
+    verb = "already granted" if g.get("existing") else "granted"
     out.print(
-        f"granted {','.join(g['actions'])} on {g['resource']} to {g['principal']} "
+        f"{verb} {','.join(g['actions'])} on {g['resource']} to {g['principal']} "
         f"(grant {g['id']}{'; ' + detail if detail else ''})",
         markup=False,
     )
 
 
-@app.command()
-def revoke(grant_id: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json = False) -> None:
+def _grant_list(
+    on: str | None, to: str | None, all_: bool, as_: str, home: str | None, json_: bool
+) -> None:
+    with open_mesh(home) as mesh:
+        grants = mesh.grants(on=on, to=to, include_inactive=all_, as_=as_)
+    if json_:
+        print_json(grants)
+        return
+    if not grants:
+        out.print("no grants", markup=False)
+        return
+    table = new_table(
+        "id", "principal", "actions", "resource", "scope", "expires (UTC)", "by", "status"
+    )
+    for g in grants:
+        scope = [
+            f"columns {','.join(g['columns'])}" if g["columns"] else "",
+            f"not {','.join(g['exclude_columns'])}" if g["exclude_columns"] else "",
+            f"rows {g['row_filter']}" if g["row_filter"] else "",
+            "grantable" if g["grantable"] else "",
+            f"from {g['parent_id']}" if g["parent_id"] else "",
+        ]
+        table.add_row(
+            g["id"],
+            g["principal"],
+            ",".join(g["actions"]),
+            g["resource"],
+            "; ".join(s for s in scope if s) or "all",
+            when(g["expires_at"]) if g["expires_at"] else "never",
+            g["granted_by"],
+            g["status"],
+        )
+    out.print(table)
+
+
+@command(acts=True)
+@click.argument("grant_id", metavar="GRANT_ID")
+def revoke(grant_id: str, as_: str, home: str | None, json_: bool) -> None:
     """Revoke a grant (and the grants delegated from it)."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         revoked = mesh.revoke(grant_id, as_=as_)
     if json_:
         print_json({"revoked": revoked})
@@ -165,17 +243,21 @@ def revoke(grant_id: str, as_: As = MESH_ADMIN, home: Home = None, json_: Json =
         out.print(f"revoked {grant_id}{more}", markup=False)
 
 
-@app.command()
+@command(acts=True)
+@click.option(
+    "--with",
+    "with_",
+    required=True,
+    metavar="METHOD",
+    help="hash | redact | null | last4 | a SQL expression over value | none (remove).",
+)
+@click.option("--column", metavar="TABLE.COLUMN", help="One column (d.db.t.col).")
+@click.option("--tag", metavar="KEY=VALUE", help="Every column tagged KEY=VALUE.")
 def mask(
-    with_: Annotated[str, typer.Option("--with", help="hash | redact | null | last4 | SQL | none")],
-    column: Annotated[str | None, typer.Option(help="TABLE.COLUMN (d.db.t.col)")] = None,
-    tag: Annotated[str | None, typer.Option(help="Every column tagged KEY=VALUE.")] = None,
-    as_: As = MESH_ADMIN,
-    home: Home = None,
-    json_: Json = False,
+    with_: str, column: str | None, tag: str | None, as_: str, home: str | None, json_: bool
 ) -> None:
     """Mask a column, or every column with a tag, for principals without UNMASK."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         rule = mesh.mask(column=column, tag=tag, spec=with_, as_=as_)
     if json_:
         print_json(rule)
@@ -190,16 +272,17 @@ def mask(
 # --------------------------------------------------------------------------- explain
 
 
-@access_app.command("explain")
-def access_explain(
-    table: str,
-    as_: As = MESH_ADMIN,
-    action: Annotated[str, typer.Option(help="The action to explain.")] = "SELECT",
-    home: Home = None,
-    json_: Json = False,
-) -> None:
+@command(access_app, "explain", acts=True)
+@click.argument("table")
+@click.option(
+    "--action",
+    default="SELECT",
+    show_default=True,
+    help="DESCRIBE | SELECT | ALTER | DROP | UNMASK",
+)
+def access_explain(table: str, action: str, as_: str, home: str | None, json_: bool) -> None:
     """Which grants, tags, filters, masks and expiries decide; what is missing if denied."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         e = mesh.explain(table, as_=as_, action=action)
     if json_:
         print_json(e)
@@ -249,48 +332,51 @@ def _tags(tags: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- audit
 
 
-@audit_app.command("list")
+@command(audit_app, "list")
+@click.option("--principal", metavar="P", help="Only this principal.")
+@click.option("--resource", metavar="R", help="This resource or what is under it.")
+@click.option("--action", metavar="A", help="Only this action.")
+@click.option("--outcome", metavar="O", help="Only this outcome: allowed, denied, ok, refused, ...")
+@click.option("--since", metavar="TS", help="From this ISO-8601 timestamp (inclusive).")
+@click.option("--until", metavar="TS", help="Up to this ISO-8601 timestamp (exclusive).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, metavar="N")
 def audit_list(
-    principal: Annotated[str | None, typer.Option(help="Only this principal.")] = None,
-    resource: Annotated[str | None, typer.Option(help="This resource or what is under it.")] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
-    outcome: Annotated[str | None, typer.Option(help="allowed, denied, ok, refused, ...")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO-8601 timestamp.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO-8601 timestamp.")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
-    home: Home = None,
-    json_: Json = False,
+    principal: str | None,
+    resource: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    home: str | None,
+    json_: bool,
 ) -> None:
     """Audit records, newest first."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         records = mesh.audit_list(
             principal=principal,
             resource=resource,
             action=action,
-            since=_when(since),
-            until=_when(until),
+            outcome=outcome,
+            since=_timestamp(since),
+            until=_timestamp(until),
             limit=limit,
         )
     if json_:
         print_json([r.model_dump(mode="json") for r in records])
         return
-    table = Table("seq", "time (UTC)", "principal", "action", "resource", "outcome")
+    table = new_table("seq", "time (UTC)", "principal", "action", "resource", "outcome")
     for r in records:
         table.add_row(
-            str(r.seq),
-            r.ts.isoformat()[:19].replace("T", " "),
-            r.principal,
-            r.action,
-            r.resource or "",
-            r.outcome,
+            str(r.seq), when(r.ts.isoformat()), r.principal, r.action, r.resource or "", r.outcome
         )
     out.print(table)
 
 
-@audit_app.command("verify")
-def audit_verify(home: Home = None, json_: Json = False) -> None:
+@command(audit_app, "verify")
+def audit_verify(home: str | None, json_: bool) -> None:
     """Check the hash chain and the signed checkpoints; exit 1 if anything was tampered."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         report = mesh.audit_verify()
     if json_:
         print_json(report.model_dump(mode="json") | {"ok": report.ok})
@@ -307,10 +393,10 @@ def audit_verify(home: Home = None, json_: Json = False) -> None:
         raise LakemeshError(f"audit verification failed: {len(report.problems)} problem(s)")
 
 
-@audit_app.command("checkpoint")
-def audit_checkpoint(home: Home = None, json_: Json = False) -> None:
+@command(audit_app, "checkpoint")
+def audit_checkpoint(home: str | None, json_: bool) -> None:
     """Sign the chain's head now (checkpoints are also written periodically)."""
-    with Mesh.open(home) as mesh:
+    with open_mesh(home) as mesh:
         cp = mesh.audit_checkpoint()
     data = cp.model_dump(mode="json")
     if json_:
@@ -319,13 +405,13 @@ def audit_checkpoint(home: Home = None, json_: Json = False) -> None:
         out.print(f"checkpoint at seq {data.get('seq')}", markup=False)
 
 
-def _when(text: str | None) -> datetime | None:
+def _timestamp(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput(f"invalid timestamp {text!r}: expected ISO-8601") from exc
-    if when.tzinfo is None:
+    if stamp.tzinfo is None:
         raise InvalidInput(f"timestamp {text!r} needs a time zone (e.g. Z)")
-    return when
+    return stamp

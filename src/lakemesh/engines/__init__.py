@@ -159,6 +159,10 @@ class Engine(ABC):
     #: optimisation barrier), so the planner should push the harmless ones in itself.
     pushes_predicates: bool = False
 
+    def warm(self, limits: Limits) -> None:  # noqa: B027  (optional; most engines need none)
+        """Start, in the background, what the next ``run`` with ``limits`` will need, so
+        that it is ready once the query is planned (called before planning)."""
+
     @abstractmethod
     def run(
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None

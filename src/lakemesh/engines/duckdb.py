@@ -114,6 +114,9 @@ class DuckDBEngine(Engine):
     def __init__(self, *, materialize: bool = False) -> None:
         self.materialize = materialize
 
+    def warm(self, limits: Limits) -> None:
+        _POOL.prime(limits)
+
     def run(
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
     ) -> pa.Table:
@@ -197,12 +200,30 @@ class _Pool:
         self._ready: dict[tuple[str, int], list[duckdb.DuckDBPyConnection]] = {}
         self._jobs: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
+        #: Keys whose first connection the worker is opening for a waiting query.
+        self._priming: dict[tuple[str, int], threading.Event] = {}
         self._pid = os.getpid()
+
+    def prime(self, limits: Limits) -> None:
+        """Open a connection for ``limits`` on the worker now, unless one is ready: a
+        process's first query (every CLI query) then plans while it opens."""
+        key = (limits.memory_limit, limits.threads)
+        with self._lock:
+            self._reset_after_fork()
+            if self._ready.get(key) or key in self._priming:
+                return
+            self._priming[key] = threading.Event()
+            self._start()
+        self._jobs.put(("fill", key))
 
     def take(self, limits: Limits) -> duckdb.DuckDBPyConnection:
         key = (limits.memory_limit, limits.threads)
         with self._lock:
             self._reset_after_fork()
+            opening = self._priming.get(key)
+        if opening is not None:
+            opening.wait(_PRIME_WAIT_SECONDS)
+        with self._lock:
             ready = self._ready.get(key)
             con = ready.pop() if ready else None
         return con if con is not None else _connect(limits)
@@ -236,7 +257,7 @@ class _Pool:
     def _reset_after_fork(self) -> None:
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._ready, self._worker = {}, None
+            self._ready, self._worker, self._priming = {}, None, {}
             self._jobs = queue.SimpleQueue()
 
     def _work(self) -> None:
@@ -252,6 +273,15 @@ class _Pool:
                 continue  # the query path opens its own connection when none is ready
 
     def _fill(self, key: tuple[str, int]) -> None:
+        try:
+            self._fill_one(key)
+        finally:
+            with self._lock:
+                primed = self._priming.pop(key, None)
+            if primed is not None:
+                primed.set()
+
+    def _fill_one(self, key: tuple[str, int]) -> None:
         with self._lock:
             if len(self._ready.get(key, ())) >= self._READY_PER_KEY:
                 return
@@ -269,6 +299,8 @@ class _Pool:
             stale.close()
 
 
+#: How long a query waits for the connection its warm-up is opening before opening one.
+_PRIME_WAIT_SECONDS = 5.0
 _POOL = _Pool()
 atexit.register(_POOL.close)
 

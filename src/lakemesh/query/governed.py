@@ -22,6 +22,7 @@ from lakemesh.domains import Domain, get_domain
 from lakemesh.engines import Engine, EngineError, Limits, Source, load_engine
 from lakemesh.errors import LakemeshError, PermissionDenied
 from lakemesh.principals import User
+from lakemesh.query.output import with_unique_names
 from lakemesh.query.plan import Plan, QueryRefused, plan_query
 from lakemesh.query.sources import table_source
 from lakemesh.typedef import TableName
@@ -37,15 +38,17 @@ class QueryFailed(PermissionDenied):
 def run_query(
     mesh: Mesh, sql: str, *, principal: str, engine: str = "duckdb", limits: Limits | None = None
 ) -> pa.Table:
-    """Run ``sql`` for ``principal``; every query leaves one audit record under its
-    correlation id (two when an allowed query then fails in the engine: the decision,
-    then ``aborted`` with the reason).
+    """Run ``sql`` for ``principal``; the result's column names are unique (made so the
+    way DuckDB names duplicates: ``x, x`` -> ``x, x_1``). Every query leaves one audit
+    record under its correlation id (two when an allowed query then fails in the engine:
+    the decision, then ``aborted`` with the reason).
 
     The decision record of an allowed query is committed on a helper thread while the
     engine runs (the commit's fsync then costs no latency), and the result is returned
     only once that record is durable: no rows leave without their audit record.
     """
     runner = load_engine(engine)  # unknown engine or missing extra: plain bad input
+    runner.warm(limits or Limits())
     actor, authz = mesh.gate.session(principal)
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}
@@ -109,7 +112,7 @@ def _plan_run_audit(
         write("aborted", tables | {"reason": str(exc)})
         raise QueryFailed(f"query failed (correlation id {correlation})") from exc
     decision.join()
-    return result
+    return with_unique_names(result)
 
 
 class _Background:

@@ -10,9 +10,8 @@ here), are scanned by pyiceberg/deltalake/pyarrow into Arrow instead.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
-from lakemesh.crawler import EXTENSIONS
+from lakemesh.catalog import EXTENSIONS
 from lakemesh.domains import Domain
 from lakemesh.engines import Source, SourceFormat
 from lakemesh.errors import BackendUnavailable, PathOutsideRoot
@@ -83,6 +82,8 @@ def _arrow_scan(
         from lakemesh.catalog.iceberg import scan_to_arrow
 
         return scan_to_arrow(storage, domain.catalog_kind, domain.catalog_uri, location, table)
+    import pyarrow.dataset as ds  # imports pandas: only object-store tables need it
+
     fs, _ = storage.filesystem()
     rel = storage.relative(location)
     paths = [

@@ -184,6 +184,8 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("resolved_at", TS),
+    #: Who acknowledged it; NULL when a later sync resolved it by itself.
+    Column("resolved_by", String(200)),
 )
 
 sync_runs = Table(

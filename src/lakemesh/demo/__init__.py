@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -86,16 +87,17 @@ JOIN_SQL = (
 
 
 def find_data() -> Path:
-    """The German credit data: $LAKEMESH_DEMO_DATA, or shared/data next to the checkout."""
+    """The German credit data shipped in the package (``$LAKEMESH_DEMO_DATA`` overrides).
+
+    Nothing is looked up outside the package: a wheel or a fresh clone is all the demo
+    needs."""
     env = os.environ.get("LAKEMESH_DEMO_DATA")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [p / "shared" / "data" / "german_credit" for p in here.parents]
-    candidates += [p.parent / "shared" / "data" / "german_credit" for p in here.parents]
-    for c in candidates:
-        if (c / "kredit_raw.csv").is_file() and (c / "columns.csv").is_file():
-            return c
-    raise InvalidInput("demo data not found: set LAKEMESH_DEMO_DATA to the german_credit folder")
+    folder = Path(env) if env else Path(str(resources.files(__name__) / "data" / "german_credit"))
+    for name in ("kredit_raw.csv", "columns.csv"):
+        if not (folder / name).is_file():
+            where = "LAKEMESH_DEMO_DATA" if env else "the installed package"
+            raise InvalidInput(f"demo data incomplete: {folder / name} is missing ({where})")
+    return folder
 
 
 def curate_credit(raw_csv: Path, columns_csv: Path) -> pa.Table:
@@ -224,6 +226,7 @@ class Story:
             "consumer_banking",
             "--storage",
             str(roots["consumer_banking"]),
+            "--create",
             "--kind",
             "producer",
             "--owner",
@@ -235,6 +238,7 @@ class Story:
             "investment_banking",
             "--storage",
             str(roots["investment_banking"]),
+            "--create",
             "--kind",
             "producer",
             "--owner",
@@ -246,6 +250,7 @@ class Story:
             "analytics",
             "--storage",
             str(roots["analytics"]),
+            "--create",
             "--kind",
             "consumer",
             "--owner",

@@ -81,6 +81,8 @@ class TableName(tuple[str, str, str]):
 
 
 class Frozen(BaseModel):
-    """Base for value objects: immutable, strict about unknown fields."""
+    """Base for value objects: immutable, strict about unknown fields. Validators are
+    built on first use (``defer_build``), not when a module is imported: a command pays
+    only for the models it touches."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)

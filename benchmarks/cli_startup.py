@@ -23,16 +23,16 @@ FLOOR = (
 )
 DESCRIPTION = """
 Wall time of whole `lakemesh` processes, as a user types them: `lakemesh --help`, and
-`lakemesh query "SELECT count(*) AS n FROM shop.db.orders"` (as the mesh admin) on a mesh
-with one domain, one 3-row Parquet table and a SELECT grant (a trivial governed query:
-start-up, opening the store, the policy, the audit record, a DuckDB connection, the
-result printed as a table). Peer: `python -c pass` with the same interpreter (the floor
-any Python command line pays). The third row compares the same query with a process
-that only imports the libraries every governed query needs (SQLAlchemy, pyarrow with
-compute, DuckDB, sqlglot with its DuckDB dialect, pydantic, click), which shows lakemesh's own share on a
-machine whose speed varies from minute to minute. Each command runs 20 times
-interleaved with its peer, after one warm-up run; medians. Targets: --help <= 0.3 s,
-the query <= 0.7 s and <= 1.5 x the library floor.
+`lakemesh query "SELECT count(*) AS n FROM shop.db.orders"` (as the mesh admin) on a
+mesh with one domain, one 3-row Parquet table and a SELECT grant (a trivial governed
+query: start-up, opening the store, the policy, the audit record, a DuckDB connection,
+the result printed as a table). Peer: `python -c pass` with the same interpreter (the
+floor any Python command line pays). The third row compares the same query with a
+process that only imports the libraries every governed query needs (SQLAlchemy, pyarrow
+with compute, DuckDB, sqlglot with its DuckDB dialect, pydantic, click), which shows
+lakemesh's own share on a machine whose speed varies from minute to minute. Each command
+runs 20 times interleaved with its peer, after one warm-up run; medians. Targets: --help
+<= 0.3 s, the query <= 0.7 s and <= 1.5 x the library floor.
 """
 
 

@@ -199,12 +199,17 @@ class Mesh:
         self, *, include_resolved: bool = False, as_: str = MESH_ADMIN
     ) -> list[dict[str, Any]]:
         """Alerts ``as_`` may see (mesh admin: all; a domain's stewards and admins: the
-        domain's), newest first."""
+        domain's), newest first. Listings of governance state are audited like search."""
         from lakemesh import alerts
 
         actor = self.gate.actor(as_)
-        with self.store.read() as conn:
-            return alerts.list_alerts(conn, actor, include_resolved=include_resolved)
+        return self.gate.mutate(
+            actor.name,
+            "alert.list",
+            None,
+            lambda conn: alerts.list_alerts(conn, actor, include_resolved=include_resolved),
+            lambda rows: {"results": len(rows)},
+        )
 
     def acknowledge_alert(self, alert_id: int, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
         from lakemesh import alerts
@@ -398,9 +403,10 @@ class Mesh:
 
     def tags(self, *, as_: str = MESH_ADMIN) -> list[dict[str, Any]]:
         """Tag keys and allowed values: the governance vocabulary, visible to every user."""
-        self.gate.actor(as_)  # an unknown principal is refused like everywhere else
-        with self.store.read() as conn:
-            return tagmod.list_tags(conn)
+        actor = self.gate.actor(as_)
+        return self.gate.mutate(
+            actor.name, "tag.list", None, tagmod.list_tags, lambda rows: {"results": len(rows)}
+        )
 
     def assign_tag(
         self, resource: str, assignment: str, *, as_: str = MESH_ADMIN

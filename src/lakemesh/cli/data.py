@@ -52,8 +52,11 @@ def query(
     """
     fmt = choose_format(format_, output, json_)
     target = None if output is None else writable(output)
+    from lakemesh.engines import Limits, load_engine
     from lakemesh.query import output as render
 
+    # The engine's first connection opens in the background while the mesh loads.
+    load_engine(engine).warm(Limits())
     with open_mesh(home) as mesh:
         result = mesh.query(sql, as_=as_, engine=engine)
     if target is not None:

@@ -116,7 +116,9 @@ def command(
         fn = _HOME(fn)
         if acts:
             fn = _AS(fn)
-        return parent.command(name, context_settings=CONTEXT)(fn)
+        cmd = parent.command(name, context_settings=CONTEXT)(fn)
+        cmd.params.sort(key=lambda p: p.name in ("as_", "home", "json_"))  # theirs last
+        return cmd
 
     return decorate
 

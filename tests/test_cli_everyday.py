@@ -504,7 +504,7 @@ def test_help_and_a_query_import_only_what_they_use(mesh_cli: Cli) -> None:
     mesh_cli.json("grant", "SELECT", "--on", TABLE, "--to", MESH_ADMIN)
     probe = (
         "import sys; from lakemesh.cli import main; code = main(sys.argv[1:]); "
-        "sys.stderr.write(' '.join(sorted(m for m in ('pandas', 'alembic', 'typer', "
+        "sys.stderr.write(' '.join(sorted(m for m in ('pandas', 'alembic', 'typer', 'rich', "
         "'sqlalchemy', 'pyarrow', 'duckdb', 'sqlglot') if m in sys.modules)))"
     )
 

@@ -8,7 +8,6 @@ error or a quick command does not pay for what it does not use.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import lakemesh
+from lakemesh.cli._table import TextTable
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
     from lakemesh.mesh import Mesh
 
@@ -32,9 +31,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class Output:
-    """One output stream: plain lines are written as they are (never read as markup),
-    Rich renderables (tables) through a Rich console made on first use, since importing
-    Rich costs a command that prints no table a twentieth of a second."""
+    """One output stream. Tables are ``TextTable``s; Rich (imported on first use) only
+    draws progress bars on a terminal."""
 
     def __init__(self, stderr: bool = False) -> None:
         self.stderr = stderr
@@ -48,33 +46,20 @@ class Output:
     def is_terminal(self) -> bool:
         return bool(self.stream.isatty())
 
-    def print(self, obj: Any, *, markup: bool = False) -> None:
-        if isinstance(obj, str):
-            self.stream.write(obj + "\n")
-        else:
-            self.console().print(obj)
+    def print(self, obj: str | TextTable, *, markup: bool = False) -> None:
+        """A line, or a table (text is written as it is: never read as markup)."""
+        self.stream.write(f"{obj}\n")
 
     def console(self) -> Console:
-        """A Rich console on the stream. It never cuts a value short when it writes to a
-        pipe or a file: Rich would assume 80 columns and end table cells in an ellipsis."""
         if self._console is None:
             from rich.console import Console
 
-            wide = not self.is_terminal and "COLUMNS" not in os.environ
-            self._console = Console(  # no file=: Rich then follows sys.stdout/stderr
-                stderr=self.stderr,
-                highlight=False,
-                soft_wrap=True,
-                width=10_000 if wide else None,
-            )
+            self._console = Console(stderr=self.stderr, highlight=False)  # no file=: follows
         return self._console
 
 
-def new_table(*headers: str, **options: Any) -> Table:
-    """A Rich table (Rich imported here, on first use)."""
-    from rich.table import Table
-
-    return Table(*headers, **options)
+def new_table(*headers: str, title: str | None = None) -> TextTable:
+    return TextTable(*headers, title=title)
 
 
 out = Output()

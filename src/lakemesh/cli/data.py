@@ -14,7 +14,8 @@ from lakemesh.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from rich.table import Table
+
+    from lakemesh.cli._table import TextTable
 
 FORMATS = ("table", "csv", "json", "parquet")
 #: ``--output FILE`` without ``--format``: the format its extension names.
@@ -138,7 +139,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
         raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
-def _rich_table(result: pa.Table, limit: int = SHOWN_ROWS) -> Table:
+def _text_table(result: pa.Table, limit: int = SHOWN_ROWS) -> TextTable:
     from lakemesh.query import output as render
 
     header, rows = render.to_text_rows(result, limit)
@@ -149,19 +150,11 @@ def _rich_table(result: pa.Table, limit: int = SHOWN_ROWS) -> Table:
 
 
 def _print_table(result: pa.Table) -> None:
-    out.print(_rich_table(result))
+    out.print(_text_table(result))
     more = f" (first {SHOWN_ROWS} shown)" if result.num_rows > SHOWN_ROWS else ""
     out.print(f"{result.num_rows} row(s){more}", markup=False)
 
 
 def _table_text(result: pa.Table) -> str:
     """Every row as a text table, for ``--output FILE.txt``."""
-    import io
-
-    from rich.console import Console
-
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=10_000, highlight=False)
-    console.print(_rich_table(result, result.num_rows))
-    console.print(f"{result.num_rows} row(s)", markup=False)
-    return buffer.getvalue()
+    return f"{_text_table(result, result.num_rows)}\n{result.num_rows} row(s)\n"

@@ -73,8 +73,7 @@ def query(
     elif fmt == "json":
         sys.stdout.write(render.to_json(result))
     else:
-        sys.stdout.buffer.write(render.to_csv(result))
-        sys.stdout.flush()
+        sys.stdout.write(render.to_csv(result).decode())
 
 
 def choose_format(format_: str | None, output: str | None, json_: bool) -> str:

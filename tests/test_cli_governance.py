@@ -70,11 +70,17 @@ def test_governance_flow_and_json_contract(ready: Cli) -> None:
     assert e["row_filters"] == ["\"region\" = 'eu'"]
     code, out, _ = ready("access", "explain", "cb.sales.orders", "--as", "analyst@an")
     assert code == 0 and "ALLOWED" in out and "mask: email -> hash" in out
+    # the consumer admin sees what its domain holds (to delegate it) but reads nothing
+    held = ready.json("access", "explain", "cb.sales.orders", "--as", "admin@an")
+    assert not held["allowed"] and held["missing"]
     assert ready.json("revoke", shared["id"], "--as", "steward@cb")["revoked"] == [
         shared["id"],
         mine["id"],
     ]
-    assert not ready.json("access", "explain", "cb.sales.orders", "--as", "analyst@an")["allowed"]
+    # without any grant neither may even know the table: it reads as unknown
+    for who in ("analyst@an", "admin@an"):
+        code, _, err = ready("access", "explain", "cb.sales.orders", "--as", who)
+        assert code == 1 and "not in the central catalog" in err
     records = ready.json("audit", "list", "--principal", "admin@an", "--limit", "5")
     assert {r["action"] for r in records} >= {"grant.create"}
     assert ready.json("audit", "verify")["ok"] is True

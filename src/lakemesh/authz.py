@@ -12,8 +12,10 @@ Semantics (SPEC 1-2, Lake Formation where SPEC is silent):
 * Tag-expression grants cover every table of their scope whose tags match, including
   tables tagged later; with column tags, only the matching columns.
 * Implicit: the mesh admin and the owning domain's admins and stewards may DESCRIBE (and
-  stewards/admins ALTER) their tables; registered data products may be described by every
-  user (the discovery exception). Reading data always needs a grant, also for the admin.
+  stewards/admins ALTER) their tables; a consumer domain's admin may DESCRIBE (the
+  columns of) what its domain holds, which it delegates; registered data products may be
+  described by every user (the discovery exception). Reading data always needs a grant,
+  also for the admin.
 * Masks apply to every selected column that has one (directly or through a tag), unless
   the principal holds UNMASK on that column.
 * Expiry is compared with server time at every decision.
@@ -123,6 +125,13 @@ class Authorizer:
                         f"the grants of {principal} and of domain {user.domain} share no column"
                     ),
                 )
+        if not permits and action == "DESCRIBE" and _delegates(user, tm):
+            held = self._domain_decision(user.domain, action, tm, at)
+            if held.allowed:  # a consumer admin sees what its domain holds, to delegate it
+                return held._replace(
+                    principal=principal,
+                    determined_by=(f"domain-admin:{user.domain}", *held.determined_by),
+                )
         if not permits:
             return Decision(
                 False,
@@ -226,10 +235,18 @@ class Authorizer:
                 allowed |= s.domain_tables.get(user.domain, set())
             if action == "DESCRIBE":
                 allowed |= s.products
+                if user.role == "admin" and user.domain != CENTRAL:
+                    held_full, held_part = _covered(s, (user.domain,), action, at)
+                    allowed |= held_full | held_part.keys()
         return [n for n in tables if n in allowed]
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _delegates(user: User, tm: TableMeta) -> bool:
+    """A consumer domain's admin looking at another domain's table."""
+    return user.role == "admin" and user.domain not in (CENTRAL, tm.domain)
 
 
 def _permits(

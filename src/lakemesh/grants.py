@@ -102,6 +102,13 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
     stamp = now()
     if sum(x is not None for x in (req.table, req.database, req.tags)) != 1:
         raise InvalidInput("give exactly one of --on TABLE, --on DATABASE or --tags EXPR")
+    for option, given in (
+        ("--columns", req.columns),
+        ("--exclude-columns", req.exclude_columns),
+        ("--row-filter", req.row_filter),
+    ):  # an empty variable in a script must not widen a grant to everything
+        if given is not None and not (given.strip() if isinstance(given, str) else given):
+            raise InvalidInput(f"{option} is empty: leave the option out to mean everything")
     if req.columns and req.exclude_columns:
         raise InvalidInput("give --columns or --exclude-columns, not both")
     _check_grantee(s, req.principal)

@@ -242,15 +242,22 @@ class Mesh:
             hits = fulltext.search(conn, text, limit=None)
         authz = self.gate.authz()
         visible = set(authz.filter_allowed(actor.name, "DESCRIBE", [h["table"] for h in hits]))
-        hits = [h for h in hits if h["table"] in visible][:limit]
-        for hit in hits:
+        found = []
+        for hit in (h for h in hits if h["table"] in visible):
             decision = authz.decide(actor.name, "DESCRIBE", hit["table"])
             detail = self._catalog.table(hit["table"])
-            hit["columns"] = [
-                c
-                for c in fulltext.matching_columns(hit["table"], detail.schema, text)
-                if c in decision.columns
-            ]
+            seen = detail.schema.model_copy(
+                update={
+                    "columns": tuple(c for c in detail.schema.columns if c.name in decision.columns)
+                }
+            )
+            if not fulltext.matches(text, hit["table"], detail.description, seen):
+                continue  # it matched only through what the caller may not see
+            hit["columns"] = fulltext.matching_columns(hit["table"], seen, text)
+            found.append(hit)
+            if len(found) == limit:
+                break
+        hits = found
         self.gate.mutate(
             actor.name,
             "catalog.search",
@@ -539,11 +546,16 @@ class Mesh:
         actor = self.gate.actor(as_)
         name = str(TableName.parse(table))
         authz = self.gate.authz()
+        unknown = NotFound(f"table {name} is not in the central catalog")
         if name not in authz.snapshot.tables:
-            raise NotFound(f"table {name} is not in the central catalog")
+            raise unknown
+        describe = authz.decide(actor.name, "DESCRIBE", name)
+        if not describe.allowed:  # reads exactly like a table that does not exist
+            self.gate.decided(describe, "access.explain")
+            raise unknown
         decision = authz.decide(actor.name, action, name)
         self.gate.decided(decision, "access.explain")
-        return explain(authz, decision)
+        return _seen(explain(authz, decision), set(describe.columns))
 
     # ------------------------------------------------------------------ queries
 
@@ -585,3 +597,12 @@ def _action(text: str) -> str:
     if action not in policy.ACTIONS:
         raise InvalidInput(f"invalid action {text!r}: expected one of {', '.join(policy.ACTIONS)}")
     return action
+
+
+def _seen(explained: dict[str, Any], visible: set[str]) -> dict[str, Any]:
+    """An explanation limited to the columns its principal may describe."""
+    return explained | {
+        "hidden_columns": [c for c in explained["hidden_columns"] if c in visible],
+        "column_tags": {c: t for c, t in explained["column_tags"].items() if c in visible},
+        "masks": {c: m for c, m in explained["masks"].items() if c in visible},
+    }

@@ -82,6 +82,15 @@ def search(conn: Connection, query: str, limit: int | None = 50) -> list[dict[st
     return [{"table": r.full_name, "description": r.description, "format": r.format} for r in rows]
 
 
+def matches(query: str, name: str, description: str | None, schema: Schema) -> bool:
+    """Whether every word of ``query`` starts a word of the table's document built from
+    ``schema``: the index's rule, re-checked on the part a caller may see (a hit through
+    a hidden column must not reveal the column exists)."""
+    words = terms(query)
+    tokens = document(name, description, schema).split()
+    return bool(words) and all(any(t.startswith(w) for t in tokens) for w in words)
+
+
 def matching_columns(table: str, schema: Schema, query: str) -> list[str]:
     """Columns that explain a hit: those whose name or description hold every query word
     the table's own name does not (as prefixes)."""

@@ -39,9 +39,9 @@ def run_query(
     mesh: Mesh, sql: str, *, principal: str, engine: str = "duckdb", limits: Limits | None = None
 ) -> pa.Table:
     """Run ``sql`` for ``principal``; the result's column names are unique (made so the
-    way DuckDB names duplicates: ``x, x`` -> ``x, x_1``). Every query leaves one audit
-    record under its correlation id (two when an allowed query then fails in the engine:
-    the decision, then ``aborted`` with the reason).
+    way DuckDB names duplicates: ``x, x`` -> ``x, x_1``). Every query is audited under
+    its correlation id, one record per table it named (resource = the table), with a
+    second set (``aborted``, with the reason) when an allowed query then fails.
 
     The decision record of an allowed query is committed on a helper thread while the
     engine runs (the commit's fsync then costs no latency), and the result is returned
@@ -62,15 +62,20 @@ def run_query(
         }
 
     def write(outcome: str, extra: Mapping[str, Any]) -> None:
+        """One record per table the query named (so "who read this table?" is a filter
+        on the resource), or one without a resource when it named none."""
+        payload = details | {"decisions": decisions} | dict(extra)
         with mesh.store.write() as conn:
-            audit.record(
-                conn,
-                principal=actor.name,
-                action="query",
-                resource=None,
-                outcome=outcome,
-                details=details | {"decisions": decisions} | dict(extra),
-            )
+            named: list[str | None] = [*decisions] or [None]
+            for table in named:
+                audit.record(
+                    conn,
+                    principal=actor.name,
+                    action="query",
+                    resource=table,
+                    outcome=outcome,
+                    details=payload,
+                )
 
     try:
         return _plan_run_audit(mesh, sql, authz, actor, runner, limits, correlation, record, write)
@@ -99,6 +104,9 @@ def _plan_run_audit(
     except LakemeshError as exc:
         write("failed", {"reason": str(exc)})
         raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+    except Exception as exc:  # e.g. a table's folder gone: the consumer sees no path
+        write("failed", {"reason": _unexpected(exc)})
+        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
     tables = {"tables": list(plan.tables)}
     decision = _Background(lambda: write("allowed", tables))
     try:
@@ -111,8 +119,17 @@ def _plan_run_audit(
         decision.join()
         write("aborted", tables | {"reason": str(exc)})
         raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+    except Exception as exc:
+        decision.join()
+        write("aborted", tables | {"reason": _unexpected(exc)})
+        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
     decision.join()
     return with_unique_names(result)
+
+
+def _unexpected(exc: BaseException) -> str:
+    """An unexpected error's detail, for the audit record only."""
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 class _Background:

@@ -1,0 +1,144 @@
+"""Four leaks closed: empty grant options, explain on an invisible table, search through a
+hidden column, and queries the audit log could not attribute to a table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakemesh.errors import InvalidInput, NotFound
+from lakemesh.grants import GrantRequest
+from lakemesh.mesh import Mesh
+from lakemesh.query.governed import QueryFailed
+from tests import govmesh
+from tests.conftest import Cli
+from tests.files import write_parquet
+
+ORDERS = "cb.sales.orders"
+
+
+def grant(mesh: Mesh, as_: str, **kw: Any) -> str:
+    return str(mesh.grant(govmesh.request(kw), as_=as_)["id"])
+
+
+@pytest.fixture
+def cli_gov(cli: Cli, gov_template: Path, tmp_path: Path) -> Cli:
+    home = tmp_path / "clihome-gov"
+    shutil.copytree(gov_template, home)
+    cli.home = home
+    return cli
+
+
+# --------------------------------------------------------------------------- 1. empty options
+
+
+@pytest.mark.parametrize("option", ["--row-filter", "--columns", "--exclude-columns"])
+@pytest.mark.parametrize("value", ["", "   ", " , "])
+def test_an_empty_grant_option_is_refused(cli_gov: Cli, option: str, value: str) -> None:
+    if option == "--row-filter" and value == " , ":
+        value = "\t"
+    before = cli_gov.json("grant", "list")
+    code, _, err = cli_gov(
+        "grant", "SELECT", "--on", ORDERS, "--to", "member@cb", option, value, "--as", "steward@cb"
+    )
+    assert code == 1 and f"{option} is empty" in err, err
+    assert cli_gov.json("grant", "list") == before
+
+
+def test_an_empty_list_is_refused_in_python_too(gov: Mesh) -> None:
+    for field in ("columns", "exclude_columns"):
+        request = GrantRequest(actions=("SELECT",), principal="member@cb", table=ORDERS)
+        setattr(request, field, [])
+        with pytest.raises(InvalidInput, match="is empty"):
+            gov.grant(request, as_="steward@cb")
+    with pytest.raises(InvalidInput, match="unknown column"):
+        gov.grant(
+            GrantRequest(actions=("SELECT",), principal="member@cb", table=ORDERS, columns=[" "]),
+            as_="steward@cb",
+        )
+
+
+# --------------------------------------------------------------------------- 2. explain
+
+
+def test_explain_on_a_table_the_caller_may_not_describe_reads_as_unknown(gov: Mesh) -> None:
+    with pytest.raises(NotFound) as hidden:
+        gov.explain(ORDERS, as_="analyst@analytics")
+    with pytest.raises(NotFound) as unknown:
+        gov.explain("cb.sales.nope", as_="analyst@analytics")
+    assert str(hidden.value).replace("orders", "X") == str(unknown.value).replace("nope", "X")
+    [record] = gov.audit_list(action="access.explain:DESCRIBE", limit=1)
+    assert record.outcome == "denied" and record.resource == ORDERS
+
+
+def test_explain_shows_only_the_columns_its_principal_may_describe(gov: Mesh) -> None:
+    gov.assign_tag(f"{ORDERS}.email", "pii=true", as_="steward@cb")
+    grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb", columns="id,region")
+    explained = json.dumps(gov.explain(ORDERS, as_="member@cb"))
+    assert "email" not in explained and "amount" not in explained
+    assert "email" in json.dumps(gov.explain(ORDERS, as_="steward@cb"))
+
+
+# --------------------------------------------------------------------------- 3. search
+
+
+def test_search_does_not_match_through_a_hidden_column(gov: Mesh) -> None:
+    grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb", columns="id,region")
+    assert [h["table"] for h in gov.search("region", as_="member@cb")] == [ORDERS]
+    assert gov.search("email", as_="member@cb") == []
+    assert gov.search("orders email", as_="member@cb") == []
+    assert [h["table"] for h in gov.search("email", as_="steward@cb")][:1] != []
+
+
+def test_a_registered_product_stays_discoverable_by_its_columns(gov: Mesh) -> None:
+    govmesh.register_product(gov, ORDERS)
+    hits = gov.search("email", as_="analyst@analytics")
+    assert [h["table"] for h in hits] == [ORDERS] and hits[0]["columns"] == ["email"]
+
+
+# --------------------------------------------------------------------------- 4. audit
+
+
+def test_every_query_record_names_the_tables_it_read(cli_gov: Cli) -> None:
+    cli = cli_gov
+    for table, owner in ((ORDERS, "steward@cb"), ("ib.wealth.holdings", "steward@ib")):
+        cli.json("grant", "SELECT", "--on", table, "--to", "admin@central", "--as", owner)
+    code, _, _ = cli(
+        "query",
+        "SELECT count(*) FROM cb.sales.orders o JOIN ib.wealth.holdings h ON h.customer_id = o.id",
+    )
+    assert code == 0
+    for table in (ORDERS, "ib.wealth.holdings"):
+        [record] = cli.json("audit", "list", "--resource", table, "--action", "query")
+        assert record["outcome"] == "allowed" and "JOIN" in record["details"]["sql"]
+    code, _, _ = cli("query", "SELECT count(*) FROM cb.sales.customers", "--as", "member@cb")
+    assert code == 1
+    denied = cli.json("audit", "list", "--action", "query", "--outcome", "denied")
+    assert [r["resource"] for r in denied] == ["cb.sales.customers"]
+    assert cli.json("audit", "list", "--outcome", "no-such-outcome") == []
+    everything = cli.json("audit", "list", "--resource", "cb.sales", "--action", "query")
+    assert {r["resource"] for r in everything} == {ORDERS, "cb.sales.customers"}
+
+
+def test_a_query_that_fails_unexpectedly_is_audited_and_shows_no_path(
+    sqlite_mesh: Mesh, tmp_path: Path
+) -> None:
+    root = tmp_path / "shop"
+    write_parquet(root / "db" / "orders" / "a.parquet", {"id": [1, 2]})
+    mesh = sqlite_mesh
+    mesh.create_domain("shop", str(root))
+    mesh.crawl("shop")
+    mesh.sync()
+    grant(mesh, "admin@central", grant="SELECT", on="shop.db.orders", to="admin@central")
+    shutil.rmtree(root / "db" / "orders")  # the table's folder is gone
+    with pytest.raises(QueryFailed) as info:
+        mesh.query("SELECT count(*) FROM shop.db.orders", as_="admin@central")
+    message = str(info.value)
+    assert str(root) not in message and "correlation id" in message
+    [record] = mesh.audit_list(action="query", resource="shop.db.orders", limit=1)
+    assert record.outcome in ("failed", "aborted")
+    assert record.details["correlation_id"] in message and record.details["reason"]

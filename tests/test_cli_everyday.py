@@ -407,7 +407,7 @@ def test_ctrl_c_anywhere_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: An
         raise KeyboardInterrupt
 
     monkeypatch.setattr(lakemesh.cli, "root", interrupted)
-    assert main(["domain", "list"]) == 1
+    assert main(["domain", "list"]) == 130
     assert capsys.readouterr().err == "Aborted!\n"
 
 
@@ -429,8 +429,8 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, (delay, err)
-        assert proc.returncode in (0, 1, -signal.SIGINT), (delay, proc.returncode, err)
-        if proc.returncode == 1:
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, proc.returncode, err)
+        if proc.returncode == 130:
             assert err.strip().splitlines()[-1] == "Aborted!", err
 
 

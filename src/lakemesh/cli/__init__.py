@@ -1,9 +1,10 @@
 """The ``lakemesh`` command line (SPEC 3).
 
-Exit codes: 0 success; 1 a refused or failed operation, with a one-line reason on stderr;
-2 a usage error. Every command takes ``--home`` and ``--json``, and commands that act for
-someone take ``--as``, before or after the command name. Commands only parse arguments
-and render results: the work is done by ``lakemesh.mesh.Mesh``, through its gate.
+Exit codes: 0 success; 1 a refused or failed operation, with a one-line reason on
+stderr; 2 a usage error; 130 after Ctrl-C. Every command takes ``--home`` and
+``--json``, and commands that act for someone take ``--as``, before or after the command
+name. Commands only parse arguments and render results: the work is done by
+``lakemesh.mesh.Mesh``, through its gate.
 
 This module imports nothing heavy at import time: the console script imports it before
 ``main`` runs, so a Ctrl-C there would escape as a traceback, and ``lakemesh --help``
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
     import click
 
+#: The exit code after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 #: Options every command understands wherever they stand; True if they take a value.
 GLOBAL_OPTIONS = {"--home": True, "--as": True, "--json": False}
 
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         sys.stderr.write("Aborted!\n")
-        return 1
+        return INTERRUPTED
 
 
 def _main(args: list[str]) -> int:
@@ -53,10 +56,16 @@ def _main(args: list[str]) -> int:
     except UsageError as exc:
         err.print(f"error: {exc}", markup=False)
         return 2
+    import click
+
     try:
-        app.main(args=args, prog_name="lakemesh")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = app.main(args=args, prog_name="lakemesh", standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C (Click turns KeyboardInterrupt into Abort)
+        err.print("Aborted!", markup=False)
+        return INTERRUPTED
+    except click.ClickException as exc:  # usage errors: Click's own message, exit 2
+        exc.show()
+        return exc.exit_code
     except LakemeshError as exc:
         err.print(f"error: {_one_line(exc)}", markup=False)
         return 1
@@ -73,7 +82,7 @@ def _main(args: list[str]) -> int:
             markup=False,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def root() -> click.Group:
@@ -142,13 +151,18 @@ def run() -> None:
     Finalising every module at exit costs a command about as much as importing
     SQLAlchemy did; everything that matters (transactions, audit records, files) is
     durable before ``main`` returns, so only the output is flushed. Spark keeps the
-    ordinary exit: its JVM and scratch folders are shut down by exit handlers.
+    ordinary exit: its JVM and scratch folders are shut down by exit handlers (after
+    Ctrl-C the JVM is killed first: it may still be busy with the cancelled query).
     """
     import os
     from contextlib import suppress
 
     code = main()
     if "pyspark" in sys.modules:
+        if code == INTERRUPTED and "lakemesh.engines.spark" in sys.modules:
+            from lakemesh.engines.spark import stop_jvm
+
+            stop_jvm()  # it may still be busy with the cancelled query
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError):  # a closed pipe (lakemesh ... | head): nothing left to say

@@ -22,10 +22,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from sqlglot import exp
 
@@ -34,6 +35,7 @@ from lakemesh.errors import InvalidInput, LakemeshError, MissingExtra
 if TYPE_CHECKING:
     import pyarrow as pa
 
+T = TypeVar("T")
 SourceFormat = Literal["parquet", "csv", "json", "arrow"]
 SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow")
 
@@ -211,6 +213,39 @@ _ENGINES: dict[str, tuple[str, str, str, str]] = {
     "duckdb": ("lakemesh.engines.duckdb", "DuckDBEngine", "duckdb", "duckdb"),
     "spark": ("lakemesh.engines.spark", "SparkEngine", "pyspark", "spark"),
 }
+
+
+def interruptible(work: Callable[[], T], cancel: Callable[[], object]) -> T:
+    """``work()`` on a helper thread while this one waits, so that Ctrl-C is noticed at
+    once (an engine busy in native code would only see it at its next check, seconds
+    later); on Ctrl-C, ``cancel()`` stops the engine, and KeyboardInterrupt propagates
+    once the helper has returned."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as e:  # re-raised in the caller's thread below
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="lakemesh-engine", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        cancel()
+        done.wait(_CANCEL_WAIT_SECONDS)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+#: How long Ctrl-C waits for a cancelled engine to stop before the process goes on.
+_CANCEL_WAIT_SECONDS = 10.0
 
 
 def load_engine(name: str, **options: Any) -> Engine:

@@ -68,6 +68,7 @@ from lakemesh.engines import (
     QueryTimeout,
     QueryTooLarge,
     Source,
+    interruptible,
 )
 from lakemesh.engines import checked_relations as _checked_relations
 
@@ -89,6 +90,9 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired.set()
+        self.interrupt()
+
+    def interrupt(self) -> None:
         # The connection may be closing already; then there is nothing to stop.
         with suppress(duckdb.Error, RuntimeError):
             self._con.interrupt()
@@ -128,7 +132,9 @@ class DuckDBEngine(Engine):
                 try:
                     _check_single_select(con, sql)
                     self._load_and_lock(con, plan, sources)
-                    return _fetch(con, sql, limits.max_rows)
+                    return interruptible(
+                        lambda: _fetch(con, sql, limits.max_rows), watchdog.interrupt
+                    )
                 except (duckdb.Error, OSError, pa.ArrowException) as e:
                     raise _translate(e, watchdog, limits) from None
         finally:

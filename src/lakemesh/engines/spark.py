@@ -85,6 +85,7 @@ import os
 import posixpath
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -178,6 +179,37 @@ def spark_session() -> SparkSession:
         return _shared
 
 
+def stop_jvm() -> None:
+    """Kill this process's Spark JVM at once. For a process that ends after Ctrl-C: a
+    cancelled task in a tight loop may never look at its interrupt, and the JVM's own
+    shutdown would wait for it (the JVM outlives the process at full CPU)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None) if gateway is not None else None
+    if proc is not None:
+        with suppress(OSError):
+            proc.kill()
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C waits until the JVM is up: interrupted halfway, PySpark leaves a JVM behind
+    that no process will ever stop. The interrupt is then raised as usual (and the JVM
+    stops with this process)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def _start() -> SparkSession:
     if os.environ.get("PYSPARK_PIN_THREAD", "true").lower() != "true":
         # Job groups are per JVM thread; unpinned, a query's jobs may run on another
@@ -200,7 +232,7 @@ def _start() -> SparkSession:
     for key, value in {**settings, **SESSION_SETTINGS}.items():
         builder = builder.config(key, value)
     try:
-        with _jvm_stderr_silenced(quiet=LOG_LEVEL_ENV not in os.environ):
+        with _jvm_stderr_silenced(quiet=LOG_LEVEL_ENV not in os.environ), _ctrl_c_deferred():
             session = builder.getOrCreate()
     except _SPARK_ERRORS as e:
         raise EngineError("the query engine is unavailable", detail=_describe(e)) from None
@@ -247,6 +279,7 @@ class _Watchdog:
         self._group = group
         self._seconds = seconds
         self.fired = threading.Event()
+        self.interrupted = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lakemesh-spark-watchdog")
         self._thread.daemon = True
@@ -265,6 +298,27 @@ class _Watchdog:
     def __enter__(self) -> _Watchdog:
         self._thread.start()
         return self
+
+    @contextmanager
+    def on_ctrl_c(self) -> Iterator[None]:
+        """While the query runs, Ctrl-C cancels its jobs and ends it as KeyboardInterrupt
+        (PySpark's own handler cancels every job of the JVM, and its error then reads
+        like a failed query)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def cancel(signum: int, frame: Any) -> None:
+            self.interrupted.set()
+            with suppress(*_SPARK_ERRORS):
+                self._context.cancelJobGroup(self._group)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, cancel)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def __exit__(
         self,
@@ -300,6 +354,8 @@ class SparkEngine(Engine):
                 _check_spark_parse(session, sql)
                 return _fetch(session, sql, limits.max_rows)
             except _SPARK_ERRORS as e:
+                if watchdog.interrupted.is_set():  # the cancelled job's error: it was Ctrl-C
+                    raise KeyboardInterrupt from None
                 raise _translate(e, watchdog, limits) from None
 
     @contextmanager
@@ -323,12 +379,17 @@ class SparkEngine(Engine):
         group = f"lakemesh-{uuid.uuid4().hex}"
         views: list[str] = []
         try:
-            with _Watchdog(context, group, limits.timeout_seconds) as watchdog:
+            with (
+                _Watchdog(context, group, limits.timeout_seconds) as watchdog,
+                watchdog.on_ctrl_c(),
+            ):
                 try:
                     context.setJobGroup(group, "lakemesh governed query", interruptOnCancel=True)
                     for relation in relations:
                         _register(session, relation, sources, views)
                 except _SPARK_ERRORS as e:
+                    if watchdog.interrupted.is_set():
+                        raise KeyboardInterrupt from None
                     raise _translate(e, watchdog, limits) from None
                 if watchdog.fired.is_set():
                     raise _timeout(limits, "timed out while loading the relations")

@@ -98,6 +98,9 @@ def _plan_run_audit(
         plan, sources = prepare(
             mesh, sql, principal=actor.name, engine=runner, on_decision=on_decision, authz=authz
         )
+    except KeyboardInterrupt:
+        write("aborted", {"reason": "interrupted (Ctrl-C) while planning"})
+        raise
     except QueryRefused as exc:
         write("denied", {"reason": str(exc)})
         raise QueryFailed(f"query refused (correlation id {correlation})") from exc
@@ -111,6 +114,10 @@ def _plan_run_audit(
     decision = _Background(lambda: write("allowed", tables))
     try:
         result = runner.run(plan, sources, limits or Limits())
+    except KeyboardInterrupt:
+        decision.join()
+        write("aborted", tables | {"reason": "interrupted (Ctrl-C)"})
+        raise
     except EngineError as exc:
         decision.join()
         write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})

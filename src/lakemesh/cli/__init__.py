@@ -54,32 +54,31 @@ def _main(args: list[str]) -> int:
     try:
         args = hoist_global_options(app, args)
     except UsageError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}")
         return 2
     import click
 
     try:
         code = app.main(args=args, prog_name="lakemesh", standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C (Click turns KeyboardInterrupt into Abort)
-        err.print("Aborted!", markup=False)
+        err.print("Aborted!")
         return INTERRUPTED
     except click.ClickException as exc:  # usage errors: Click's own message, exit 2
         exc.show()
         return exc.exit_code
     except LakemeshError as exc:
-        err.print(f"error: {_one_line(exc)}", markup=False)
+        err.print(f"error: {_one_line(exc)}")
         return 1
     except Exception as exc:
         if _is_store_error(exc):
             reason = _one_line(getattr(exc, "orig", None) or exc)
-            err.print(f"error: metadata store: {reason}", markup=False)
+            err.print(f"error: metadata store: {reason}")
             return 1
         if os.environ.get("LAKEMESH_DEBUG"):
             raise
         err.print(
             f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
-            "set LAKEMESH_DEBUG=1 for the traceback",
-            markup=False,
+            "set LAKEMESH_DEBUG=1 for the traceback"
         )
         return 1
     return code if isinstance(code, int) else 0

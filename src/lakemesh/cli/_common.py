@@ -46,7 +46,7 @@ class Output:
     def is_terminal(self) -> bool:
         return bool(self.stream.isatty())
 
-    def print(self, obj: str | TextTable, *, markup: bool = False) -> None:
+    def print(self, obj: str | TextTable) -> None:
         """A line, or a table (text is written as it is: never read as markup)."""
         self.stream.write(f"{obj}\n")
 
@@ -56,10 +56,6 @@ class Output:
 
             self._console = Console(stderr=self.stderr, highlight=False)  # no file=: follows
         return self._console
-
-
-def new_table(*headers: str, title: str | None = None) -> TextTable:
-    return TextTable(*headers, title=title)
 
 
 out = Output()
@@ -147,7 +143,7 @@ def warn(messages: Sequence[str]) -> None:
     if messages:
         sys.stdout.flush()
     for m in messages:
-        err.print(f"warning: {m}", markup=False)
+        err.print(f"warning: {m}")
 
 
 def when(iso: str | None) -> str:

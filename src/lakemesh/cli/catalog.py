@@ -13,7 +13,6 @@ from lakemesh.cli._common import (
     command,
     err,
     group,
-    new_table,
     open_mesh,
     out,
     print_json,
@@ -21,6 +20,7 @@ from lakemesh.cli._common import (
     warn,
     when,
 )
+from lakemesh.cli._table import TextTable
 from lakemesh.errors import LakemeshError
 
 if TYPE_CHECKING:
@@ -55,10 +55,9 @@ def init(db: str | None, home: str | None, json_: bool) -> None:
     else:
         out.print(
             f"initialised mesh at {data['home']} ({data['store']} store); "
-            f"mesh admin is {MESH_ADMIN}",
-            markup=False,
+            f"mesh admin is {MESH_ADMIN}"
         )
-        out.print(f"mesh admin API token (shown once): {data['admin_token']}", markup=False)
+        out.print(f"mesh admin API token (shown once): {data['admin_token']}")
 
 
 @command()
@@ -128,9 +127,7 @@ def domain_create(
         print_json(d.public())
     else:
         out.print(
-            f"created domain {d.name} ({d.kind}, {d.catalog_spec} catalog, "
-            f"storage {d.storage_uri})",
-            markup=False,
+            f"created domain {d.name} ({d.kind}, {d.catalog_spec} catalog, storage {d.storage_uri})"
         )
 
 
@@ -142,7 +139,7 @@ def domain_list(home: str | None, json_: bool) -> None:
     if json_:
         print_json(domains)
         return
-    table = new_table("name", "kind", "catalog", "storage", "owners")
+    table = TextTable("name", "kind", "catalog", "storage", "owners")
     for d in domains:
         table.add_row(d["name"], d["kind"], d["catalog"], d["storage"], ", ".join(d["owners"]))
     out.print(table)
@@ -160,15 +157,12 @@ def domain_show(name: str, home: str | None, json_: bool) -> None:
         print_json(data)
         return
     for key in ("name", "kind", "catalog", "storage", "owners", "created_at"):
-        out.print(f"{key:>10}: {data[key]}", markup=False)
+        out.print(f"{key:>10}: {data[key]}")
     sync = data["sync"] or {}
-    out.print(
-        f"{'sync':>10}: {sync.get('status')} (last success {sync.get('last_success_at')})",
-        markup=False,
-    )
-    out.print(f"{'tables':>10}: {len(data['tables'])}", markup=False)
+    out.print(f"{'sync':>10}: {sync.get('status')} (last success {sync.get('last_success_at')})")
+    out.print(f"{'tables':>10}: {len(data['tables'])}")
     for t in data["tables"]:
-        out.print(f"            {t}", markup=False)
+        out.print(f"            {t}")
 
 
 # --------------------------------------------------------------------------- crawl, sync
@@ -195,13 +189,12 @@ def crawl(
         out.print(
             f"crawled {domain}: {len(report.added)} added, {len(report.updated)} updated, "
             f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
-            f"({report.files_read} files read, {report.files_cached} cached)",
-            markup=False,
+            f"({report.files_read} files read, {report.files_cached} cached)"
         )
     if report.hint is not None and report.warnings:
         raise LakemeshError(f"crawl found no table: {report.hint}")
     if report.hint is not None:
-        err.print(f"note: no table found: {report.hint}", markup=False)
+        err.print(f"note: no table found: {report.hint}")
 
 
 @command(acts=True)
@@ -278,20 +271,19 @@ def _show_results(results: list[SyncResult], json_: bool, *, quiet: bool = False
             f"~{r.tables_updated} -{r.tables_removed}, partitions +{r.partitions_added} "
             f"~{r.partitions_changed} -{r.partitions_removed} ({r.seconds:.2f}s)"
         )
-        out.print(line, markup=False)
+        out.print(line)
         if r.drift is not None:
             out.print(
                 f"  drift: {len(r.drift['missing'])} missing, {len(r.drift['stale'])} "
-                f"stale, {len(r.drift['extra'])} extra centrally",
-                markup=False,
+                f"stale, {len(r.drift['extra'])} extra centrally"
             )
             for kind in ("missing", "stale", "extra"):
                 for name in r.drift[kind]:
-                    out.print(f"    {kind}: {name}", markup=False)
+                    out.print(f"    {kind}: {name}")
         for name in r.breaking_changes:
-            out.print(f"  breaking schema change: {name}", markup=False)
+            out.print(f"  breaking schema change: {name}")
         if r.error:
-            err.print(f"{r.domain}: {r.error}", markup=False)
+            err.print(f"{r.domain}: {r.error}")
 
 
 def _watch(
@@ -315,8 +307,7 @@ def _watch(
     next_repair = time.monotonic() + repair_interval
     err.print(
         f"watching {', '.join(names) or 'all domains'}: incremental every {interval:g}s, "
-        f"full repair every {repair_interval:g}s; Ctrl-C stops",
-        markup=False,
+        f"full repair every {repair_interval:g}s; Ctrl-C stops"
     )
     while not stop.is_set():
         full = time.monotonic() >= next_repair
@@ -330,7 +321,7 @@ def _watch(
         else:
             _show_results(results, False, quiet=True)
         stop.wait(interval)
-    err.print("stopped", markup=False)
+    err.print("stopped")
 
 
 def _sync_status(home: str | None, json_: bool) -> None:
@@ -339,7 +330,7 @@ def _sync_status(home: str | None, json_: bool) -> None:
     if json_:
         print_json(rows)
         return
-    table = new_table(
+    table = TextTable(
         "domain",
         "status",
         "last success (UTC)",
@@ -364,12 +355,9 @@ def _sync_status(home: str | None, json_: bool) -> None:
     out.print(table)
     for r in rows:
         if r["last_error"]:
-            out.print(
-                f"{r['domain']}: last error at {when(r['last_error_at'])}: {r['last_error']}",
-                markup=False,
-            )
+            out.print(f"{r['domain']}: last error at {when(r['last_error_at'])}: {r['last_error']}")
     if any(r["open_alerts"] for r in rows):
-        out.print("open alerts: lakemesh alerts list", markup=False)
+        out.print("open alerts: lakemesh alerts list")
 
 
 # --------------------------------------------------------------------------- alerts
@@ -385,9 +373,9 @@ def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
         print_json(rows)
         return
     if not rows:
-        out.print("no open alerts" if not all_ else "no alerts", markup=False)
+        out.print("no open alerts" if not all_ else "no alerts")
         return
-    table = new_table("id", "created (UTC)", "domain", "severity", "kind", "message", "resolved")
+    table = TextTable("id", "created (UTC)", "domain", "severity", "kind", "message", "resolved")
     for r in rows:
         resolved = "" if r["resolved_at"] is None else f"{when(r['resolved_at'])}"
         if r["resolved_by"]:
@@ -413,7 +401,7 @@ def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
     if json_:
         print_json(alert)
     else:
-        out.print(f"acknowledged alert {alert['id']}: {alert['message']}", markup=False)
+        out.print(f"acknowledged alert {alert['id']}: {alert['message']}")
 
 
 # --------------------------------------------------------------------------- discovery
@@ -432,7 +420,7 @@ def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
         out.print("no tables match")
     for h in hits:
         cols = f"  (columns: {', '.join(h['columns'])})" if h["columns"] else ""
-        out.print(f"{h['table']}  [{h['format']}]  {h['description'] or ''}{cols}", markup=False)
+        out.print(f"{h['table']}  [{h['format']}]  {h['description'] or ''}{cols}")
 
 
 @command(acts=True)
@@ -452,7 +440,7 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
     if json_:
         print_json(data)
         return
-    out.print(f"{data['name']}  ({data['format']}, schema v{data['schema_version']})", markup=False)
+    out.print(f"{data['name']}  ({data['format']}, schema v{data['schema_version']})")
     for key in (
         "location",
         "description",
@@ -463,12 +451,12 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
         "updated_at",
     ):
         if data.get(key) is not None:
-            out.print(f"  {key}: {data[key]}", markup=False)
+            out.print(f"  {key}: {data[key]}")
     if data["tags"]:
-        out.print(f"  tags: {_tag_text(data['tags'])}", markup=False)
+        out.print(f"  tags: {_tag_text(data['tags'])}")
     if data["product"]:
-        out.print("  registered data product", markup=False)
-    cols = new_table(
+        out.print("  registered data product")
+    cols = TextTable(
         "column", "type", "null", "part", "tags", "mask", "description", title="schema"
     )
     for c in data["columns"]:
@@ -485,19 +473,17 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
     out.print(cols)
     out.print(
         f"partitions: {data['partition_count']} "
-        f"({', '.join(data['partition_keys']) or 'unpartitioned'})",
-        markup=False,
+        f"({', '.join(data['partition_keys']) or 'unpartitioned'})"
     )
     for p in data["partitions"]:
         out.print(
             f"  {p['key']}  files={p['file_count']} bytes={p['size_bytes']}"
-            + (f" rows={p['row_count']}" if p["row_count"] is not None else ""),
-            markup=False,
+            + (f" rows={p['row_count']}" if p["row_count"] is not None else "")
         )
     out.print("history:")
     for v in data["history"]:
         changes = "; ".join(_change_text(c) for c in v["changes"]) or "created"
-        out.print(f"  v{v['version']} {v['created_at']}: {changes}", markup=False)
+        out.print(f"  v{v['version']} {v['created_at']}: {changes}")
 
 
 def _tag_text(tags: dict[str, str]) -> str:
@@ -522,9 +508,7 @@ def events_list(limit: int, type_: str | None, home: str | None, json_: bool) ->
         print_json(rows)
         return
     for r in rows:
-        out.print(
-            f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}", markup=False
-        )
+        out.print(f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}")
 
 
 @command()

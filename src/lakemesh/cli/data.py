@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lakemesh.cli._common import command, new_table, open_mesh, out, print_json
+from lakemesh.cli._common import command, open_mesh, out, print_json
+from lakemesh.cli._table import TextTable
 from lakemesh.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakemesh.cli._table import TextTable
 
 FORMATS = ("table", "csv", "json", "parquet")
 #: ``--output FILE`` without ``--format``: the format its extension names.
@@ -67,7 +67,7 @@ def query(
         if json_:
             print_json(summary)
         else:
-            out.print(f"wrote {result.num_rows} row(s) to {target} ({fmt})", markup=False)
+            out.print(f"wrote {result.num_rows} row(s) to {target} ({fmt})")
     elif fmt == "table":
         _print_table(result)
     elif fmt == "json":
@@ -142,7 +142,7 @@ def _text_table(result: pa.Table, limit: int = SHOWN_ROWS) -> TextTable:
     from lakemesh.query import output as render
 
     header, rows = render.to_text_rows(result, limit)
-    table = new_table(*header)
+    table = TextTable(*header)
     for row in rows:
         table.add_row(*row)
     return table
@@ -151,7 +151,7 @@ def _text_table(result: pa.Table, limit: int = SHOWN_ROWS) -> TextTable:
 def _print_table(result: pa.Table) -> None:
     out.print(_text_table(result))
     more = f" (first {SHOWN_ROWS} shown)" if result.num_rows > SHOWN_ROWS else ""
-    out.print(f"{result.num_rows} row(s){more}", markup=False)
+    out.print(f"{result.num_rows} row(s){more}")
 
 
 def _table_text(result: pa.Table) -> str:

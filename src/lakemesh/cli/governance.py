@@ -11,13 +11,13 @@ from lakemesh.cli._common import (
     command,
     err,
     group,
-    new_table,
     open_mesh,
     out,
     print_json,
     split,
     when,
 )
+from lakemesh.cli._table import TextTable
 from lakemesh.errors import InvalidInput, LakemeshError
 
 user_app = group("user", "Users and their API tokens.")
@@ -39,9 +39,7 @@ def user_create(name: str, role: str, as_: str, home: str | None, json_: bool) -
     if json_:
         print_json({"name": user.name, "domain": user.domain, "role": user.role, "token": token})
     else:
-        out.print(
-            f"created {user.name} ({user.role}); API token (shown once): {token}", markup=False
-        )
+        out.print(f"created {user.name} ({user.role}); API token (shown once): {token}")
 
 
 @command(user_app, "list", acts=True)
@@ -52,7 +50,7 @@ def user_list(as_: str, home: str | None, json_: bool) -> None:
     if json_:
         print_json(users)
         return
-    table = new_table("name", "domain", "role", "created (UTC)", "created by")
+    table = TextTable("name", "domain", "role", "created (UTC)", "created by")
     for u in users:
         table.add_row(u["name"], u["domain"], u["role"], when(u["created_at"]), u["created_by"])
     out.print(table)
@@ -72,7 +70,7 @@ def tag_define(key: str, values: str, as_: str, home: str | None, json_: bool) -
         print_json(tag)
     else:
         verb = "defined" if tag["created"] else "updated"
-        out.print(f"{verb} tag {tag['key']} = {'|'.join(tag['values'])}", markup=False)
+        out.print(f"{verb} tag {tag['key']} = {'|'.join(tag['values'])}")
 
 
 @command(tag_app, "assign", acts=True)
@@ -86,7 +84,7 @@ def tag_assign(resource: str, assignment: str, as_: str, home: str | None, json_
         print_json(done)
     else:
         was = f" (was {done['previous']})" if done["previous"] else ""
-        out.print(f"tagged {done['resource']} {done['key']}={done['value']}{was}", markup=False)
+        out.print(f"tagged {done['resource']} {done['key']}={done['value']}{was}")
 
 
 @command(tag_app, "list", acts=True)
@@ -98,9 +96,9 @@ def tag_list(as_: str, home: str | None, json_: bool) -> None:
         print_json(tags)
         return
     if not tags:
-        out.print("no tags defined (lakemesh tag define KEY --values V1,V2)", markup=False)
+        out.print("no tags defined (lakemesh tag define KEY --values V1,V2)")
     for t in tags:
-        out.print(f"{t['key']} = {'|'.join(t['values'])}", markup=False)
+        out.print(f"{t['key']} = {'|'.join(t['values'])}")
 
 
 # --------------------------------------------------------------------------- grants
@@ -175,7 +173,7 @@ def grant(
     with open_mesh(home) as mesh:
         g = mesh.grant(request, as_=as_)
     for note in g.get("notes", ()):
-        err.print(f"note: {note}", markup=False)
+        err.print(f"note: {note}")
     if json_:
         print_json(g)
         return
@@ -190,8 +188,7 @@ def grant(
     verb = "already granted" if g.get("existing") else "granted"
     out.print(
         f"{verb} {','.join(g['actions'])} on {g['resource']} to {g['principal']} "
-        f"(grant {g['id']}{'; ' + detail if detail else ''})",
-        markup=False,
+        f"(grant {g['id']}{'; ' + detail if detail else ''})"
     )
 
 
@@ -204,9 +201,9 @@ def _grant_list(
         print_json(grants)
         return
     if not grants:
-        out.print("no grants", markup=False)
+        out.print("no grants")
         return
-    table = new_table(
+    table = TextTable(
         "id", "principal", "actions", "resource", "scope", "expires (UTC)", "by", "status"
     )
     for g in grants:
@@ -240,7 +237,7 @@ def revoke(grant_id: str, as_: str, home: str | None, json_: bool) -> None:
         print_json({"revoked": revoked})
     else:
         more = f" and {len(revoked) - 1} delegated grant(s)" if len(revoked) > 1 else ""
-        out.print(f"revoked {grant_id}{more}", markup=False)
+        out.print(f"revoked {grant_id}{more}")
 
 
 @command(acts=True)
@@ -262,11 +259,9 @@ def mask(
     if json_:
         print_json(rule)
     elif rule.get("removed"):
-        out.print(f"removed the mask on {rule['target']}", markup=False)
+        out.print(f"removed the mask on {rule['target']}")
     else:
-        out.print(
-            f"masked {rule['target']} with {rule['method']} (rule {rule['id']})", markup=False
-        )
+        out.print(f"masked {rule['target']} with {rule['method']} (rule {rule['id']})")
 
 
 # --------------------------------------------------------------------------- explain
@@ -288,36 +283,32 @@ def access_explain(table: str, action: str, as_: str, home: str | None, json_: b
         print_json(e)
         return
     verdict = "ALLOWED" if e["allowed"] else "DENIED"
-    out.print(f"{e['principal']} {e['action']} {e['table']}: {verdict}", markup=False)
+    out.print(f"{e['principal']} {e['action']} {e['table']}: {verdict}")
     if e["missing"]:
-        out.print(f"  missing: {e['missing']}", markup=False)
+        out.print(f"  missing: {e['missing']}")
     for item in e["determined_by"]:
-        out.print(f"  determined by: {item}", markup=False)
+        out.print(f"  determined by: {item}")
     if e["allowed"]:
-        out.print(f"  columns: {', '.join(e['columns'])}", markup=False)
+        out.print(f"  columns: {', '.join(e['columns'])}")
         if e["hidden_columns"]:
-            out.print(f"  hidden columns: {', '.join(e['hidden_columns'])}", markup=False)
+            out.print(f"  hidden columns: {', '.join(e['hidden_columns'])}")
         filters = e["row_filters"]
-        out.print(
-            f"  rows: {' OR '.join(f'({f})' for f in filters) if filters else 'all'}", markup=False
-        )
+        out.print(f"  rows: {' OR '.join(f'({f})' for f in filters) if filters else 'all'}")
         for col, m in e["masks"].items():
-            out.print(f"  mask: {col} -> {m['method']} (rule on {m['target']})", markup=False)
+            out.print(f"  mask: {col} -> {m['method']} (rule on {m['target']})")
     for g in e["grants"]:
         out.print(
             f"  grant {g['id']}: {','.join(g['actions'])} on {g['resource']} to "
-            f"{g['principal']}{_expiry(g)}",
-            markup=False,
+            f"{g['principal']}{_expiry(g)}"
         )
     for g in e["other_grants"]:
         out.print(
-            f"  not used: grant {g['id']} on {g['resource']} to {g['principal']}: {g['why_not']}",
-            markup=False,
+            f"  not used: grant {g['id']} on {g['resource']} to {g['principal']}: {g['why_not']}"
         )
     if e["table_tags"]:
-        out.print(f"  table tags: {_tags(e['table_tags'])}", markup=False)
+        out.print(f"  table tags: {_tags(e['table_tags'])}")
     for col, tags in e["column_tags"].items():
-        out.print(f"  column {col} tags: {_tags(tags)}", markup=False)
+        out.print(f"  column {col} tags: {_tags(tags)}")
 
 
 def _expiry(g: dict[str, Any]) -> str:
@@ -365,7 +356,7 @@ def audit_list(
     if json_:
         print_json([r.model_dump(mode="json") for r in records])
         return
-    table = new_table("seq", "time (UTC)", "principal", "action", "resource", "outcome")
+    table = TextTable("seq", "time (UTC)", "principal", "action", "resource", "outcome")
     for r in records:
         table.add_row(
             str(r.seq), when(r.ts.isoformat()), r.principal, r.action, r.resource or "", r.outcome
@@ -382,12 +373,11 @@ def audit_verify(home: str | None, json_: bool) -> None:
         print_json(report.model_dump(mode="json") | {"ok": report.ok})
     else:
         for p in report.problems:
-            out.print(f"{p.kind} at seq {p.seq}: {p.detail}", markup=False)
+            out.print(f"{p.kind} at seq {p.seq}: {p.detail}")
         out.print(
             f"audit chain {'verified' if report.ok else 'FAILED'}: {report.records_checked} "
             f"records up to seq {report.last_seq}, {report.checkpoints_checked} signed "
-            "checkpoints",
-            markup=False,
+            "checkpoints"
         )
     if not report.ok:
         raise LakemeshError(f"audit verification failed: {len(report.problems)} problem(s)")
@@ -402,7 +392,7 @@ def audit_checkpoint(home: str | None, json_: bool) -> None:
     if json_:
         print_json(data)
     else:
-        out.print(f"checkpoint at seq {data.get('seq')}", markup=False)
+        out.print(f"checkpoint at seq {data.get('seq')}")
 
 
 def _timestamp(text: str | None) -> datetime | None:

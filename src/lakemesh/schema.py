@@ -25,6 +25,9 @@ class Column(Frozen):
     description: str | None = None
     #: True for a Hive-style partition column (a path segment, not a file column).
     partition: bool = False
+    #: The name as the files spell it, when that is not a valid column name and ``name``
+    #: is its normalised form (``"Entry ID"`` -> ``entry_id``); queries read this one.
+    source_name: str | None = None
 
 
 class Schema(Frozen):

@@ -3,12 +3,18 @@
 Column types are kept as Arrow type strings (``int64``, ``timestamp[us, tz=UTC]``,
 ``list<item: string>``) because every source we read (Parquet, CSV, JSON, Iceberg, Delta)
 converts to Arrow exactly, and the string round-trips for storage and display.
+
+Column names are the central catalog's lower-case identifiers (``typedef.OBJECT_NAME``);
+a name the files spell otherwise is normalised (``column_names``) and the file's spelling
+kept as ``Column.source_name``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -44,9 +50,21 @@ class Schema(Frozen):
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
+    def by_source(self, raw: str) -> Column | None:
+        """The column the files call ``raw``: exactly, else ignoring case (how engines
+        resolve a name the catalog only lower-cased)."""
+        spelled = [(c.source_name or c.name, c) for c in self.columns]
+        hit = next((c for s, c in spelled if s == raw), None)
+        return hit or next((c for s, c in spelled if s.lower() == raw.lower()), None)
+
     def fingerprint(self) -> str:
-        """Stable hash of what readers depend on (names, types, nullability, partitioning)."""
-        body = [[c.name, c.type, c.nullable, c.partition] for c in self.columns]
+        """Stable hash of what readers depend on (names, types, nullability, partitioning,
+        and the file spelling where it differs: a schema without one hashes as before)."""
+        body = [
+            [c.name, c.type, c.nullable, c.partition]
+            + ([c.source_name] if c.source_name is not None else [])
+            for c in self.columns
+        ]
         return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:32]
 
     def to_json(self) -> str:
@@ -57,29 +75,125 @@ class Schema(Frozen):
         return cls(columns=tuple(Column(**c) for c in json.loads(text)))
 
 
-def from_arrow(
-    schema: pa.Schema, partition_keys: Sequence[str] = (), *, lower: bool = True
-) -> Schema:
-    """Convert an Arrow schema; names are lower-cased (the central catalog's convention)."""
+def from_arrow(schema: pa.Schema, partition_keys: Sequence[str] = ()) -> Schema:
+    """Convert an Arrow schema. Names are normalised by ``column_names`` (never refused);
+    ``partition_keys`` are matched against the files' spelling, ignoring case."""
+    raws = [field.name for field in schema]
+    keys = {k.lower() for k in partition_keys}
     columns: list[Column] = []
-    seen: set[str] = set()
-    for field in schema:
-        name = field.name.lower() if lower else field.name
-        if not is_object_name(name):
-            raise InvalidInput(f"invalid column name {field.name!r}")
-        if name in seen:
-            raise InvalidInput(f"duplicate column name {name!r} (names are case-insensitive)")
-        seen.add(name)
+    for field, name in zip(schema, column_names(raws), strict=True):
         columns.append(
             Column(
                 name=name,
                 type=str(canonical(field.type)),
                 nullable=field.nullable,
                 description=description_of(field.metadata),
-                partition=name in partition_keys,
+                partition=field.name.lower() in keys or name in keys,
+                source_name=None if _only_case(field.name, name) else field.name,
             )
         )
     return Schema(columns=tuple(columns))
+
+
+# --------------------------------------------------------------------------- names
+
+MAX_NAME = 128
+#: Prefix of a normalised name that would start with a digit (``2024 total`` ->
+#: ``c_2024_total``): valid under ``OBJECT_NAME``, and unlike a bare ``_`` it cannot run
+#: into a prefix the mesh reserves for itself (``__lm_``).
+DIGIT_PREFIX = "c_"
+#: Letters that Unicode decomposition (NFKD) does not take apart into an ASCII letter and
+#: marks, spelled as their usual Latin transliteration.
+_FOLD = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "ss",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+        "Œ": "oe",
+        "ø": "o",
+        "Ø": "o",
+        "đ": "d",
+        "Đ": "d",
+        "ð": "d",
+        "Ð": "d",
+        "þ": "th",
+        "Þ": "th",
+        "ł": "l",
+        "Ł": "l",
+        "ı": "i",
+    }
+)
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+
+
+def normal_name(raw: str, position: int = 1) -> str:
+    """``raw`` as a valid column name (``typedef.OBJECT_NAME``), deterministically.
+
+    A name that is valid once lower-cased is only lower-cased (``OrderID`` -> ``orderid``),
+    as the catalog has always done. Any other name is folded to ASCII and snake-cased:
+
+    - letters from the ``_FOLD`` table are transliterated (``ß`` -> ``ss``, ``æ`` -> ``ae``,
+      ``ø`` -> ``o``), then Unicode NFKD splits accented letters into letter and mark and
+      the marks are dropped (``größe`` -> ``grosse``, ``café`` -> ``cafe``; no German
+      ``oe``: one rule for every language);
+    - every run of anything else that is not ``a-z``/``0-9`` (spaces, punctuation, letters
+      of other scripts) becomes one ``_``, trimmed at both ends (``Order-Date (UTC)`` ->
+      ``order_date_utc``);
+    - a leading digit gets ``DIGIT_PREFIX`` (``1st place`` -> ``c_1st_place``);
+    - nothing left (``""``, ``"%"``, ``"名前"``) gives ``column_<position>`` (1-based);
+    - names are cut to 128 characters.
+
+    Two names may normalise alike; ``column_names`` makes them unique.
+    """
+    lowered = raw.lower()
+    if raw.isascii() and is_object_name(lowered):
+        return lowered
+    folded = unicodedata.normalize("NFKD", raw.translate(_FOLD))
+    ascii_ = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
+    name = _SEPARATORS.sub("_", ascii_).strip("_")
+    if not name:
+        return f"column_{position}"
+    if name[0].isdigit():
+        name = DIGIT_PREFIX + name
+    return name[:MAX_NAME].rstrip("_")
+
+
+def column_names(raws: Sequence[str]) -> list[str]:
+    """Unique valid names for a file's columns, in order (see ``normal_name``).
+
+    When several columns arrive at one name, a name the files already spell exactly
+    keeps it, then one differing only in case, then the others, each group in column
+    order; the rest get the first free of ``_2``, ``_3``... (``Name``, ``name`` ->
+    ``name_2``, ``name``). Names compare case-insensitively, so nothing is ever refused.
+    """
+    bases = [normal_name(r, i + 1) for i, r in enumerate(raws)]
+
+    def rank(i: int) -> int:
+        return 0 if raws[i] == bases[i] else 1 if _only_case(raws[i], bases[i]) else 2
+
+    out: list[str | None] = [None] * len(raws)
+    taken: set[str] = set()
+    for i in sorted(range(len(raws)), key=lambda i: (rank(i), i)):
+        if bases[i] not in taken:
+            out[i] = bases[i]
+            taken.add(bases[i])
+    for i, name in enumerate(out):
+        if name is not None:
+            continue
+        n = 2
+        while (candidate := f"{bases[i][: MAX_NAME - len(str(n)) - 1]}_{n}") in taken:
+            n += 1
+        out[i] = candidate
+        taken.add(candidate)
+    return [name for name in out if name is not None]
+
+
+def _only_case(raw: str, name: str) -> bool:
+    """True when ``name`` is ``raw`` lower-cased: the catalog's convention since the start,
+    resolved by every engine, so no ``source_name`` is recorded for it."""
+    return raw.isascii() and raw.lower() == name
 
 
 def canonical(t: pa.DataType) -> pa.DataType:
@@ -209,7 +323,12 @@ def _one_tz(tzs: set[str | None]) -> str | None:
 # --------------------------------------------------------------------------- diffs
 
 ChangeKind = Literal[
-    "column_added", "column_removed", "type_changed", "nullability_changed", "partitioning_changed"
+    "column_added",
+    "column_removed",
+    "type_changed",
+    "nullability_changed",
+    "partitioning_changed",
+    "source_name_changed",
 ]
 
 
@@ -226,7 +345,9 @@ def diff(old: Schema, new: Schema) -> list[SchemaChange]:
 
     Breaking means an existing reader can fail or read wrong values: a column removed, a
     type changed other than by widening, a nullable column made required, or the
-    partition keys changed. Adding a nullable column and widening a type are safe.
+    partition keys changed. Adding a nullable column and widening a type are safe, and so
+    is a new file spelling of a column (``source_name_changed``: readers use the catalog
+    name, engines read the files by the new spelling).
     """
     changes: list[SchemaChange] = []
     new_by_name = {c.name: c for c in new.columns}
@@ -256,6 +377,16 @@ def diff(old: Schema, new: Schema) -> list[SchemaChange]:
                     old="nullable" if col.nullable else "required",
                     new="nullable" if now_col.nullable else "required",
                     breaking=not now_col.nullable,
+                )
+            )
+        if now_col.source_name != col.source_name:
+            changes.append(
+                SchemaChange(
+                    kind="source_name_changed",
+                    column=col.name,
+                    old=col.source_name,
+                    new=now_col.source_name,
+                    breaking=False,
                 )
             )
     for col in new.columns:

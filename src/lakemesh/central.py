@@ -226,6 +226,7 @@ def _write_columns(conn: Connection, table_id: int, schema: Schema) -> None:
                 "nullable": c.nullable,
                 "is_partition": c.partition,
                 "description": c.description,
+                "source_name": c.source_name,
             }
             for i, c in enumerate(schema.columns)
         ],
@@ -499,6 +500,8 @@ class ScanInfo:
     location: str
     partition_keys: list[str]
     column_types: dict[str, str]
+    #: Catalog name -> the files' spelling, for columns whose files spell them otherwise.
+    source_names: dict[str, str] = field(default_factory=dict)
 
 
 def scan_info(conn: Connection, name: str) -> ScanInfo:
@@ -511,10 +514,10 @@ def scan_info(conn: Connection, name: str) -> ScanInfo:
     if row is None:
         raise NotFound(f"table {name} is not in the central catalog")
     cols = conn.execute(
-        select(t.columns.c.name, t.columns.c.type)
+        select(t.columns.c.name, t.columns.c.type, t.columns.c.source_name)
         .where(t.columns.c.table_id == row.id)
         .order_by(t.columns.c.ordinal)
-    )
+    ).all()
     return ScanInfo(
         name=name,
         domain=row.name,
@@ -522,6 +525,7 @@ def scan_info(conn: Connection, name: str) -> ScanInfo:
         location=row.location,
         partition_keys=json.loads(row.partition_keys),
         column_types={c.name: c.type for c in cols},
+        source_names={c.name: c.source_name for c in cols if c.source_name is not None},
     )
 
 
@@ -545,6 +549,7 @@ def table_detail(conn: Connection, name: TableName) -> TableDetail:
                 nullable=c.nullable,
                 partition=c.is_partition,
                 description=c.description,
+                source_name=c.source_name,
             )
             for c in cols
         )

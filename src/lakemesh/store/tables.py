@@ -128,6 +128,8 @@ columns = Table(
     Column("nullable", Boolean, nullable=False),
     Column("is_partition", Boolean, nullable=False),
     Column("description", Text),
+    #: The files' spelling when ``name`` is its normalised form (``schema.Column``).
+    Column("source_name", Text),
 )
 
 partitions = Table(

@@ -4,8 +4,10 @@ Layout (SPEC 1): ``<path>/<database>/<table>/[key=value/...]files``, or with
 ``database=`` given, ``<path>/<table>/...``. Data files are Parquet, CSV or JSON lines;
 a table folder holding ``_delta_log`` or Iceberg ``metadata`` is described from that
 metadata instead. Names starting with ``_`` or ``.`` are ignored (Spark/Hive
-convention: ``_SUCCESS``, ``_lakemesh``); invalid names and links leaving the root are
-skipped with a warning.
+convention: ``_SUCCESS``, ``_lakemesh``); invalid folder names and links leaving the root
+are skipped with a warning. Column names are never a reason to skip: a header such as
+``Entry ID`` is catalogued as ``entry_id`` with its spelling kept (``schema.column_names``),
+and partition columns get one type from all their values (``partition_type``).
 
 Large trees: one ``scandir`` walk, file schemas read in a thread pool (pyarrow releases
 the GIL), and a per-file cache keyed by (path, size, mtime) so a re-crawl reads only
@@ -18,9 +20,11 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -37,6 +41,7 @@ from lakemesh.schema import (
     diff,
     from_arrow,
     merge_schemas,
+    normal_name,
 )
 from lakemesh.storage import Entry, Storage, check_relative
 from lakemesh.typedef import is_object_name
@@ -392,16 +397,16 @@ class Crawler:
     ) -> Schema:
         fields = list(merged)
         for k in keys:
-            if k in {f.name.lower() for f in fields}:
+            clash = [f.name for f in fields if normal_name(f.name) == k]
+            if clash:
                 self.warn(
-                    f"table {full}: column {k!r} is also a partition key; "
+                    f"table {full}: column {clash[0]!r} is also a partition key; "
                     "the partition value is used"
                 )
-                fields = [f for f in fields if f.name.lower() != k]
+                fields = [f for f in fields if normal_name(f.name) != k]
         for k in keys:
             values = {dict(f.partition)[k] for f in files}
-            numeric = all(_is_int(v) for v in values if v != HIVE_NULL)
-            fields.append(pa.field(k, pa.int64() if numeric else pa.string()))
+            fields.append(pa.field(k, partition_type(values)))
         return from_arrow(pa.schema(fields), partition_keys=keys)
 
     def _partitions(
@@ -502,8 +507,55 @@ def _infer_text(head: bytes, fmt: Format, *, complete: bool) -> pa.Schema:
     return table.schema
 
 
-def _is_int(v: str) -> bool:
-    return v.lstrip("-").isdigit() and len(v) < 19
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_PADDED = re.compile(r"-?0[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(?P<tz>Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def partition_type(values: Iterable[str]) -> pa.DataType:
+    """The one type a Hive partition key's values are catalogued as, decided by all of
+    them (as written in the folder names, ``%XX`` escapes decoded):
+
+    - ``__HIVE_DEFAULT_PARTITION__`` is null and does not vote; no other value: string;
+    - any zero-padded integer (``01``, ``007``): string, or the padding is lost;
+    - integers in int64's range: ``int64``;
+    - ISO dates (``2024-01-31``): ``date32[day]``; dates and ISO timestamps without a
+      zone: ``timestamp[us]``; timestamps all with a zone (``Z``, ``+02:00``):
+      ``timestamp[us, tz=UTC]``;
+    - anything else, or a mix of the above: string.
+    """
+    kinds = {_value_kind(unquote(v)) for v in values if v != HIVE_NULL}
+    if kinds == {"int"}:
+        return pa.int64()
+    if kinds == {"date"}:
+        return pa.date32()
+    if kinds and kinds <= {"date", "timestamp"}:
+        return pa.timestamp("us")
+    if kinds == {"timestamptz"}:
+        return pa.timestamp("us", tz="UTC")
+    return pa.string()
+
+
+def _value_kind(v: str) -> str:
+    if _INT.fullmatch(v):
+        return "int" if -(2**63) <= int(v) < 2**63 else "string"
+    if _PADDED.fullmatch(v):
+        return "padded"
+    try:
+        if _DATE.fullmatch(v):
+            date.fromisoformat(v)
+            return "date"
+        m = _TIMESTAMP.fullmatch(v)
+        if m:
+            datetime.fromisoformat(v)
+            return "timestamptz" if m.group("tz") else "timestamp"
+    except ValueError:
+        pass  # 2024-13-45: looks like a date, is text
+    return "string"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from lakemesh.errors import (
     NotFound,
     PathOutsideRoot,
 )
-from lakemesh.schema import from_arrow
+from lakemesh.schema import Schema, from_arrow, normal_name
 from lakemesh.storage import Entry, Storage
 from lakemesh.typedef import is_object_name
 
@@ -121,14 +121,15 @@ def _info(
         version = table.version()
     except Exception as exc:
         raise CatalogCorrupt(f"unreadable Delta log in {rel_path}: {_one_line(exc)}") from exc
-    keys = tuple(k.lower() for k in metadata.partition_columns)
+    schema = from_arrow(arrow, partition_keys=metadata.partition_columns)
+    keys = tuple(_catalog_name(schema, k) for k in metadata.partition_columns)
     rows = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else []
     return TableInfo(
         database=database,
         name=name,
         format="delta",
         location=storage.location(rel_path),
-        table_schema=from_arrow(arrow, partition_keys=keys),
+        table_schema=schema,
         partition_keys=keys,
         description=metadata.description or None,
         properties={str(k): str(v) for k, v in (metadata.configuration or {}).items()},
@@ -137,6 +138,12 @@ def _info(
         size_bytes=sum(adds.column("size_bytes").to_pylist()) if adds.num_rows else 0,
         row_count=None if None in rows or len(rows) != adds.num_rows else sum(rows),
     )
+
+
+def _catalog_name(schema: Schema, raw: str) -> str:
+    """A partition column's catalog name (normalised like every column name)."""
+    col = schema.by_source(raw)
+    return col.name if col is not None else normal_name(raw)
 
 
 def _text(value: Any) -> str | None:

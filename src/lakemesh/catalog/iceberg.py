@@ -26,7 +26,7 @@ from lakemesh.errors import (
     NotFound,
     PathOutsideRoot,
 )
-from lakemesh.schema import from_arrow
+from lakemesh.schema import from_arrow, normal_name
 from lakemesh.storage import Storage, open_storage
 from lakemesh.typedef import is_object_name
 
@@ -321,7 +321,7 @@ def table_info(storage: Storage, table: Any, database: str, name: str) -> TableI
         format="iceberg",
         location=canonical(storage, table.location()),
         table_schema=from_arrow(schema.as_arrow(), partition_keys=identity_sources),
-        partition_keys=tuple(f.name.lower() for f in fields),
+        partition_keys=tuple(normal_name(f.name) for f in fields),
         description=props.get("comment"),
         properties=props,
         version=str(table.metadata_location),
@@ -340,7 +340,7 @@ def table_partitions(storage: Storage, table: Any) -> list[Partition]:
     """
     from pyiceberg.manifest import ManifestContent
 
-    keys = [f.name.lower() for f in _partition_fields(table)]
+    keys = [normal_name(f.name) for f in _partition_fields(table)]
     snapshot = table.current_snapshot()
     if not keys or snapshot is None:
         return []
@@ -361,8 +361,8 @@ def table_partitions(storage: Storage, table: Any) -> list[Partition]:
             values: dict[str, str | None] = dict.fromkeys(keys)
             for pos, pf in enumerate(spec.fields):
                 v = df.partition[pos]
-                if pf.name.lower() in values and v is not None:
-                    values[pf.name.lower()] = pf.transform.to_human_string(
+                if normal_name(pf.name) in values and v is not None:
+                    values[normal_name(pf.name)] = pf.transform.to_human_string(
                         ptypes[pos].field_type, v
                     )
             key = partition_key(keys, values)

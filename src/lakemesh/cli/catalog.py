@@ -462,7 +462,7 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
     for c in data["columns"]:
         own = {k: v for k, v in c["tags"].items() if data["tags"].get(k) != v}
         cols.add_row(
-            c["name"],
+            _column_text(c),
             c["type"],
             "yes" if c.get("nullable", True) else "no",
             "yes" if c.get("partition") else "",
@@ -484,6 +484,15 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
     for v in data["history"]:
         changes = "; ".join(_change_text(c) for c in v["changes"]) or "created"
         out.print(f"  v{v['version']} {v['created_at']}: {changes}")
+
+
+def _column_text(column: dict[str, Any]) -> str:
+    """The catalog name, and the files' spelling beside it when they differ:
+    ``entry_id ("Entry ID")``."""
+    source = column.get("source_name")
+    if source is None:
+        return str(column["name"])
+    return f"{column['name']} ({json.dumps(source, ensure_ascii=False)})"
 
 
 def _tag_text(tags: dict[str, str]) -> str:

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from lakemesh.catalog import EXTENSIONS, HIVE_NULL, Format, Partition, TableInfo, partition_key
 from lakemesh.catalog.builtin import BuiltinCatalog, CatalogWriter
+from lakemesh.catalog.files import MAX_DEPTH, file_format, is_hidden, partition_of
 from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, SchemaConflict
 from lakemesh.schema import (
     Schema,
@@ -46,9 +47,7 @@ from lakemesh.schema import (
 from lakemesh.storage import Entry, Storage, check_relative
 from lakemesh.typedef import is_object_name
 
-PARTITION_DIR = re.compile(r"([^=]+)=(.*)")
 SAMPLE_BYTES = 1 << 20  #: CSV and JSON schemas are inferred from the first MiB, like Glue
-MAX_DEPTH = 32
 
 Progress = Callable[[str, int, int], None]
 
@@ -205,7 +204,7 @@ class Crawler:
             return []
 
     def _visible(self, e: Entry) -> bool:
-        if e.name.startswith(("_", ".")):
+        if is_hidden(e.name):
             return False
         if e.escapes:
             self.warn(f"skipped {e.path}: link leads outside the storage root")
@@ -246,14 +245,14 @@ class Crawler:
             if not self._visible(e):
                 continue
             if e.is_dir:
-                m = PARTITION_DIR.fullmatch(e.name)
-                if m is None or not is_object_name(m.group(1).lower()):
+                kv = partition_of(e.name)
+                if kv is None:
                     self._misfits.setdefault("partition", e.path)
                     self.warn(f"skipped {e.path}: {e.name!r} is not a key=value partition")
                     continue
-                self._walk_table(t, e.path, (*part, (m.group(1).lower(), m.group(2))))
+                self._walk_table(t, e.path, (*part, kv))
                 continue
-            fmt = _format_of(e.name)
+            fmt = file_format(e.name)
             if fmt is None:
                 self.warn(f"skipped {e.path}: not a Parquet, CSV or JSON lines file")
                 continue
@@ -322,12 +321,7 @@ class Crawler:
     def _read_one(self, f: _DataFile) -> tuple[pa.Schema, int | None] | str:
         """A file's schema, or the reason it cannot be read (never raises)."""
         try:
-            with self.storage.open_input(f.path) as fh:
-                if f.fmt == "parquet":
-                    meta = pq.ParquetFile(fh).metadata
-                    return meta.schema.to_arrow_schema(), int(meta.num_rows)
-                head = fh.read(SAMPLE_BYTES)
-            return _infer_text(head, f.fmt, complete=len(head) < SAMPLE_BYTES), None
+            return read_file_schema(self.storage, f.path, f.fmt)
         except (OSError, pa.ArrowException, ValueError) as exc:
             return f"unreadable ({_one_line(exc)})"
 
@@ -490,9 +484,17 @@ class Crawler:
                 self.report.removed.append(f"{db}.{name}")
 
 
-def _format_of(name: str) -> Format | None:
-    dot = name.rfind(".")
-    return EXTENSIONS.get(name[dot:].lower()) if dot > 0 else None
+def read_file_schema(storage: Storage, path: str, fmt: Format) -> tuple[pa.Schema, int | None]:
+    """A data file's schema (and row count, for Parquet) as the crawler catalogs it: the
+    Parquet footer, or types inferred from the first ``SAMPLE_BYTES`` of a text file. A
+    query checks files the crawler has not seen the same way. Raises ``OSError``,
+    ``pa.ArrowException`` or ``ValueError`` for a file that cannot be read."""
+    with storage.open_input(path) as fh:
+        if fmt == "parquet":
+            meta = pq.ParquetFile(fh).metadata
+            return meta.schema.to_arrow_schema(), int(meta.num_rows)
+        head = fh.read(SAMPLE_BYTES)
+    return _infer_text(head, fmt, complete=len(head) < SAMPLE_BYTES), None
 
 
 def _infer_text(head: bytes, fmt: Format, *, complete: bool) -> pa.Schema:

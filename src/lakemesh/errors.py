@@ -40,6 +40,17 @@ class BackendUnavailable(LakemeshError, ConnectionError):
     """A domain's storage or catalog could not be reached; this is not a denial."""
 
 
+class TableUnavailable(BackendUnavailable):
+    """A table's data cannot be read now (its folder or its domain's root is gone, a file
+    fails to read). The message names only the table, which the caller named and may
+    read; ``detail`` says why, for the audit log (SPEC 2.8)."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(f"table {table} is unavailable")
+        self.table = table
+        self.detail = detail
+
+
 class CatalogCorrupt(LakemeshError):
     """A domain catalog exists but cannot be read as a catalog."""
 

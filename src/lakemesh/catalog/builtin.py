@@ -173,6 +173,17 @@ class BuiltinCatalog(DomainCatalog):
         with self._open() as conn:
             return self._partitions(conn, database, name, None)
 
+    def file_schemas(self, folder: str) -> dict[str, tuple[int, int, bytes]]:
+        """The crawler's file cache below ``folder`` (relative): path -> (size, mtime,
+        serialised Arrow schema), for a query to check files without reading them."""
+        with self._open() as conn:
+            # A range on the primary key ('/' + 1 == '0'), not LIKE: the index is used.
+            rows = conn.execute(
+                "SELECT path, size, mtime_ns, schema FROM files WHERE path > ? AND path < ?",
+                (f"{folder}/", f"{folder}0") if folder else ("", "\U0010ffff"),
+            )
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     def partition_rows(self, database: str, name: str) -> list[PartitionRow]:
         with self._open() as conn:
             return self._partitions(conn, database, name, None, plain=True)

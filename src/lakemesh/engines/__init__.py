@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from urllib.parse import quote
 
 from sqlglot import exp
 
@@ -100,18 +101,55 @@ class PlanLike(Protocol):
 
 
 @dataclass(frozen=True)
+class SourceColumn:
+    """One column of a governed table as the catalog has it: the relation reads ``name``,
+    of the catalog's ``type`` (Arrow type text); the files spell it ``source`` (for a
+    partition column, the Hive key in the folder names)."""
+
+    name: str
+    type: str
+    source: str
+    partition: bool = False
+
+    def arrow_type(self) -> pa.DataType | None:
+        """The catalog type, or None when it has no exact Arrow form here (the column is
+        then read as the files have it). ``null``: the catalog has seen only NULLs, and
+        the column reads as NULL until a crawl types it."""
+        from lakemesh.engines.types import arrow_type
+
+        try:
+            return arrow_type(self.type)
+        except InvalidInput:
+            return None
+
+
+@dataclass(frozen=True)
 class Source:
     """What one central table reads from for one query: exactly the granted files
-    (absolute local paths, no globs), or an Arrow table the caller already scanned."""
+    (absolute local paths, no globs), or an Arrow table the caller already scanned.
+
+    With ``columns`` (the catalog's schema, in order), the scan an engine builds presents
+    exactly those columns, each found by its files' name and cast to the catalog's type,
+    whatever each file holds: files written before a column existed read it as NULL,
+    narrower types read widened, extra columns are not seen. ``file_schemas`` (aligned
+    with ``files``) is each file's own schema, for engines that read schema groups apart.
+    Without ``columns`` the scan is the files' own (tests and diagnostics).
+    """
 
     format: SourceFormat
     files: tuple[str, ...] = ()
     hive_partitioning: bool = False
     arrow: pa.Table | None = None
+    columns: tuple[SourceColumn, ...] = ()
+    file_schemas: tuple[pa.Schema, ...] = ()
+    #: Files in the table's folder the query does not read, each with why (for the audit).
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in SOURCE_FORMATS:
             raise InvalidInput(f"unknown source format {self.format!r}")
+        if self.file_schemas and len(self.file_schemas) != len(self.files):
+            raise InvalidInput("file_schemas must give one schema per file")
         if self.format == "arrow":
             if self.arrow is None or self.files:
                 raise InvalidInput("an arrow source takes a table and no files")
@@ -198,6 +236,18 @@ def checked_relations(
     return relations
 
 
+def failed_read(detail: str, sources: Mapping[str, Source]) -> EngineError:
+    """An engine failure whose message (``detail``) names a file of one of ``sources``:
+    that table could not be read, and the consumer is told so by name (the table is one
+    they named and may read; the file and the reason go to the audit log only). Any
+    other failure stays generic."""
+    for table, source in sources.items():
+        for path in source.files:
+            if path in detail or quote(path) in detail:
+                return EngineError(f"table {table} is unavailable", detail=detail)
+    return EngineError(detail=detail)
+
+
 def is_placeholder(table: exp.Table) -> bool:
     """Is ``table`` the bare ``"__lm_source"`` placeholder (no database or catalog)?"""
     return (
@@ -275,8 +325,10 @@ __all__ = [
     "QueryTimeout",
     "QueryTooLarge",
     "Source",
+    "SourceColumn",
     "SourceFormat",
     "checked_relations",
+    "failed_read",
     "is_placeholder",
     "load_engine",
 ]

@@ -68,9 +68,12 @@ from lakemesh.engines import (
     QueryTimeout,
     QueryTooLarge,
     Source,
+    failed_read,
     interruptible,
 )
 from lakemesh.engines import checked_relations as _checked_relations
+from lakemesh.engines.types import duckdb_type
+from lakemesh.errors import InvalidInput
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -136,7 +139,7 @@ class DuckDBEngine(Engine):
                         lambda: _fetch(con, sql, limits.max_rows), watchdog.interrupt
                     )
                 except (duckdb.Error, OSError, pa.ArrowException) as e:
-                    raise _translate(e, watchdog, limits) from None
+                    raise _translate(e, watchdog, limits, sources) from None
         finally:
             _POOL.dispose(con, limits)
 
@@ -172,7 +175,9 @@ class DuckDBEngine(Engine):
                 internal = f"__lm_arrow_{index}"
                 con.register(internal, source.arrow)
                 arrow_names.append(internal)
-                scan = exp.Table(this=exp.to_identifier(internal, quoted=True))
+                scan: exp.Table | exp.Subquery = exp.Table(
+                    this=exp.to_identifier(internal, quoted=True)
+                )
                 materialize = True
             else:
                 scan = _file_scan(source)
@@ -355,19 +360,65 @@ def _setting(name: str, value: exp.Expr) -> exp.SetItem:
     return exp.SetItem(this=exp.EQ(this=exp.column(name), expression=value))
 
 
-def _file_scan(source: Source) -> exp.Table:
+def _file_scan(source: Source) -> exp.Table | exp.Subquery:
+    """The reader over exactly ``source.files``; with the catalog's columns, wrapped in a
+    projection of exactly those columns, each cast to the catalog's type."""
     files = exp.Array(expressions=[exp.Literal.string(path) for path in source.files])
     args: list[exp.Expr] = [files, _named("hive_partitioning", source.hive_partitioning)]
     if source.format == "csv":
         args.append(_named("auto_detect", True))
-    return exp.Table(this=exp.Anonymous(this=_READERS[source.format], expressions=args))
+    if source.columns:
+        if source.hive_partitioning:  # `01` stays `01` until the catalog's cast
+            args.append(_named("hive_types_autocast", False))
+        if _schemas_differ(source):
+            args.append(_named("union_by_name", True))
+    read = exp.Table(this=exp.Anonymous(this=_READERS[source.format], expressions=args))
+    if not source.columns:
+        return read
+    present = _file_columns(source)
+    projections = []
+    for column in source.columns:
+        found = (
+            source.hive_partitioning
+            if column.partition
+            else present is None or column.source.lower() in present
+        )
+        value: exp.Expr = (
+            exp.Column(this=exp.to_identifier(column.source, quoted=True)) if found else exp.Null()
+        )
+        target = column.arrow_type()
+        if target is not None and pa.types.is_null(target):
+            value = exp.Null()
+        elif target is not None:
+            with suppress(InvalidInput):  # no DuckDB spelling: read as the files have it
+                value = exp.Cast(this=value, to=duckdb_type(target))
+        projections.append(exp.alias_(value, column.name, quoted=True))
+    return exp.Subquery(this=exp.select(*projections).from_(read))
+
+
+def _schemas_differ(source: Source) -> bool:
+    """Whether the files must be unified by column name: always for text files (DuckDB
+    sniffs each one), for Parquet only when the footers differ (unifying reads every
+    footer before the scan starts)."""
+    if source.format != "parquet" or len(source.file_schemas) != len(source.files):
+        return True
+    first = source.file_schemas[0]
+    return any(s is not first and not s.equals(first) for s in source.file_schemas[1:])
+
+
+def _file_columns(source: Source) -> set[str] | None:
+    """The (lower-cased) column names some file holds, or None when unknown."""
+    if len(source.file_schemas) != len(source.files):
+        return None
+    seen: dict[int, pa.Schema] = {id(s): s for s in source.file_schemas}
+    return {name.lower() for s in seen.values() for name in s.names}
 
 
 def _named(name: str, value: bool) -> exp.EQ:
     return exp.EQ(this=exp.column(name), expression=exp.Boolean(this=value))
 
 
-def _bind_source(select: exp.Select, scan: exp.Table) -> exp.Select:
+def _bind_source(select: exp.Select, scan: exp.Table | exp.Subquery) -> exp.Select:
     """A copy of ``select`` with every ``"__lm_source"`` reference replaced by ``scan``,
     keeping the placeholder's name (or its own alias) so qualified columns still bind."""
     bound = select.copy()
@@ -418,7 +469,9 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> pa.Table:
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
-def _translate(error: BaseException, watchdog: _Watchdog, limits: Limits) -> EngineError:
+def _translate(
+    error: BaseException, watchdog: _Watchdog, limits: Limits, sources: Mapping[str, Source]
+) -> EngineError:
     detail = f"{type(error).__name__}: {error}"
     if watchdog.fired.is_set() or isinstance(error, duckdb.InterruptException):
         return QueryTimeout(
@@ -428,4 +481,4 @@ def _translate(error: BaseException, watchdog: _Watchdog, limits: Limits) -> Eng
         return QueryTooLarge(
             f"the query needs more than {limits.memory_limit} of memory", detail=detail
         )
-    return EngineError(detail=detail)
+    return failed_read(detail, sources)

@@ -98,10 +98,19 @@ import pyarrow as pa
 from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.logger import PySparkLogger
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import from_arrow_schema
-from pyspark.sql.types import StructType
+from pyspark.sql.pandas.types import from_arrow_schema, from_arrow_type
+from pyspark.sql.types import (
+    DataType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructField,
+    StructType,
+)
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -115,7 +124,9 @@ from lakemesh.engines import (
     QueryTimeout,
     QueryTooLarge,
     Source,
+    SourceColumn,
     checked_relations,
+    failed_read,
 )
 from lakemesh.engines.spark_sql import consumer_sql
 
@@ -356,7 +367,7 @@ class SparkEngine(Engine):
             except _SPARK_ERRORS as e:
                 if watchdog.interrupted.is_set():  # the cancelled job's error: it was Ctrl-C
                     raise KeyboardInterrupt from None
-                raise _translate(e, watchdog, limits) from None
+                raise _translate(e, watchdog, limits, sources) from None
 
     @contextmanager
     def sandbox(
@@ -390,7 +401,7 @@ class SparkEngine(Engine):
                 except _SPARK_ERRORS as e:
                     if watchdog.interrupted.is_set():
                         raise KeyboardInterrupt from None
-                    raise _translate(e, watchdog, limits) from None
+                    raise _translate(e, watchdog, limits, sources) from None
                 if watchdog.fired.is_set():
                     raise _timeout(limits, "timed out while loading the relations")
                 yield session, watchdog
@@ -480,6 +491,8 @@ def _read(session: SparkSession, source: Source) -> DataFrame:
         # and as DuckDB reads both; PySpark's default would pin them to the session zone.
         schema = from_arrow_schema(source.arrow.schema, prefer_timestamp_ntz=True)
         return session.createDataFrame(source.arrow, schema=schema)
+    if source.columns:
+        return _read_as_catalog(session, source)
     paths = [_file_uri(path) for path in source.files]
     reader = session.read
     if source.hive_partitioning:
@@ -500,6 +513,118 @@ def _read(session: SparkSession, source: Source) -> DataFrame:
             _SCHEMAS.pop(next(iter(_SCHEMAS)))
         _SCHEMAS[key] = frame.schema.json()
     return frame
+
+
+def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
+    """The files as exactly the catalog's columns, each cast to the catalog's type.
+
+    Spark neither unifies files by column name with widening nor keeps a JSON struct's
+    field order, so each group of files sharing one schema is read with an explicit
+    schema (nothing is inferred) and projected on its own, and the groups are unioned:
+    Parquet with each file column's own type; CSV, whose schema is positional, with the
+    header's columns as text; JSON lines, read by name, in the catalog's types at once.
+    Partition values are read as text (``01`` stays ``01``) until the catalog's cast.
+    Columns are renamed by position (``toDF``) before any is named, so no file spelling
+    is ever parsed as an expression.
+    """
+    base = session.read
+    if source.hive_partitioning:
+        base = base.option("basePath", _file_uri(_partition_base(source.files)))
+    keys = {c.source.lower() for c in source.columns if c.partition}
+    partition_fields = (
+        [StructField(c.source, StringType()) for c in source.columns if c.partition]
+        if source.hive_partitioning
+        else []
+    )
+    frames = []
+    for schema, files in _schema_groups(source):
+        fields = _group_fields(source, schema, keys) + partition_fields
+        paths = [_file_uri(path) for path in files]
+        reader = base.schema(StructType(fields))
+        if source.format == "parquet":
+            frame = reader.parquet(*paths)
+        elif source.format == "csv":
+            frame = reader.csv(paths, header=True, mode="FAILFAST")
+        else:
+            frame = reader.json(paths, mode="FAILFAST")
+        internal = [f"__lm_c{i}" for i in range(len(fields))]
+        frame = frame.toDF(*internal)
+        index: dict[str, str] = {}
+        for name, field in zip(internal, fields, strict=True):
+            index.setdefault(field.name.lower(), name)
+        frames.append(frame.select(*[_project(c, index) for c in source.columns]))
+    governed = frames[0]
+    for frame in frames[1:]:
+        governed = governed.union(frame)  # same columns, same order, same types
+    return governed
+
+
+def _schema_groups(source: Source) -> list[tuple[pa.Schema | None, list[str]]]:
+    """The files by equal schema, in first-seen order (JSON lines: one group, read by
+    name in the catalog's types; files of unknown schema: one group)."""
+    if source.format == "json" or len(source.file_schemas) != len(source.files):
+        return [(None, list(source.files))]
+    groups: list[tuple[pa.Schema | None, list[str]]] = []
+    for path, schema in zip(source.files, source.file_schemas, strict=True):
+        for known, members in groups:
+            if known is schema or (known is not None and known.equals(schema)):
+                members.append(path)
+                break
+        else:
+            groups.append((schema, [path]))
+    return groups
+
+
+def _group_fields(
+    source: Source, schema: pa.Schema | None, partition_keys: set[str]
+) -> list[StructField]:
+    """The explicit read schema of one group of files, partition columns aside."""
+    if schema is None:  # JSON lines (or unknown files): the catalog's columns by name
+        return [
+            StructField(c.source, _spark_type(c.arrow_type()) or StringType())
+            for c in source.columns
+            if not c.partition
+        ]
+    if source.format == "csv":  # positional: every header column, as text
+        return [StructField(f.name, StringType()) for f in schema]
+    fields = []
+    for f in schema:
+        if f.name.lower() in partition_keys:
+            continue  # the partition value is used, as the crawler catalogues it
+        spark = _spark_type(f.type)
+        if spark is None:
+            raise EngineError(detail=f"no Spark type for file column {f.name!r} of type {f.type}")
+        fields.append(StructField(f.name, spark))
+    return fields
+
+
+def _project(column: SourceColumn, index: Mapping[str, str]) -> Column:
+    """One catalog column from a group's internally named columns, cast to its type."""
+    internal = index.get(column.source.lower())
+    target = column.arrow_type()
+    if target is not None and pa.types.is_null(target):
+        return F.lit(None).alias(column.name)
+    value = F.col(internal) if internal is not None else F.lit(None)
+    spark = _spark_type(target) if target is not None else None
+    if spark is not None:
+        value = value.cast(spark)
+    return value.alias(column.name)
+
+
+_UNSIGNED = {8: ShortType(), 16: IntegerType(), 32: LongType(), 64: DecimalType(20, 0)}
+
+
+def _spark_type(t: pa.DataType | None) -> DataType | None:
+    """The Spark type an Arrow type reads as (unsigned integers as the next wider signed
+    type, as Spark reads them from Parquet), or None."""
+    if t is None:
+        return None
+    if pa.types.is_unsigned_integer(t):
+        return _UNSIGNED[t.bit_width]
+    try:
+        return from_arrow_type(t, prefer_timestamp_ntz=True)
+    except (TypeError, PySparkException):
+        return None
 
 
 #: Inferred schemas by exact file set: inference is a Spark job of its own (for CSV, a
@@ -603,10 +728,12 @@ def _timeout(limits: Limits, detail: str) -> QueryTimeout:
     )
 
 
-def _translate(error: BaseException, watchdog: _Watchdog, limits: Limits) -> EngineError:
+def _translate(
+    error: BaseException, watchdog: _Watchdog, limits: Limits, sources: Mapping[str, Source]
+) -> EngineError:
     detail = _describe(error)
     if watchdog.fired.is_set():
         return _timeout(limits, detail)
     if "OutOfMemoryError" in detail:
         return QueryTooLarge("the query needs more memory than the engine has", detail=detail)
-    return EngineError(detail=detail)
+    return failed_read(detail, sources)

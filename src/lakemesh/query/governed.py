@@ -19,8 +19,8 @@ from lakemesh import audit, keys
 from lakemesh.authz import Authorizer, Decision
 from lakemesh.central import ScanInfo, scan_info
 from lakemesh.domains import Domain, get_domain
-from lakemesh.engines import Engine, EngineError, Limits, Source, load_engine
-from lakemesh.errors import LakemeshError, PermissionDenied
+from lakemesh.engines import Engine, EngineError, Limits, Source, SourceColumn, load_engine
+from lakemesh.errors import LakemeshError, PermissionDenied, TableUnavailable
 from lakemesh.principals import User
 from lakemesh.query.output import with_unique_names
 from lakemesh.query.plan import Plan, QueryRefused, plan_query
@@ -104,13 +104,19 @@ def _plan_run_audit(
     except QueryRefused as exc:
         write("denied", {"reason": str(exc)})
         raise QueryFailed(f"query refused (correlation id {correlation})") from exc
+    except TableUnavailable as exc:  # names only the table the caller named and may read
+        write("failed", {"reason": exc.detail, "tables": [exc.table]})
+        raise QueryFailed(f"{exc} (correlation id {correlation})") from exc
     except LakemeshError as exc:
         write("failed", {"reason": str(exc)})
         raise QueryFailed(f"query failed (correlation id {correlation})") from exc
     except Exception as exc:  # e.g. a table's folder gone: the consumer sees no path
         write("failed", {"reason": _unexpected(exc)})
         raise QueryFailed(f"query failed (correlation id {correlation})") from exc
-    tables = {"tables": list(plan.tables)}
+    tables: dict[str, Any] = {"tables": list(plan.tables)}
+    skipped = {t: list(s.skipped) for t, s in sources.items() if s.skipped}
+    if skipped:  # files in a table's folder the catalog does not trust, and why
+        tables["skipped_files"] = skipped
     decision = _Background(lambda: write("allowed", tables))
     try:
         result = runner.run(plan, sources, limits or Limits())
@@ -216,6 +222,20 @@ def prepare(
     for table in plan.tables:
         scan, domain = info(table)
         sources[table] = table_source(
-            domain, table, scan.format, scan.location, scan.partition_keys
+            domain, table, scan.format, scan.location, scan.partition_keys, _columns(scan)
         )
     return plan, sources
+
+
+def _columns(scan: ScanInfo) -> list[SourceColumn]:
+    """The catalog's schema of a table as its scan must present it."""
+    keys = set(scan.partition_keys)
+    return [
+        SourceColumn(
+            name=name,
+            type=type_,
+            source=scan.source_names.get(name) or name,
+            partition=name in keys,
+        )
+        for name, type_ in scan.column_types.items()
+    ]

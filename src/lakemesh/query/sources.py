@@ -1,73 +1,253 @@
 """Where a governed table's rows come from: the files (or an Arrow scan) an engine may read.
 
-Every file is found by walking the table's location through the domain's ``Storage``, so
-a link leading out of the root is never followed (SPEC 2.5), and the list is fixed
-before the engine locks itself down: the engine may read these files and nothing else.
-Iceberg and Delta tables, and tables on object stores (no DuckDB extension can be loaded
-here), are scanned by pyiceberg/deltalake/pyarrow into Arrow instead.
+A query reads what the catalog trusts. The table's folder is walked through the domain's
+``Storage`` by the crawler's own rules (``catalog.files``: no ``_``/``.`` names, no link
+out of the root (SPEC 2.5), ``key=value`` partition folders, the table's extension), and
+a file is read only when its schema fits the catalog's: every column it shares with the
+catalog reads as the catalog's type by widening. Its schema comes from the crawler's file
+cache (same path, size and modification time) or, for a file the crawler has not seen,
+from its footer or first block, as the crawler would read it. So a file the crawler
+skipped (broken footer, a schema that does not merge) is skipped here too, and a file
+added since the crawl is read if the crawler would take it. The list is fixed before the
+engine locks itself down: the engine may read these files and nothing else.
+
+Every scan is presented in the catalog's schema (``Source.columns``): the engines project
+and cast file scans themselves; Iceberg and Delta tables, and tables on object stores (no
+DuckDB extension can be loaded here), are scanned by pyiceberg/deltalake/pyarrow into
+Arrow and conformed here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from urllib.parse import unquote
+
 import pyarrow as pa
 
-from lakemesh.catalog import EXTENSIONS
+from lakemesh.catalog import HIVE_NULL
+from lakemesh.catalog.files import DataFile, table_files
 from lakemesh.domains import Domain
-from lakemesh.engines import Source, SourceFormat
-from lakemesh.errors import BackendUnavailable, PathOutsideRoot
+from lakemesh.engines import Source, SourceColumn, SourceFormat
+from lakemesh.engines.types import conform
+from lakemesh.errors import (
+    BackendUnavailable,
+    CatalogCorrupt,
+    NotFound,
+    PathOutsideRoot,
+    SchemaConflict,
+    TableUnavailable,
+)
+from lakemesh.schema import canonical, widen
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
 
 MAX_FILES = 1_000_000
+#: How many skipped files a query's audit record lists by name.
+MAX_SKIPPED_LISTED = 20
 
 
 def table_source(
-    domain: Domain, table: str, table_format: str, location: str, partition_keys: list[str]
+    domain: Domain,
+    table: str,
+    table_format: str,
+    location: str,
+    partition_keys: Sequence[str],
+    columns: Sequence[SourceColumn] = (),
 ) -> Source:
-    """Where ``table`` (central name) reads from: its granted files, or an Arrow scan."""
+    """Where ``table`` (central name) reads from: its trusted files, or an Arrow scan.
+
+    ``columns`` is the catalog's schema; without it the scan is the files' own and no
+    file is checked against a schema (diagnostics). Raises ``TableUnavailable`` when the
+    table's folder or its domain's root is gone or cannot be read.
+    """
     storage = domain.storage()
-    if table_format in ("iceberg", "delta") or not isinstance(storage, LocalStorage):
-        arrow = _arrow_scan(domain, storage, table, table_format, location, partition_keys)
-        return Source(format="arrow", arrow=arrow)
-    files = data_files(storage, storage.relative(location), table_format)
-    if not files:  # a table whose files are gone: no rows, not an error
-        return Source(format="arrow", arrow=pa.table({}))
+    cols = tuple(columns)
+    if not storage.exists():
+        raise TableUnavailable(table, f"storage root {storage.uri} does not exist")
+    if table_format in ("iceberg", "delta"):
+        arrow = _arrow_scan(domain, storage, table, table_format, location)
+        if cols:
+            arrow = _conform(arrow, cols)
+        return Source(format="arrow", arrow=arrow, columns=cols)
+    files, schemas, skipped = trusted_files(
+        domain, storage, table, table_format, location, partition_keys, cols
+    )
+    if not isinstance(storage, LocalStorage):
+        arrow = _object_store_scan(storage, table, files, cols)
+        return Source(format="arrow", arrow=arrow, columns=cols, skipped=skipped)
+    if not files:  # no data yet (or none the catalog trusts): no rows, the catalog's columns
+        return Source(format="arrow", arrow=empty_table(cols), columns=cols, skipped=skipped)
     fmt: SourceFormat = FILE_FORMATS[table_format]
     return Source(
         format=fmt,
-        files=tuple(storage.location(f) for f in files),
+        files=tuple(storage.location(f.path) for f in files),
         hive_partitioning=bool(partition_keys),
+        columns=cols,
+        file_schemas=tuple(schemas) if cols else (),
+        skipped=skipped,
     )
 
 
 FILE_FORMATS: dict[str, SourceFormat] = {"parquet": "parquet", "csv": "csv", "json": "json"}
 
 
-def data_files(storage: Storage, rel: str, table_format: str) -> list[str]:
-    """The table's data files (relative paths), links out of the root excluded."""
-    out: list[str] = []
-    todo = [rel]
-    while todo:
-        path = todo.pop()
-        for entry in storage.scan(path):
-            if entry.name.startswith(("_", ".")) or entry.escapes:
-                continue
-            if entry.is_dir:
-                todo.append(entry.path)
-            elif EXTENSIONS.get("." + entry.name.rsplit(".", 1)[-1].lower()) == table_format:
-                out.append(entry.path)
-                if len(out) > MAX_FILES:
-                    raise BackendUnavailable("table has more files than one query may read")
-    return sorted(out)
-
-
-def _arrow_scan(
+def trusted_files(
     domain: Domain,
     storage: Storage,
     table: str,
     table_format: str,
     location: str,
-    partition_keys: list[str],
+    partition_keys: Sequence[str],
+    columns: Sequence[SourceColumn],
+) -> tuple[list[DataFile], list[pa.Schema], tuple[str, ...]]:
+    """The table's files a query may read, their schemas (when ``columns`` is given),
+    and the files passed over, each with why."""
+    rel = storage.relative(location)
+    try:
+        listed = table_files(storage, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        raise TableUnavailable(table, f"table folder {location} does not exist") from None
+    except OSError as e:
+        raise TableUnavailable(table, f"cannot list {location}: {e}") from None
+    keys = tuple(partition_keys)
+    skipped: list[str] = []
+    candidates: list[DataFile] = []
+    for f in listed:
+        if f.fmt != table_format:
+            skipped.append(f"{f.path}: not a {table_format} file")
+        elif tuple(k for k, _ in f.partition) != keys:
+            skipped.append(f"{f.path}: partition layout is not {'/'.join(keys) or 'none'}")
+        else:
+            candidates.append(f)
+    if len(candidates) > MAX_FILES:
+        raise BackendUnavailable("table has more files than one query may read")
+    if not columns:
+        return candidates, [], _summary(skipped)
+    files: list[DataFile] = []
+    schemas: list[pa.Schema] = []
+    checker = _SchemaCheck(domain, storage, rel, columns)
+    for f in candidates:
+        got = checker.schema(f)
+        if isinstance(got, str):
+            skipped.append(f"{f.path}: {got}")
+            continue
+        misfit = checker.misfit(got)
+        if misfit is not None:
+            skipped.append(f"{f.path}: {misfit}")
+            continue
+        files.append(f)
+        schemas.append(got)
+    return files, schemas, _summary(skipped)
+
+
+def _summary(skipped: list[str]) -> tuple[str, ...]:
+    if len(skipped) <= MAX_SKIPPED_LISTED:
+        return tuple(skipped)
+    more = len(skipped) - MAX_SKIPPED_LISTED
+    return (*skipped[:MAX_SKIPPED_LISTED], f"... and {more} more")
+
+
+class _SchemaCheck:
+    """File schemas (the crawler's cache first, else the file itself) and whether they
+    fit the catalog's; equal schemas are decoded and checked once."""
+
+    def __init__(
+        self, domain: Domain, storage: Storage, rel: str, columns: Sequence[SourceColumn]
+    ) -> None:
+        self.storage = storage
+        self.cache = _file_cache(domain, storage, rel)
+        self.by_blob: dict[bytes, pa.Schema] = {}
+        self.last: pa.Schema | None = None
+        self.verdicts: dict[int, str | None] = {}
+        self.columns = {c.source.lower(): c for c in columns if not c.partition}
+
+    def schema(self, f: DataFile) -> pa.Schema | str:
+        hit = self.cache.get(f.path)
+        if hit is not None and hit[0] == f.size and hit[1] == f.mtime_ns:
+            schema = self.by_blob.get(hit[2])
+            if schema is None:
+                schema = self.by_blob[hit[2]] = pa.ipc.read_schema(pa.py_buffer(hit[2]))
+            return schema
+        from lakemesh.crawler import read_file_schema
+
+        try:
+            fresh = read_file_schema(self.storage, f.path, f.fmt)[0]
+        except (OSError, pa.ArrowException, ValueError) as e:
+            return f"unreadable ({_one_line(e)})"
+        if self.last is not None and fresh.equals(self.last):
+            return self.last
+        self.last = fresh
+        return fresh
+
+    def misfit(self, schema: pa.Schema) -> str | None:
+        """Why a file with ``schema`` cannot be read as the catalog's table, or None."""
+        key = id(schema)
+        if key not in self.verdicts:
+            self.verdicts[key] = self._misfit(schema)
+        return self.verdicts[key]
+
+    def _misfit(self, schema: pa.Schema) -> str | None:
+        for field in schema:
+            column = self.columns.get(field.name.lower())
+            if column is None:
+                continue  # a column the catalog does not have (yet): never read
+            target = column.arrow_type()
+            found = canonical(field.type)
+            if target is None:
+                fits = str(found) == column.type
+            elif pa.types.is_null(target):
+                fits = True  # the catalog has seen only NULLs: it reads NULL
+            else:
+                try:
+                    fits = canonical(widen(found, target)).equals(canonical(target))
+                except SchemaConflict:
+                    fits = False
+            if not fits:
+                return f"column {field.name!r} is {found} in the file, {column.type} in the catalog"
+        return None
+
+
+def _file_cache(domain: Domain, storage: Storage, rel: str) -> dict[str, tuple[int, int, bytes]]:
+    """The builtin catalog's cache of file schemas under ``rel`` (empty for other
+    catalogs, or when the catalog file cannot be read: files are then read instead)."""
+    if domain.catalog_kind != "builtin":
+        return {}
+    from lakemesh.catalog.builtin import BuiltinCatalog
+
+    try:
+        return BuiltinCatalog(storage).file_schemas(rel)
+    except (NotFound, CatalogCorrupt, BackendUnavailable):
+        return {}
+
+
+def empty_table(columns: Sequence[SourceColumn]) -> pa.Table:
+    """No rows, in the catalog's columns (a column whose type has no Arrow form is null)."""
+    return pa.schema([pa.field(c.name, c.arrow_type() or pa.null()) for c in columns]).empty_table()
+
+
+def _conform(table: pa.Table, columns: Sequence[SourceColumn]) -> pa.Table:
+    return conform(table, [(c.name, c.source, c.arrow_type()) for c in columns])
+
+
+def _arrow_scan(
+    domain: Domain, storage: Storage, table: str, table_format: str, location: str
+) -> pa.Table:
+    try:
+        if not storage.scan(storage.relative(location)):
+            raise TableUnavailable(table, f"table folder {location} does not exist or is empty")
+        return _scan(domain, storage, table, table_format, location)
+    except (PathOutsideRoot, TableUnavailable):
+        raise
+    except (OSError, pa.ArrowException, BackendUnavailable, CatalogCorrupt, NotFound) as e:
+        raise TableUnavailable(table, f"{type(e).__name__}: {e}") from None
+    except Exception as e:  # deltalake's and pyiceberg's own errors
+        if type(e).__module__.split(".")[0] in ("deltalake", "pyiceberg"):
+            raise TableUnavailable(table, f"{type(e).__name__}: {e}") from None
+        raise
+
+
+def _scan(
+    domain: Domain, storage: Storage, table: str, table_format: str, location: str
 ) -> pa.Table:
     if table_format == "delta":
         from deltalake import DeltaTable
@@ -78,18 +258,44 @@ def _arrow_scan(
         if outside:
             raise PathOutsideRoot(f"Delta table {location} names files outside the storage root")
         return pa.table(delta.to_pyarrow_dataset().to_table())
-    if table_format == "iceberg":
-        from lakemesh.catalog.iceberg import scan_to_arrow
+    from lakemesh.catalog.iceberg import scan_to_arrow
 
-        return scan_to_arrow(storage, domain.catalog_kind, domain.catalog_uri, location, table)
-    import pyarrow.dataset as ds  # imports pandas: only object-store tables need it
+    return scan_to_arrow(storage, domain.catalog_kind, domain.catalog_uri, location, table)
 
-    fs, _ = storage.filesystem()
-    rel = storage.relative(location)
-    paths = [
-        storage.location(f).removeprefix("s3://") for f in data_files(storage, rel, table_format)
-    ]
-    dataset = ds.dataset(
-        paths, filesystem=fs, format=table_format, partitioning="hive" if partition_keys else None
-    )
-    return dataset.to_table()
+
+def _object_store_scan(
+    storage: Storage, table: str, files: Sequence[DataFile], columns: Sequence[SourceColumn]
+) -> pa.Table:
+    """The trusted files of a table on an object store, read by pyarrow one by one, each
+    with its partition values (as text, ``01`` stays ``01``) and conformed to the catalog's
+    columns before they are put together."""
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    parts: list[pa.Table] = []
+    for f in files:
+        try:
+            with storage.open_input(f.path) as fh:
+                if f.fmt == "parquet":
+                    data = pq.read_table(fh)
+                elif f.fmt == "csv":
+                    data = pacsv.read_csv(fh)
+                else:
+                    data = pajson.read_json(fh)
+        except (OSError, pa.ArrowException, ValueError) as e:
+            raise TableUnavailable(table, f"{f.path}: {_one_line(e)}") from None
+        for key, value in f.partition:
+            text = None if value == HIVE_NULL else unquote(value)
+            data = data.append_column(key, pa.array([text] * data.num_rows, pa.string()))
+        parts.append(_conform(data, columns) if columns else data)
+    if not parts:
+        return empty_table(columns)
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except pa.ArrowException as e:
+        raise TableUnavailable(table, f"files do not concatenate: {_one_line(e)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -163,24 +163,26 @@ def normal_name(raw: str, position: int = 1) -> str:
 def column_names(raws: Sequence[str]) -> list[str]:
     """Unique valid names for a file's columns, in order (see ``normal_name``).
 
-    When several columns arrive at one name, a name the files already spell exactly
-    keeps it, then one differing only in case, then the others, each group in column
-    order; the rest get the first free of ``_2``, ``_3``... (``Name``, ``name`` ->
-    ``name_2``, ``name``). Names compare case-insensitively, so nothing is ever refused.
+    When several columns arrive at one name, they take turns: first the names the files
+    already spell exactly, then those differing only in case, then the others, each group
+    in column order. The first takes the name, the rest the first free of ``_2``, ``_3``...
+    (``Name``, ``name`` -> ``name_2``, ``name``). Names compare case-insensitively, and
+    nothing is ever refused.
     """
     bases = [normal_name(r, i + 1) for i, r in enumerate(raws)]
 
     def rank(i: int) -> int:
         return 0 if raws[i] == bases[i] else 1 if _only_case(raws[i], bases[i]) else 2
 
+    turns = sorted(range(len(raws)), key=lambda i: (rank(i), i))
     out: list[str | None] = [None] * len(raws)
     taken: set[str] = set()
-    for i in sorted(range(len(raws)), key=lambda i: (rank(i), i)):
+    for i in turns:
         if bases[i] not in taken:
             out[i] = bases[i]
             taken.add(bases[i])
-    for i, name in enumerate(out):
-        if name is not None:
+    for i in turns:
+        if out[i] is not None:
             continue
         n = 2
         while (candidate := f"{bases[i][: MAX_NAME - len(str(n)) - 1]}_{n}") in taken:

@@ -440,17 +440,24 @@ def test_query_reads_original_names(sqlite_mesh: Mesh, tmp_path: Path) -> None:
         GrantRequest(actions=("DESCRIBE", "SELECT"), principal="ann@sales", database="sales.db")
     )
     got: list[dict[str, Any]] = sqlite_mesh.query(
-        "SELECT entry_id, grosse, name, name_2, c_1st_place, month FROM sales.db.entries "
-        "ORDER BY entry_id",
+        "SELECT amount_eur, grosse, day, day + 1 AS next FROM sales.db.days", as_="ann@sales"
+    ).to_pylist()
+    assert got == [
+        {"amount_eur": 1.5, "grosse": 7, "day": dt.date(2024, 1, 31), "next": dt.date(2024, 2, 1)}
+    ]
+    got = sqlite_mesh.query(
+        "SELECT entry_id, grosse, c_1st_place, order_date_utc, column_7, column_8, month "
+        "FROM sales.db.entries ORDER BY entry_id",
         as_="ann@sales",
     ).to_pylist()
     assert got == [
-        {"entry_id": 1, "grosse": 2.5, "name": "ann", "name_2": "Ann", "c_1st_place": 3,
-         "month": "01"},
-        {"entry_id": 2, "grosse": 3.5, "name": "bob", "name_2": "Bob", "c_1st_place": 4,
-         "month": "12"},
+        {"entry_id": 1, "grosse": 2.5, "c_1st_place": 3, "order_date_utc": dt.date(2024, 1, 31),
+         "column_7": "x", "column_8": "y", "month": "01"},
+        {"entry_id": 2, "grosse": 3.5, "c_1st_place": 4, "order_date_utc": dt.date(2024, 12, 1),
+         "column_7": "z", "column_8": "w", "month": "12"},
     ]  # fmt: skip
+    # Two headers differing only in case (``Name``, ``name``): each column its own values.
     got = sqlite_mesh.query(
-        "SELECT amount_eur, grosse, day FROM sales.db.days", as_="ann@sales"
+        "SELECT name, name_2 FROM sales.db.entries ORDER BY entry_id", as_="ann@sales"
     ).to_pylist()
-    assert got == [{"amount_eur": 1.5, "grosse": 7, "day": dt.date(2024, 1, 31)}]
+    assert got == [{"name": "ann", "name_2": "Ann"}, {"name": "bob", "name_2": "Bob"}]

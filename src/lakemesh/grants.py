@@ -6,9 +6,10 @@ Authority (SPEC 1 "Grant", "Two-level delegation"):
 * an owning domain's stewards and admins may grant on their domain's resources (their
   tag-expression grants are scoped to their domain);
 * a consumer domain's admin may grant, to its own users and roles only, what its domain
-  holds with grant option: asking for more (an action, a column or an expiry beyond the
-  domain's grant) is refused; what is left unsaid (columns, row filter, expiry) is
-  inherited, and the row filters AND together;
+  holds with grant option: each delegated grant must fit inside *one* grantable grant of
+  the domain (see ``_delegation``), which it records as its parent; what is left unsaid
+  (columns, expiry) is inherited from that grant, and its row filter ANDs with the
+  delegation's own;
 * nobody else may grant. Revocation compares-and-sets ``revoked_at`` and cascades to
   grants delegated from the revoked one, all in one transaction.
 """
@@ -16,6 +17,7 @@ Authority (SPEC 1 "Grant", "Two-level delegation"):
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import time
@@ -132,32 +134,17 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
     ):
         scope = actor.domain if kind == "tags" else None  # a domain tags only its own tables
     elif delegating:
-        parent = _delegation(s, actor, req, kind, resource, tm, expr)
-        parent_id, scope = parent.id, parent.scope
-        if tm is not None:  # never wider than the domain's columns; unsaid = inherited
-            held = _grant_cols(parent, tm)
-            wanted = (
-                columns
-                if columns is not None
-                else (tm.colset - exclude if exclude is not None else None)
-            )
-            if wanted is not None and not wanted <= held:
-                raise PermissionDenied(
-                    f"domain {actor.domain} holds no grant on column(s) "
-                    f"{', '.join(sorted(wanted - held))} of {resource}"
-                )
-            if wanted is not None or held != tm.colset:
-                columns, exclude = (held if wanted is None else wanted), None
-        if parent.row_filter:
-            row_filter = both(row_filter, parent.row_filter) if row_filter else parent.row_filter
-        if parent.expires is not None:
-            limit = datetime.fromtimestamp(parent.expires, stamp.tzinfo)
-            if expires is not None and expires > limit:
-                raise PermissionDenied(
-                    f"expiry {expires.isoformat()} is later than the "
-                    f"domain's grant ({limit.isoformat()})"
-                )
-            expires = expires or limit
+        wanted = columns
+        if exclude is not None:  # an exclusion is kept as the columns it leaves
+            assert tm is not None
+            wanted = tm.colset - exclude
+        derived = _delegation(s, actor, req, kind, resource, tm, expr, wanted, expires)
+        parent_id, scope = derived.parent.id, derived.parent.scope
+        columns, exclude = derived.columns, None
+        if derived.parent.row_filter:
+            inherited = derived.parent.row_filter
+            row_filter = both(row_filter, inherited) if row_filter else inherited
+        expires = derived.expires
         if req.grantable:
             raise PermissionDenied("a delegated grant cannot be grantable (two levels only)")
     else:
@@ -369,6 +356,15 @@ def _delegates(
     return any(g.grantable and str(g.expr) == str(expr) for g in s.tagged.get(actor.domain, ()))
 
 
+class _Derived(NamedTuple):
+    """A delegation fitted inside one grant of its domain: the parent and what it gets."""
+
+    parent: GrantEntry
+    #: None: every column of the table (or not a table grant).
+    columns: frozenset[str] | None
+    expires: datetime | None
+
+
 def _delegation(
     s: Snapshot,
     actor: User,
@@ -377,8 +373,30 @@ def _delegation(
     resource: str,
     tm: TableMeta | None,
     expr: TagExpression | None,
-) -> GrantEntry:
-    """The grant of the actor's domain this delegation derives from, or a refusal."""
+    wanted: frozenset[str] | None,
+    expires: datetime | None,
+) -> _Derived:
+    """Fit a delegation inside one grantable grant of the actor's domain, or refuse.
+
+    A grant *covers* the delegation when it is active, grantable, holds every requested
+    action, and reaches the resource: a table through a grant on the table, its database
+    or a tag expression of the table's domain that matches some of its columns; a database
+    only through a grant on that database; a tag expression only through a grant on the
+    same expression. Within the covering grant, the requested columns (``wanted``; None
+    when unsaid) must be among the ones it shows, and the expiry no later than its own.
+
+    One grant must cover the whole delegation: two grants are never combined (the columns
+    of one with the rows or lifetime of another would show cells neither shows alone), so
+    such a request is refused even where the union would reach. Of several covering
+    grants the least restrictive is chosen, since unsaid options mean "what the domain
+    may pass on": first one without a row filter (a silently inherited filter drops rows
+    without a word, a missing column at least fails loudly), then the most columns, then
+    the latest expiry (none is latest), then table before database before tag grants (the
+    most specific share), then the lowest id. The chosen grant is the parent: its row
+    filter ANDs with the delegation's own, its columns and expiry fill in what is unsaid,
+    and revoking it revokes the delegation (``revoke`` cascades along ``parent_id``); a
+    delegation cannot outlive it, as its expiry is never later.
+    """
     if actor.domain == CENTRAL:
         raise PermissionDenied(f"{actor.name} may not grant on {resource}")
     grantee_domain = req.principal.partition("@")[2] or req.principal.partition(":")[0]
@@ -386,29 +404,87 @@ def _delegation(
         raise PermissionDenied(
             f"{actor.name} may grant only to users and roles of domain {actor.domain}"
         )
-    at = time.time()
-    candidates: list[GrantEntry] = []
+    domain, actions = actor.domain, ",".join(req.actions)
+    candidates = _covering_grants(s, domain, req, kind, resource, tm, expr, time.time())
+    if not candidates:
+        raise PermissionDenied(f"domain {domain} holds no grantable {actions} grant on {resource}")
+    held = {g.id: _grant_cols(g, tm) if tm is not None else frozenset() for g in candidates}
+    if wanted is not None:
+        missing = wanted - frozenset().union(*held.values())
+        if missing:
+            raise PermissionDenied(
+                f"domain {domain} holds no grantable {actions} grant on column(s) "
+                f"{', '.join(sorted(missing))} of {resource}"
+            )
+        candidates = [g for g in candidates if wanted <= held[g.id]]
+        if not candidates:
+            raise PermissionDenied(
+                f"no single grantable {actions} grant of domain {domain} covers column(s) "
+                f"{', '.join(sorted(wanted))} of {resource} (grants are not combined)"
+            )
+    if expires is not None:
+        limits = [g.expires for g in candidates if g.expires is not None]
+        candidates = [
+            g for g in candidates if g.expires is None or g.expires >= expires.timestamp()
+        ]
+        if not candidates:
+            limit = datetime.fromtimestamp(max(limits), expires.tzinfo)
+            raise PermissionDenied(
+                f"expiry {expires.isoformat()} is later than the domain's grant "
+                f"({limit.isoformat()})"
+            )
+    rank = {"table": 0, "database": 1, "tags": 2}
+    parent = min(
+        candidates,
+        key=lambda g: (
+            g.row_filter is not None,
+            -len(held[g.id]),
+            -(math.inf if g.expires is None else g.expires),
+            rank[g.kind],
+            g.id,
+        ),
+    )
+    columns = wanted
+    if tm is not None and wanted is None and held[parent.id] != tm.colset:
+        columns = held[parent.id]  # unsaid columns: the parent's, never wider
+    if expires is None and parent.expires is not None:
+        expires = datetime.fromtimestamp(parent.expires, UTC)
+    return _Derived(parent, columns, expires)
+
+
+def _covering_grants(
+    s: Snapshot,
+    domain: str,
+    req: GrantRequest,
+    kind: str,
+    resource: str,
+    tm: TableMeta | None,
+    expr: TagExpression | None,
+    at: float,
+) -> list[GrantEntry]:
+    """The domain's active grantable grants that reach the resource with every action."""
+    named = s.named.get(domain, {})
+    out: list[GrantEntry] = []
     for g in (
-        *s.named.get(actor.domain, {}).get(resource, ()),
-        *(s.named.get(actor.domain, {}).get(tm.database, ()) if tm else ()),
-        *s.tagged.get(actor.domain, ()),
+        *named.get(resource, ()),
+        *(named.get(tm.database, ()) if tm is not None else ()),
+        *(s.tagged.get(domain, ()) if kind != "database" else ()),
     ):
-        if not (g.grantable and set(req.actions) <= g.actions and g.allows(req.actions[0], at)):
+        if not (g.grantable and set(req.actions) <= g.actions):
+            continue
+        if g.expires is not None and g.expires <= at:
             continue
         if g.kind == "tags":
             assert g.expr is not None
             if kind == "tags" and str(g.expr) != str(expr):
                 continue
-            if tm is not None and not any(g.expr.matches(tm.column_tags[c]) for c in tm.columns):
+            if tm is not None and (
+                (g.scope is not None and g.scope != tm.domain)
+                or not any(g.expr.matches(tm.column_tags[c]) for c in tm.columns)
+            ):
                 continue
-            if kind == "database":
-                continue
-        candidates.append(g)
-    if not candidates:
-        raise PermissionDenied(
-            f"domain {actor.domain} holds no grantable {','.join(req.actions)} grant on {resource}"
-        )
-    return candidates[0]
+        out.append(g)
+    return out
 
 
 def _grant_cols(g: GrantEntry, tm: TableMeta) -> frozenset[str]:

@@ -11,7 +11,10 @@ Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.
 2. Arrow sources are registered under internal names (``__lm_arrow_N``).
 3. Each governed relation's SELECT gets its ``"__lm_source"`` placeholder replaced by
    the scan of its ``Source`` (``read_parquet``/``read_csv``/``read_json`` over a list
-   of string literals built as a sqlglot AST, never formatted into SQL text), and
+   of string literals built as a sqlglot AST, never formatted into SQL text; with the
+   catalog's columns it is wrapped in ``SELECT CAST("<file name>" AS <catalog type>) AS
+   "<name>", ...``, read with ``union_by_name`` when the files' schemas differ and with
+   ``hive_types_autocast=false``, so the relation is exactly the catalog's schema), and
    becomes the table the consumer SQL names:
 
    * ``materialize=False`` (default): ``CREATE SECURE VIEW "<alias>" AS <select>`` and
@@ -376,6 +379,7 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
     if not source.columns:
         return read
     present = _file_columns(source)
+    spelled = _duckdb_names(source)
     projections = []
     for column in source.columns:
         found = (
@@ -383,8 +387,9 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
             if column.partition
             else present is None or column.source.lower() in present
         )
+        name = spelled.get(column.source, column.source)
         value: exp.Expr = (
-            exp.Column(this=exp.to_identifier(column.source, quoted=True)) if found else exp.Null()
+            exp.Column(this=exp.to_identifier(name, quoted=True)) if found else exp.Null()
         )
         target = column.arrow_type()
         if target is not None and pa.types.is_null(target):
@@ -404,6 +409,25 @@ def _schemas_differ(source: Source) -> bool:
         return True
     first = source.file_schemas[0]
     return any(s is not first and not s.equals(first) for s in source.file_schemas[1:])
+
+
+def _duckdb_names(source: Source) -> dict[str, str]:
+    """What DuckDB calls the files' columns, by the name the files spell: it names an
+    empty header ``column<i>`` (0-based) and a repeat (ignoring case) ``<name>_<k>``, so
+    ``Name``, ``name`` read as ``Name``, ``name_1`` (first file's spelling wins)."""
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+    for schema in source.file_schemas:
+        if id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        counts: dict[str, int] = {}
+        for i, raw in enumerate(schema.names):
+            name = raw or f"column{i}"
+            k = counts.get(name.lower(), 0)
+            counts[name.lower()] = k + 1
+            out.setdefault(raw, name if k == 0 else f"{name}_{k}")
+    return out
 
 
 def _file_columns(source: Source) -> set[str] | None:

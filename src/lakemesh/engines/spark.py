@@ -53,9 +53,11 @@ Per query:
    the Spark functions that reach Java reflection, files, XML parsers or settings, nor
    name ``user`` (Spark reads the OS user for it when no column has that name). Those checks live in
    ``lakemesh.engines.spark_sql``.
-2. Each relation's source is read (exactly ``source.files``, as ``file://`` URIs; Arrow
-   sources through ``createDataFrame``, which hands them to the JVM in a private temp
-   file that PySpark deletes at once) into an unnamed DataFrame; the policy SELECT is
+2. Each relation's source is read (exactly ``source.files``, as ``file://`` URIs, with
+   explicit schemas and projected to the catalog's columns and types, see
+   ``_read_as_catalog``; Arrow sources through ``createDataFrame``, which hands them to
+   the JVM in a private temp file that PySpark deletes at once) into an unnamed
+   DataFrame; the policy SELECT is
    applied with the DataFrame API, its WHERE and projections generated from the AST by
    sqlglot. The raw DataFrame never gets a name any SQL could use.
 3. A barrier: the governed rows get a column of ``rand()``, a filter on it, and the
@@ -549,10 +551,12 @@ def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
             frame = reader.json(paths, mode="FAILFAST")
         internal = [f"__lm_c{i}" for i in range(len(fields))]
         frame = frame.toDF(*internal)
-        index: dict[str, str] = {}
+        exact: dict[str, str] = {}
+        folded: dict[str, str] = {}
         for name, field in zip(internal, fields, strict=True):
-            index.setdefault(field.name.lower(), name)
-        frames.append(frame.select(*[_project(c, index) for c in source.columns]))
+            exact.setdefault(field.name, name)
+            folded.setdefault(field.name.lower(), name)
+        frames.append(frame.select(*[_project(c, exact, folded) for c in source.columns]))
     governed = frames[0]
     for frame in frames[1:]:
         governed = governed.union(frame)  # same columns, same order, same types
@@ -598,9 +602,10 @@ def _group_fields(
     return fields
 
 
-def _project(column: SourceColumn, index: Mapping[str, str]) -> Column:
-    """One catalog column from a group's internally named columns, cast to its type."""
-    internal = index.get(column.source.lower())
+def _project(column: SourceColumn, exact: Mapping[str, str], folded: Mapping[str, str]) -> Column:
+    """One catalog column from a group's internally named columns (found by the files'
+    spelling, else ignoring case), cast to its type."""
+    internal = exact.get(column.source) or folded.get(column.source.lower())
     target = column.arrow_type()
     if target is not None and pa.types.is_null(target):
         return F.lit(None).alias(column.name)

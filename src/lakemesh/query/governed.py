@@ -234,7 +234,7 @@ def _columns(scan: ScanInfo) -> list[SourceColumn]:
         SourceColumn(
             name=name,
             type=type_,
-            source=scan.source_names.get(name) or name,
+            source=scan.source_names.get(name, name),  # may be "" (an empty header)
             partition=name in keys,
         )
         for name, type_ in scan.column_types.items()

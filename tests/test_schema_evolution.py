@@ -317,3 +317,18 @@ def test_catalog_type_text_round_trips(text: str) -> None:
     from lakemesh.engines.types import arrow_type
 
     assert str(arrow_type(text)) == text
+
+
+def test_messy_csv_headers_read_by_their_spelling(lake: tuple[Mesh, Path], engine: str) -> None:
+    """Empty headers and names that differ only in case read their own values (DuckDB
+    renames them ``column<i>``/``name_1``; Spark refuses ``Name`` beside ``name``)."""
+    mesh, root = lake
+    people = root / "crm" / "people"
+    people.mkdir(parents=True)
+    (people / "a.csv").write_text("Entry ID,Name,name,,%\n1,Ann,ann,x,y\n")
+    publish(mesh, "crm.people")
+    got = query(mesh, "SELECT * FROM sales.crm.people", engine)
+    assert result_types(got) == catalog_types(mesh, "sales.crm.people")
+    assert got.to_pylist() == [
+        {"entry_id": 1, "name_2": "Ann", "name": "ann", "column_4": "x", "column_5": "y"}
+    ]

@@ -175,6 +175,7 @@ _PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
 _MAX_LIMIT = 2**31 - 1
 _RECANCEL_SECONDS = 0.2
 _MAX_DETAIL = 4000
+_MAX_CAUSES = 8
 
 _SPARK_ERRORS = (PySparkException, Py4JError, pa.ArrowException, OSError, EOFError)
 
@@ -541,6 +542,9 @@ def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
     frames = []
     for schema, files in _schema_groups(source):
         fields = _group_fields(source, schema, keys) + partition_fields
+        spelled = [f.name for f in fields]
+        if source.format == "csv":  # positional, and Spark refuses `Name` beside `name`
+            spelled = [*schema.names, *spelled[len(schema) :]] if schema else spelled
         paths = [_file_uri(path) for path in files]
         reader = base.schema(StructType(fields))
         if source.format == "parquet":
@@ -553,9 +557,9 @@ def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
         frame = frame.toDF(*internal)
         exact: dict[str, str] = {}
         folded: dict[str, str] = {}
-        for name, field in zip(internal, fields, strict=True):
-            exact.setdefault(field.name, name)
-            folded.setdefault(field.name.lower(), name)
+        for name, raw in zip(internal, spelled, strict=True):
+            exact.setdefault(raw, name)
+            folded.setdefault(raw.lower(), name)
         frames.append(frame.select(*[_project(c, exact, folded) for c in source.columns]))
     governed = frames[0]
     for frame in frames[1:]:
@@ -590,7 +594,7 @@ def _group_fields(
             if not c.partition
         ]
     if source.format == "csv":  # positional: every header column, as text
-        return [StructField(f.name, StringType()) for f in schema]
+        return [StructField(f"__lm_h{i}", StringType()) for i in range(len(schema))]
     fields = []
     for f in schema:
         if f.name.lower() in partition_keys:
@@ -717,11 +721,18 @@ def _fetch(session: SparkSession, sql: str, max_rows: int) -> pa.Table:
 
 
 def _describe(error: BaseException) -> str:
-    """The engine's own message, without the JVM stack trace, for the audit log."""
+    """The engine's own message, without the JVM stack trace, for the audit log: with its
+    causes, since Spark wraps a failed read ("Exception thrown in awaitResult") around the
+    error that names the file."""
     text: Any = None
     if isinstance(error, Py4JJavaError):
         with suppress(*_SPARK_ERRORS):
-            text = error.java_exception.toString()
+            parts: list[str] = []
+            cause = error.java_exception
+            while cause is not None and len(parts) < _MAX_CAUSES:
+                parts.append(str(cause.toString()))
+                cause = cause.getCause()
+            text = " <- caused by: ".join(parts)
     if text is None:
         text = str(error)
     return f"{type(error).__name__}: {text}"[:_MAX_DETAIL]

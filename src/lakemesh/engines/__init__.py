@@ -173,6 +173,8 @@ class Limits:
     threads: int = 2
     timeout_seconds: float = 60.0
     max_rows: int = 1_000_000
+    #: Largest result, in bytes of Arrow data: ``repeat('x', 10^9)`` is one row.
+    max_result_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not _MEMORY_RE.match(self.memory_limit):
@@ -183,6 +185,8 @@ class Limits:
             raise InvalidInput("timeout_seconds must be positive")
         if self.max_rows < 0:
             raise InvalidInput("max_rows must not be negative")
+        if self.max_result_bytes < 1:
+            raise InvalidInput("max_result_bytes must be positive")
 
 
 class Engine(ABC):

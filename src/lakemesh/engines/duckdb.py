@@ -51,8 +51,10 @@ ones. Every query still gets a connection no other query has touched.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -138,9 +140,7 @@ class DuckDBEngine(Engine):
                 try:
                     _check_single_select(con, sql)
                     self._load_and_lock(con, plan, sources)
-                    return interruptible(
-                        lambda: _fetch(con, sql, limits.max_rows), watchdog.interrupt
-                    )
+                    return interruptible(lambda: _fetch(con, sql, limits), watchdog.interrupt)
                 except (duckdb.Error, OSError, pa.ArrowException) as e:
                     raise _translate(e, watchdog, limits, sources) from None
         finally:
@@ -477,17 +477,67 @@ def _check_single_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = [str(s.type) for s in statements]
         raise EngineError(detail=f"consumer SQL must be exactly one SELECT, got {kinds}")
+    _check_calls(con, sql)
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> pa.Table:
+_PIVOT = re.compile(r"\b(UN)?PIVOT\b", re.IGNORECASE)
+#: Calls DuckDB's parser shows that are syntax, not catalog functions.
+_PARSER_CALLS = frozenset({"unnest", "unlist", "columns", "row", "struct_pack", "list_value"})
+
+
+def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Defence in depth: every function and table function DuckDB's own parser finds in
+    the consumer SQL is one the classification allows (the planner checked the names
+    sqlglot renders; this checks the names DuckDB will bind)."""
+    from lakemesh.query.functions import FunctionRefused, policy
+
+    row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    tree = json.loads(row[0]) if row else {"error": True}
+    if tree.get("error"):
+        message = str(tree.get("error_message"))
+        if message.startswith("Only SELECT statements") and _PIVOT.search(sql):
+            return  # DuckDB does not serialize PIVOT; the planner's check stands alone
+        raise EngineError(detail=f"DuckDB cannot parse the consumer SQL: {message}")
+    functions = policy("duckdb")
+    todo: list[Any] = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        try:
+            if node.get("class") == "FUNCTION":
+                name = str(node.get("function_name", "")).lower()
+                if node.get("schema") or node.get("catalog"):
+                    raise FunctionRefused(f"qualified function {name}")
+                if name not in _PARSER_CALLS:
+                    functions.check(name)
+            elif node.get("type") == "TABLE_FUNCTION":
+                function = node.get("function") or {}
+                functions.check_table(str(function.get("function_name", "")).lower())
+        except FunctionRefused as e:
+            raise EngineError(detail=f"consumer SQL: {e}") from None
+        todo.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limits: Limits) -> pa.Table:
+    max_rows = limits.max_rows
     reader = con.sql(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
     batches: list[pa.RecordBatch] = []
-    rows = 0
+    rows = size = 0
     for batch in reader:
         rows += batch.num_rows
+        size += batch.nbytes
         if rows > max_rows:
             raise QueryTooLarge(
                 f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
+            )
+        if size > limits.max_result_bytes:
+            raise QueryTooLarge(
+                f"the result is larger than {limits.max_result_bytes} bytes",
+                detail=f"max_result_bytes={limits.max_result_bytes}",
             )
         batches.append(batch)
     return pa.Table.from_batches(batches, schema=reader.schema)

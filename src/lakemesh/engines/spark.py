@@ -366,7 +366,7 @@ class SparkEngine(Engine):
         with self._session(plan, sources, limits) as (session, watchdog):
             try:
                 _check_spark_parse(session, sql)
-                return _fetch(session, sql, limits.max_rows)
+                return _fetch(session, sql, limits)
             except _SPARK_ERRORS as e:
                 if watchdog.interrupted.is_set():  # the cancelled job's error: it was Ctrl-C
                     raise KeyboardInterrupt from None
@@ -703,7 +703,8 @@ def _check_spark_parse(session: SparkSession, sql: str) -> None:
         ) from None
 
 
-def _fetch(session: SparkSession, sql: str, max_rows: int) -> pa.Table:
+def _fetch(session: SparkSession, sql: str, limits: Limits) -> pa.Table:
+    max_rows = limits.max_rows
     frame = session.sql(sql)
     if max_rows < _MAX_LIMIT:
         frame = frame.limit(max_rows + 1)
@@ -711,6 +712,11 @@ def _fetch(session: SparkSession, sql: str, max_rows: int) -> pa.Table:
     if table.num_rows > max_rows:
         raise QueryTooLarge(
             f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
+        )
+    if table.nbytes > limits.max_result_bytes:  # collected already: the driver's heap bounds it
+        raise QueryTooLarge(
+            f"the result is larger than {limits.max_result_bytes} bytes",
+            detail=f"max_result_bytes={limits.max_result_bytes}",
         )
     # Spark proves some columns non-null (literals, masks); DuckDB reports every result
     # column nullable. Nullability is an engine artifact, so results compare equal.

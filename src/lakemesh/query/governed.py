@@ -103,7 +103,9 @@ def _plan_run_audit(
         raise
     except QueryRefused as exc:
         write("denied", {"reason": str(exc)})
-        raise QueryFailed(f"query refused (correlation id {correlation})") from exc
+        # The reason when it depends only on the query text; never the policy (SPEC 2.8).
+        shown = f"query refused: {exc.public}" if exc.public else "query refused"
+        raise QueryFailed(f"{shown} (correlation id {correlation})") from exc
     except TableUnavailable as exc:  # names only the table the caller named and may read
         write("failed", {"reason": exc.detail, "tables": [exc.table]})
         raise QueryFailed(f"{exc} (correlation id {correlation})") from exc

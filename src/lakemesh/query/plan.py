@@ -51,7 +51,7 @@ def plan_query(
     type. ``push_predicates`` copies the consumer's harmless WHERE conjuncts into the
     relations they filter (``lakemesh.query.pushdown``), for engines that put a barrier
     between policy and query. Raises ``QueryRefused``."""
-    tree = validate.validate(validate.parse_query(sql, dialect))
+    tree = validate.validate(validate.parse_query(sql, dialect), dialect)
     try:
         refs = rewrite.table_references(tree)
     except RecursionError:

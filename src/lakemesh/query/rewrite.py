@@ -80,7 +80,13 @@ class Reference:
 
 def unavailable(name: str) -> QueryRefused:
     """Unknown and not permitted look the same (SPEC invariant 8)."""
-    return QueryRefused(f"table {name} does not exist or you may not read it")
+    message = f"table {name} does not exist or you may not read it"
+    return QueryRefused(message, public=message)
+
+
+def _no_column(name: str, reason: str) -> QueryRefused:
+    """A hidden column and an absent one look the same to the consumer (SPEC 2.8)."""
+    return QueryRefused(reason, public=f"column {name} does not exist or you may not read it")
 
 
 # --------------------------------------------------------------------------- stages
@@ -191,24 +197,25 @@ def check_columns(
             if len(owners) == 1:
                 (table,) = owners
                 if name not in decisions[table].columns:
-                    raise QueryRefused(f"column {name} is not available")
+                    raise _no_column(name, f"column {name} is not available")
             continue
         if name == "rowid" and name not in permitted_any:
-            raise QueryRefused("column rowid is not available")
+            raise _no_column(name, "column rowid is not available")
         if name in hidden_any and name not in permitted_any:
-            raise QueryRefused(f"column {name} is not available")
+            raise _no_column(name, f"column {name} is not available")
         if name not in defined:
             # Not a column of any table, nor a name the query defines: engines would run
             # it as a zero-argument function (``user``, ``current_schema``) and return
             # their own state.
-            raise QueryRefused(f"unknown column {name}")
+            raise _no_column(name, f"unknown column {name}")
 
 
 def _visible(qualifier: Sequence[str], by_path: Mapping[tuple[str, ...], Reference]) -> str:
     q = tuple(qualifier)
     matches = {r.visible for p, r in by_path.items() if p[-len(q) :] == q}
     if len(matches) != 1:
-        raise QueryRefused("qualify columns with a table name or alias only (not db.table.column)")
+        message = "qualify columns with a table name or alias only (not db.table.column)"
+        raise QueryRefused(message, public=message)
     (visible,) = matches
     return visible
 

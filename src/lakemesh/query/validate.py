@@ -1,11 +1,23 @@
 """Parse and validate a consumer's query before any policy is looked at.
 
-Validation is an allowlist: every node of the parsed tree must be of a class named here
-(matched exactly, not by isinstance: sqlglot subclasses allowed nodes freely), structural
-nodes may only carry the arguments listed here, and every function must be allowlisted
-by class *and* by name. A small table of known refusals runs first, so that the common
-bypasses (table functions, file paths, EXPLAIN, parameters...) get a precise reason for
-the audit log. The stages are a tuple of small rules (``RULES``), run in order.
+Validation has two halves:
+
+* **Structure** is an allowlist: every node that is not a function call must be of a
+  class named here (matched exactly, not by isinstance: sqlglot subclasses allowed nodes
+  freely), and structural nodes may only carry the arguments listed here. A small table
+  of known refusals runs first, so that the common bypasses (file paths, EXPLAIN,
+  parameters...) get a precise reason.
+* **Functions** follow the engine's classification (``lakemesh.query.functions``): each
+  call is named the way the target engine will see it (sqlglot renders the node in that
+  engine's dialect) and looked up there; a function the engine does not offer, or one
+  that reaches past the row, is refused with its reason. On Spark, a construct sqlglot
+  cannot translate is refused by name.
+
+The consumer's SQL is DuckDB's dialect on every engine (one query language for the
+mesh, translated to Spark by sqlglot); on Spark, SQL that only Spark's dialect parses is
+accepted too. Every refusal here depends only on the query text, so its reason can be
+shown to the consumer; what depends on hidden state (tables, columns) is decided later
+and stays generic (SPEC 2.8).
 """
 
 from __future__ import annotations
@@ -15,11 +27,12 @@ from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, UnsupportedError
 from sqlglot.tokenizer_core import TokenType
 
 from lakemesh.errors import InvalidInput
-from lakemesh.filters import CAST_TYPES, EXTRACT_UNITS, FUNCTIONS, NODES
+from lakemesh.filters import EXTRACT_UNITS, NODES
+from lakemesh.query.functions import ENGINES, FunctionPolicy, FunctionRefused, policy
 
 #: Longest query text accepted, in UTF-8 bytes.
 MAX_QUERY_BYTES = 100_000
@@ -27,16 +40,28 @@ MAX_QUERY_BYTES = 100_000
 RESERVED_PREFIX = "__lm_"
 #: A relation name part: what a central catalog name can be (quoted or not).
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,127}")
+#: The name a function call is rendered with: ``NAME(`` at the start of its SQL.
+_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
 class QueryRefused(InvalidInput):
     """The consumer's query was refused; the message is a one-line reason for the audit
-    log (consumers are shown a generic message and a correlation id)."""
+    log. ``public`` is what the consumer may be told: the reason itself when it depends
+    only on the query text, a wording that is the same whether a table or column is
+    hidden or absent, or None (a generic "query refused") when the reason is the policy."""
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public
 
 
-Rule = Callable[[exp.Expr], None]
+Rule = Callable[[exp.Expr, FunctionPolicy], None]
 
 # --------------------------------------------------------------------------- allowlists
+
+_SET_OPERATION = frozenset(
+    {"with_", "this", "expression", "distinct", "by_name", "order", "limit", "offset"}
+)
 
 #: Query structure, with the arguments each node may carry (None: any argument).
 STRUCTURE: dict[type[exp.Expr], frozenset[str] | None] = {
@@ -47,6 +72,7 @@ STRUCTURE: dict[type[exp.Expr], frozenset[str] | None] = {
             "distinct",
             "from_",
             "joins",
+            "laterals",
             "where",
             "group",
             "having",
@@ -57,138 +83,138 @@ STRUCTURE: dict[type[exp.Expr], frozenset[str] | None] = {
             "offset",
         }
     ),
-    exp.Union: frozenset(
-        {"with_", "this", "expression", "distinct", "by_name", "order", "limit", "offset"}
-    ),
-    exp.Intersect: frozenset(
-        {"with_", "this", "expression", "distinct", "by_name", "order", "limit", "offset"}
-    ),
-    exp.Except: frozenset(
-        {"with_", "this", "expression", "distinct", "by_name", "order", "limit", "offset"}
-    ),
-    exp.Subquery: frozenset({"this", "alias"}),
+    exp.Union: _SET_OPERATION,
+    exp.Intersect: _SET_OPERATION,
+    exp.Except: _SET_OPERATION,
+    exp.Subquery: frozenset({"this", "alias", "pivots"}),
     exp.With: frozenset({"expressions", "recursive"}),
     exp.CTE: frozenset({"this", "alias", "materialized"}),
     exp.From: frozenset({"this"}),
     exp.Join: frozenset({"this", "on", "side", "kind", "using", "method"}),
-    exp.Table: frozenset({"this", "alias", "db", "catalog"}),
+    exp.Table: frozenset({"this", "alias", "db", "catalog", "pivots", "joins"}),
     exp.TableAlias: frozenset({"this", "columns"}),
     exp.Column: frozenset({"this", "table", "db", "catalog"}),
     exp.Star: frozenset({"except_", "replace", "rename"}),
     exp.Alias: frozenset({"this", "alias"}),
+    exp.Aliases: frozenset({"this", "expressions"}),
     exp.Where: frozenset({"this"}),
-    exp.Group: frozenset({"expressions", "all"}),
+    exp.Group: frozenset({"expressions", "all", "grouping_sets", "cube", "rollup"}),
+    exp.Cube: frozenset({"expressions"}),
+    exp.Rollup: frozenset({"expressions"}),
+    exp.GroupingSets: frozenset({"expressions"}),
     exp.Having: frozenset({"this"}),
     exp.Qualify: frozenset({"this"}),
     exp.Order: frozenset({"this", "expressions"}),  # this: string_agg(x, ',' ORDER BY x)
     exp.Ordered: None,
     exp.Limit: frozenset({"expression"}),
     exp.Offset: frozenset({"expression"}),
-    exp.Distinct: frozenset({"expressions"}),
+    exp.Fetch: frozenset({"direction", "count"}),
+    exp.Distinct: frozenset({"expressions", "on"}),
     exp.Window: None,
     exp.WindowSpec: None,
     exp.Exists: frozenset({"this"}),
+    exp.Any: frozenset({"this"}),
+    exp.All: frozenset({"this"}),
     exp.Tuple: frozenset({"expressions"}),
     exp.Filter: frozenset({"this", "expression"}),
     exp.Interval: frozenset({"this", "unit"}),
     exp.IntDiv: frozenset({"this", "expression"}),
+    exp.Values: frozenset({"expressions", "alias"}),
+    exp.Lateral: frozenset({"this", "view", "outer", "alias", "cross_apply", "ordinality"}),
+    exp.Pivot: None,  # its parts are expressions and names, checked like any other
+    exp.UnpivotColumns: frozenset({"this", "expressions"}),
+    exp.PivotAlias: frozenset({"this", "alias"}),
+    exp.Unnest: frozenset({"expressions", "alias", "offset", "explode_array"}),
+    exp.Columns: frozenset({"this", "unpack"}),
+    exp.Lambda: frozenset({"this", "expressions", "colon"}),
+    exp.WithinGroup: frozenset({"this", "expression"}),
 }
 
-#: Aggregate functions (also usable as window functions).
-AGGREGATES: frozenset[type[exp.Expr]] = frozenset(
+#: Expression nodes that only compute from their children: operators, literals, nested
+#: access (``tags[1]``, ``o.addr.street``, ``addr['zip']``), list and struct literals.
+EXPRESSIONS: frozenset[type[exp.Expr]] = frozenset(
     {
-        exp.Count,
-        exp.Sum,
-        exp.Avg,
-        exp.Min,
-        exp.Max,
-        exp.Stddev,
-        exp.StddevPop,
-        exp.StddevSamp,
-        exp.Variance,
-        exp.VariancePop,
-        exp.Median,
-        exp.ApproxDistinct,
-        exp.GroupConcat,
-        exp.LogicalAnd,
-        exp.LogicalOr,
+        *NODES,
+        exp.Bracket,
+        exp.Dot,
+        exp.Slice,
+        exp.Array,
+        exp.Struct,
+        exp.PropertyEQ,
+        exp.Kwarg,
+        exp.ColumnDef,
+        exp.SimilarTo,
+        exp.Glob,
+        exp.Escape,
+        exp.Collate,
+        exp.BitwiseAnd,
+        exp.BitwiseOr,
+        exp.BitwiseXor,
+        exp.BitwiseNot,
+        exp.BitwiseLeftShift,
+        exp.BitwiseRightShift,
+        exp.IgnoreNulls,
+        exp.RespectNulls,
+        exp.RawString,
+        exp.ByteString,
+        exp.HexString,
+        exp.BitString,
+        exp.National,
+        exp.JSONPath,
+        exp.JSONPathKey,
+        exp.JSONPathRoot,
+        exp.JSONPathSubscript,
+        exp.JSONPathWildcard,
+        exp.JSONPathSlice,
+        exp.JSONPathUnion,
+        exp.JSONPathFilter,
+        exp.JSONPathScript,
+        exp.JSONPathSelector,
+        exp.JSONPathRecursive,
     }
 )
 
-#: Functions only valid with OVER.
-WINDOW_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
-    {
-        exp.RowNumber,
-        exp.Rank,
-        exp.DenseRank,
-        exp.Lag,
-        exp.Lead,
-        exp.FirstValue,
-        exp.LastValue,
-        exp.Ntile,
-    }
+#: Nodes that are syntax rather than calls, though sqlglot models them as functions.
+SYNTAX_CALLS: frozenset[type[exp.Expr]] = frozenset(
+    {exp.Cast, exp.TryCast, exp.Extract, exp.Case, exp.If, exp.Exists, exp.Columns, exp.Unnest}
 )
+#: Names a rendered call may start with that are keywords, not engine functions.
+SYNTAX_NAMES = frozenset({"cast", "try_cast", "extract", "exists", "columns", "interval"})
 
-#: Deterministic scalar functions beyond the row filters' own (``filters.FUNCTIONS``).
-SCALARS: frozenset[type[exp.Expr]] = frozenset(
-    {
-        *FUNCTIONS,
-        exp.Greatest,
-        exp.Least,
-        exp.Sqrt,
-        exp.Ln,
-        exp.Exp,
-        exp.Pow,
-        exp.Sign,
-        exp.StrPosition,
-        exp.Replace,
-        exp.DateTrunc,
-        exp.TimestampTrunc,
-        exp.Coalesce,
-        exp.Nullif,
-    }
-)
-
-#: Functions sqlglot does not model (``exp.Anonymous``) that may still be called, by name.
-ANONYMOUS_FUNCTIONS: frozenset[str] = frozenset()
-
-#: Names refused wherever they appear as a function (belt and braces over the allowlist:
-#: these read files, settings, engine state or raise on purpose).
-DENIED_FUNCTION_NAMES = frozenset(
-    {
-        "stats",
-        "current_setting",
-        "getvariable",
-        "getenv",
-        "query",
-        "query_table",
-        "glob",
-        "error",
-        "nextval",
-        "currval",
-        "setseed",
-        "random",
-    }
-)
-DENIED_FUNCTION_PREFIXES = ("read_", "duckdb_", "pragma_", "sqlite_", "parquet_", "iceberg_")
-
-#: Types a CAST may target.
-QUERY_CAST_TYPES = CAST_TYPES | {
-    exp.DataType.Type.TIMESTAMPTZ,
-    exp.DataType.Type.TIME,
-    exp.DataType.Type.INT128,
-    exp.DataType.Type.UTINYINT,
-    exp.DataType.Type.USMALLINT,
-    exp.DataType.Type.UINT,
-    exp.DataType.Type.UBIGINT,
+#: Units INTERVAL, EXTRACT, DATE_TRUNC, DATE_DIFF and friends may take.
+UNITS = EXTRACT_UNITS | {
+    "MILLISECOND",
+    "MICROSECOND",
+    "NANOSECOND",
+    "DECADE",
+    "CENTURY",
+    "MILLENNIUM",
+    "DOW",
+    "DOY",
+    "ISODOW",
+    "ISOYEAR",
+    "YEARWEEK",
+    "EPOCH",
+    "WEEKDAY",
+    "DAYOFWEEK",
+    "DAYOFYEAR",
+    "ERA",
+    "TIMEZONE",
+    "TIMEZONE_HOUR",
+    "TIMEZONE_MINUTE",
+    "YEARS",
+    "MONTHS",
+    "DAYS",
+    "HOURS",
+    "MINUTES",
+    "SECONDS",
+    "WEEKS",
+    "QUARTERS",
+    "MILLISECONDS",
+    "MICROSECONDS",
 }
-#: Units INTERVAL, EXTRACT and DATE_TRUNC may take.
-UNITS = EXTRACT_UNITS | {"MILLISECOND", "MICROSECOND", "DECADE", "CENTURY", "MILLENNIUM"}
 
-FUNCTION_CLASSES: frozenset[type[exp.Expr]] = AGGREGATES | WINDOW_FUNCTIONS | SCALARS
-ALLOWED: frozenset[type[exp.Expr]] = frozenset(
-    {*STRUCTURE, *NODES, *FUNCTION_CLASSES, exp.Anonymous}
-)
+ALLOWED: frozenset[type[exp.Expr]] = frozenset({*STRUCTURE, *EXPRESSIONS})
 
 #: Refusals worth a precise reason, checked over the whole tree before the allowlist.
 _KNOWN: tuple[tuple[tuple[type[exp.Expr], ...], str], ...] = (
@@ -200,25 +226,54 @@ _KNOWN: tuple[tuple[tuple[type[exp.Expr], ...], str], ...] = (
     ((exp.Into,), "SELECT INTO is not allowed"),
     ((exp.Lock,), "locking clauses are not allowed"),
     ((exp.TableSample,), "TABLESAMPLE is not allowed"),
-    ((exp.Pivot,), "PIVOT and UNPIVOT are not allowed"),
-    ((exp.Lateral,), "LATERAL is not allowed"),
-    ((exp.Unnest,), "UNNEST is not allowed"),
-    ((exp.Values,), "VALUES is not allowed"),
-    ((exp.Columns,), "COLUMNS(...) is not allowed"),
     ((exp.HistoricalData,), "time travel is not allowed"),
+)
+
+#: What has no Spark equivalent sqlglot can produce; refused by name on Spark.
+_NOT_ON_SPARK: tuple[tuple[Callable[[exp.Expr], bool], str], ...] = (
+    (lambda n: isinstance(n, exp.Columns), "COLUMNS(...)"),
+    (
+        lambda n: isinstance(n, exp.Star) and bool(n.args.get("replace") or n.args.get("rename")),
+        "* REPLACE and * RENAME",
+    ),
+    (lambda n: isinstance(n, exp.Pivot) and n.args.get("using") is not None, "PIVOT ... USING"),
+    (lambda n: isinstance(n, exp.Pivot) and n.args.get("into") is not None, "UNPIVOT ... INTO"),
+    (lambda n: isinstance(n, exp.Lambda) and bool(n.args.get("colon")), "LAMBDA x: ..."),
 )
 
 # --------------------------------------------------------------------------- parse
 
 
 def parse_query(sql: str, dialect: str = "duckdb") -> exp.Expr:
-    """Exactly one statement, parsed with ``dialect``; a single trailing ';' is tolerated."""
+    """Exactly one statement in DuckDB's dialect; on Spark (``dialect="spark"``), SQL
+    only Spark's dialect parses is accepted too. A single trailing ';' is tolerated."""
+    try:
+        return _parse_text(sql, dialect)
+    except QueryRefused as e:
+        e.public = str(e)  # parsing reads the query text only
+        raise
+
+
+def _parse_text(sql: str, dialect: str) -> exp.Expr:
     if not isinstance(sql, str):
         raise QueryRefused("query: expected SQL text")
     if len(sql.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
         raise QueryRefused(f"query: longer than {MAX_QUERY_BYTES} bytes")
     if not sql.strip():
         raise QueryRefused("query: empty")
+    try:
+        return _parse(sql, "duckdb")
+    except QueryRefused:
+        if dialect == "duckdb":
+            raise
+        try:
+            return _parse(sql, dialect)
+        except QueryRefused:
+            pass
+        raise
+
+
+def _parse(sql: str, dialect: str) -> exp.Expr:
     try:
         tokens = sqlglot.tokenize(sql, read=dialect)
         semis = [i for i, t in enumerate(tokens) if t.token_type == TokenType.SEMICOLON]
@@ -242,68 +297,84 @@ def parse_query(sql: str, dialect: str = "duckdb") -> exp.Expr:
 # --------------------------------------------------------------------------- rules
 
 
-def only_queries(tree: exp.Expr) -> None:
-    """The root is a SELECT or a set operation (possibly parenthesised)."""
+def only_queries(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """The root is a SELECT, a set operation or DuckDB's PIVOT/UNPIVOT statement over a
+    table (possibly parenthesised)."""
     root = tree
     while isinstance(root, exp.Subquery):
         root = root.this
-    if type(root) not in (exp.Select, exp.Union, exp.Intersect, exp.Except):
-        kind = root.key.upper() if isinstance(root, exp.Expr) else "statement"
-        raise QueryRefused(f"only SELECT queries are allowed, not {kind}")
+    if type(root) in (exp.Select, exp.Union, exp.Intersect, exp.Except):
+        return
+    if type(root) is exp.Pivot and isinstance(root.this, exp.Table | exp.Subquery):
+        return
+    kind = root.key.upper() if isinstance(root, exp.Expr) else "statement"
+    raise QueryRefused(f"only SELECT queries are allowed, not {kind}")
 
 
-def known_refusals(tree: exp.Expr) -> None:
+def known_refusals(tree: exp.Expr, functions: FunctionPolicy) -> None:
     for node in tree.dfs():
         for kinds, reason in _KNOWN:
             if isinstance(node, kinds):
                 raise QueryRefused(reason)
 
 
-def relations(tree: exp.Expr) -> None:
-    """Every relation is a plain name: no table function, no file path, no reserved name."""
+def relations(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """Every relation is a plain name (no table function, file path or reserved name),
+    a subquery, VALUES, or UNNEST of a value."""
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
-            name = table.this.sql_name() if isinstance(table.this, exp.Func) else "expression"
-            raise QueryRefused(
-                f"table functions are not allowed ({function_name(table.this) or name})"
-            )
+            name = call_name(table.this, functions.engine) or table.this.key.lower()
+            try:
+                functions.check_table(name)
+            except FunctionRefused as e:
+                raise QueryRefused(str(e)) from None
+            raise QueryRefused(f"table function {name} is not allowed here")
         for part in table.parts:
             text = str(part.this)
             if not _NAME.fullmatch(text.lower()):
-                raise QueryRefused(f"{text!r} is not a table name (files and paths cannot be read)")
+                raise QueryRefused(
+                    "a quoted path or file name is not a table name (files cannot be read)"
+                )
 
 
-def functions(tree: exp.Expr) -> None:
-    """Every function allowlisted by class and by name; windows only over allowed ones."""
+def calls(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """Every function call is one the engine offers and the classification allows."""
     for node in tree.find_all(exp.Func):
-        name = function_name(node)
-        if name in DENIED_FUNCTION_NAMES or name.startswith(DENIED_FUNCTION_PREFIXES):
-            raise QueryRefused(f"function {name} is not allowed")
-        if isinstance(node, exp.Anonymous):
-            if name not in ANONYMOUS_FUNCTIONS:
-                raise QueryRefused(f"function {name} is not allowed")
-        elif not (
-            type(node) in FUNCTION_CLASSES or type(node) in NODES or type(node) is exp.Exists
-        ):
-            raise QueryRefused(f"function {name} is not allowed")
-        if type(node) in WINDOW_FUNCTIONS and not isinstance(node.parent, exp.Window):
-            raise QueryRefused(f"function {name} needs OVER (...)")
-    for window in tree.find_all(exp.Window):
-        if window.arg_key == "windows":  # a named window definition: WINDOW w AS (...)
+        if type(node) in SYNTAX_CALLS:
             continue
-        inner = window.this
-        if isinstance(inner, exp.Filter):
-            inner = inner.this
-        if type(inner) not in WINDOW_FUNCTIONS and type(inner) not in AGGREGATES:
-            raise QueryRefused(f"function {function_name(inner)} cannot be used with OVER")
+        name = call_name(node, functions.engine)
+        if name is None:
+            continue
+        if isinstance(node.parent, exp.Dot) and node.arg_key == "expression":
+            raise QueryRefused(f"function {name}: qualified function names are not allowed")
+        try:
+            functions.check(name)
+        except FunctionRefused as e:
+            raise QueryRefused(str(e)) from None
 
 
-def allowlisted_nodes(tree: exp.Expr) -> None:
-    """Every node of an allowlisted class, carrying only allowlisted arguments."""
+def spark_translation(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """On Spark, what sqlglot cannot translate is refused by name."""
+    if functions.engine != "spark":
+        return
+    for node in tree.walk():
+        for matches, what in _NOT_ON_SPARK:
+            if matches(node):
+                raise QueryRefused(f"{what} is not available on the spark engine")
+    try:
+        tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as e:
+        reason = str(e).splitlines()[0] if str(e) else "a construct"
+        raise QueryRefused(f"not available on the spark engine: {reason}") from None
+
+
+def allowlisted_nodes(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """Every node of an allowlisted class (or a function call, checked by ``calls``),
+    carrying only allowlisted arguments."""
     for node in tree.dfs():
         node.comments = None
         kind = type(node)
-        if kind not in ALLOWED:
+        if kind not in ALLOWED and not (isinstance(node, exp.Func) and kind not in _NOT_CALLS):
             raise QueryRefused(f"{node.key.upper()} is not allowed")
         allowed = STRUCTURE.get(kind)
         if allowed is not None:
@@ -313,34 +384,67 @@ def allowlisted_nodes(tree: exp.Expr) -> None:
         _placement(node)
 
 
-def reserved_names(tree: exp.Expr) -> None:
+def reserved_names(tree: exp.Expr, functions: FunctionPolicy) -> None:
     for ident in tree.find_all(exp.Identifier):
         if str(ident.this).lower().startswith(RESERVED_PREFIX):
             raise QueryRefused(f"names starting with {RESERVED_PREFIX} are reserved")
 
+
+#: Function-like nodes that are statements or relations, never calls in an expression.
+_NOT_CALLS: frozenset[type[exp.Expr]] = frozenset({exp.Command})
 
 #: The validation pipeline, in order.
 RULES: tuple[Rule, ...] = (
     only_queries,
     known_refusals,
     relations,
-    functions,
+    calls,
     allowlisted_nodes,
     reserved_names,
+    spark_translation,
 )
 
 
-def validate(tree: exp.Expr) -> exp.Expr:
-    """Run every rule; refusals are ``QueryRefused`` with a one-line reason."""
+def validate(tree: exp.Expr, engine: str = "duckdb") -> exp.Expr:
+    """Run every rule for ``engine``; refusals are ``QueryRefused`` with a one-line
+    reason that depends only on the query text."""
+    if engine not in ENGINES:
+        raise QueryRefused(f"unknown engine {engine!r}")
+    functions = policy(engine)  # type: ignore[arg-type]
     try:
         for rule in RULES:
-            rule(tree)
+            rule(tree, functions)
     except RecursionError:
-        raise QueryRefused("query: nested too deeply") from None
+        raise QueryRefused("query: nested too deeply", public="query: nested too deeply") from None
+    except QueryRefused as e:
+        e.public = str(e)  # every rule here reads the query text only
+        raise
     return tree
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def call_name(node: exp.Expr, engine: str) -> str | None:
+    """The lower-case name ``engine`` will call for ``node``, or None when the node is
+    rendered as an operator or a keyword (``a ~ b``, ``x[1]``, ``CAST``).
+
+    An unknown function keeps the name it was written with; a function sqlglot knows is
+    rendered in the engine's dialect, so the name checked is the one the engine binds
+    (``percentile_cont`` may become ``quantile_cont``; ``any_value`` stays itself)."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    if not isinstance(node, exp.Func):
+        return None
+    try:
+        rendered = node.sql(dialect=engine, comments=False)
+    except SqlglotError:
+        return function_name(node)
+    match = _CALL.match(rendered)
+    if match is None:
+        return None
+    name = match.group(1).lower()
+    return None if name in SYNTAX_NAMES else name
 
 
 def function_name(node: exp.Expr) -> str:
@@ -356,19 +460,25 @@ def _placement(node: exp.Expr) -> None:
     """Helper nodes are only harmless in their expected places."""
     parent = node.parent
     if isinstance(node, exp.Var):
-        unit = isinstance(parent, exp.Extract | exp.Interval | exp.DateTrunc | exp.TimestampTrunc)
-        ok = (unit and node.name.upper() in UNITS) or (
-            isinstance(parent, exp.Ordered) and node.name.upper() == "ALL"  # ORDER BY ALL
+        unit = isinstance(parent, exp.Func | exp.Interval) and node.name.upper() in UNITS
+        ok = (
+            unit
+            or (isinstance(parent, exp.Ordered) and node.name.upper() == "ALL")  # ORDER BY ALL
+            or (isinstance(parent, exp.Collate) and node.arg_key == "expression")
         )
         if not ok:
             raise QueryRefused(f"{node.name!r} is not allowed here")
     elif isinstance(node, exp.DataType):
-        if not (isinstance(parent, exp.Cast | exp.TryCast) and node.this in QUERY_CAST_TYPES):
+        if not isinstance(parent, exp.Cast | exp.TryCast | exp.DataType | exp.ColumnDef):
             raise QueryRefused(f"type {node.sql(comments=False)} is not allowed here")
+        if node.this in (exp.DataType.Type.USERDEFINED, exp.DataType.Type.UNKNOWN):
+            raise QueryRefused(f"type {node.sql(comments=False)} is not allowed")
     elif isinstance(node, exp.DataTypeParam) and not (
-        isinstance(parent, exp.DataType) and isinstance(node.this, exp.Literal)
+        isinstance(parent, exp.DataType) and isinstance(node.this, exp.Literal | exp.DataType)
     ):
-        raise QueryRefused("type parameters must be numbers")
+        raise QueryRefused("type parameters must be numbers or types")
+    elif isinstance(node, exp.ColumnDef) and not isinstance(parent, exp.DataType):
+        raise QueryRefused("column definitions are not allowed here")
 
 
 def _present(value: object) -> bool:

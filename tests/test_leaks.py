@@ -142,3 +142,57 @@ def test_a_query_that_fails_unexpectedly_is_audited_and_shows_no_path(
     [record] = mesh.audit_list(action="query", resource="shop.db.orders", limit=1)
     assert record.outcome in ("failed", "aborted")
     assert record.details["correlation_id"] in message and record.details["reason"]
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _refusal(mesh: Mesh, sql: str, as_: str) -> str:
+    with pytest.raises(QueryFailed) as info:
+        mesh.query(sql, as_=as_)
+    return str(info.value).rsplit(" (correlation id", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("hidden", "absent"),
+    [
+        ("SELECT email FROM cb.sales.orders", "SELECT nosuch FROM cb.sales.orders"),
+        ("SELECT o.email FROM cb.sales.orders o", "SELECT o.nosuch FROM cb.sales.orders o"),
+        (
+            "SELECT id FROM cb.sales.orders WHERE email = 'x'",
+            "SELECT id FROM cb.sales.orders WHERE nosuch = 'x'",
+        ),
+        (
+            "SELECT count(*) FROM cb.sales.orders GROUP BY email",
+            "SELECT count(*) FROM cb.sales.orders GROUP BY nosuch",
+        ),
+        ("SELECT o.email.x FROM cb.sales.orders o", "SELECT o.nosuch.x FROM cb.sales.orders o"),
+        ("SELECT * FROM cb.sales.customers", "SELECT * FROM cb.sales.nosuch"),
+    ],
+)
+def test_a_hidden_name_and_an_absent_one_are_refused_alike(
+    gov: Mesh, hidden: str, absent: str
+) -> None:
+    """SPEC 2.8: the consumer's message may not tell a hidden column or table from one
+    that does not exist (it may name what the consumer wrote)."""
+    grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb", columns="id,region")
+    shown = _refusal(gov, hidden, "member@cb")
+    other = _refusal(gov, absent, "member@cb")
+    assert shown.startswith("query refused: ") and "does not exist or you may not read it" in shown
+    assert shown.replace("email", "X").replace("customers", "X") == other.replace("nosuch", "X")
+
+
+def test_refusals_that_depend_only_on_the_text_say_why(gov: Mesh) -> None:
+    grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb")
+    said = {
+        "SELECT read_text('/etc/passwd')": "function read_text is not allowed: it reads files",
+        "SELECT * FROM read_parquet('/x')": "table function read_parquet is not allowed",
+        "SELECT current_setting('threads')": "it reads settings or engine state",
+        "SELECT 1; SELECT 2": "multiple statements",
+        "DROP TABLE cb.sales.orders": "only SELECT queries are allowed",
+        "SELECT no_such_function(1)": "function no_such_function does not exist",
+    }
+    for sql, reason in said.items():
+        assert reason in _refusal(gov, sql, "member@cb"), sql
+    # a policy that cannot be applied is the policy's business: generic
+    assert _refusal(gov, "SELECT 1 +", "member@cb").startswith("query refused: query: syntax")

@@ -111,7 +111,7 @@ _NUMBERS = (
 REFUSED = frozenset({"denied"})
 REFUSED_OR_ABORTED = frozenset({"denied", "aborted"})
 ABORTED = frozenset({"aborted"})
-_GENERIC = re.compile(r"[^\n]{1,120} \(correlation id ([0-9a-f]{16})\)")
+_GENERIC = re.compile(r"[^\n]{1,300} \(correlation id ([0-9a-f]{16})\)")
 
 
 # --------------------------------------------------------------------------- engines
@@ -292,7 +292,11 @@ def run(world: World, engine: str, sql: str, limits: Limits | None = None) -> Ou
         assert not world.leaks(message), (message, world.leaks(message))
         record = _audit(world.mesh, match.group(1))
         reason = str(record.details.get("reason", ""))
-        assert reason and reason not in message, "the reason goes to the audit log only"
+        # A reason that depends only on the query text is shown ("query refused: ...");
+        # anything else goes to the audit log only.
+        assert reason, "a refusal is audited with its reason"
+        if not message.startswith("query refused: "):
+            assert reason not in message, "the reason goes to the audit log only"
         assert "rows" not in record.details, "a refused query returned rows"
         return Outcome(error=e, record=record)
     text = _text(table)
@@ -1191,7 +1195,165 @@ def _runaway() -> list[Case]:
     )
 
 
+def _anything(_w: World) -> list[dict[str, Any]]:
+    raise AssertionError("only a marker: any governed answer")
+
+
+#: Constructs the function policy allows since they compute only from governed rows
+#: (issue 9): each may succeed or fail, but nothing hidden may reach its answer or error
+#: (``run`` checks every marker either way).
+NOW_ALLOWED = frozenset(
+    {
+        "SELECT * FROM unnest([1, 2])",
+        "SELECT unnest([1, 2]) AS x",
+        "PIVOT hr.core.people ON region USING count(*)",
+        "SELECT * FROM (PIVOT hr.core.people ON region USING count(*))",
+        "SELECT * FROM hr.core.people PIVOT (count(*) FOR region IN ('eu', 'us'))",
+        "SELECT * FROM hr.core.people UNPIVOT (v FOR k IN (name, region))",
+        "UNPIVOT hr.core.people ON name INTO NAME k VALUE v",
+        "VALUES (1)",
+        "SELECT * FROM (VALUES (1), (2)) t(x)",
+        "SELECT * FROM hr.core.people WHERE id IN (VALUES (2718281))",
+        "SELECT random() AS x",
+        "SELECT uuid() AS x",
+        "SELECT now() AS x",
+        "SELECT typeof(id) AS x FROM hr.core.people",
+        "SELECT alias(id) AS x FROM hr.core.people",
+        "SELECT approx_quantile(id, 0.5) AS s FROM hr.core.people",
+        "SELECT histogram(id) AS s FROM hr.core.people",
+        "SELECT list(id) AS s FROM hr.core.people",
+        "SELECT arg_max(name, id) AS s FROM hr.core.people",
+        "SELECT COLUMNS(*) FROM hr.core.people",
+        "SELECT COLUMNS('sal.*') FROM hr.core.people",
+        "SELECT COLUMNS(c -> c LIKE '%a%') FROM hr.core.people",
+        "SELECT max(COLUMNS(*)) FROM hr.core.people",
+        "SELECT *COLUMNS('.*') FROM hr.core.people",
+        "SELECT struct_pack(*) AS s FROM hr.core.people",
+        "SELECT to_json(p) AS s FROM hr.core.people p",
+        "SELECT row_to_json(p) AS s FROM hr.core.people p",
+        "SELECT json_object(*) AS s FROM hr.core.people",
+        "SELECT row(*) AS s FROM hr.core.people",
+        "SELECT {'x': p} AS s FROM hr.core.people p",
+        "SELECT unpack(p) FROM hr.core.people p",
+        "SELECT * SIMILAR TO 'sa.*' FROM hr.core.people",
+        "SELECT E'a\\'; SET x = 1; --' AS s",
+        "SELECT $$a;b$$ AS s",
+        "SELECT $tag$; SET x = 1; $tag$ AS s",
+        "SELECT * FROM hr.core.people LATERAL VIEW explode(array(1)) t AS x",
+        "SELECT struct(*) AS s FROM hr.core.people",
+        "SELECT to_json(struct(*)) AS s FROM hr.core.people",
+        "SELECT /*+ BROADCAST(p) */ * FROM hr.core.people p",
+    }
+)
+#: Allowed now, but too big to answer: aborted by the result or memory limits.
+NOW_ABORTED = frozenset(
+    {"SELECT repeat('x', 1000000000) AS x", "SELECT lpad('x', 1000000000, 'y') AS x"}
+)
+
+
+def _policy_era(cases: list[Case]) -> list[Case]:
+    out = []
+    for case in cases:
+        if case.rows is None and case.sql in NOW_ALLOWED:
+            case = Case(case.cls, case.sql, rows=_anything)
+        elif case.rows is None and case.sql in NOW_ABORTED:
+            case = Case(case.cls, case.sql, outcomes=REFUSED_OR_ABORTED)
+        out.append(case)
+    return out
+
+
+#: Allowed constructs over governed rows, with their exact answers.
+_EVERYDAY = [
+    *refused(
+        "everyday",
+        "SELECT * FROM hr.core.people UNPIVOT (v FOR k IN (salary, note))",
+        "UNPIVOT hr.core.people ON salary INTO NAME k VALUE v",
+        "SELECT * FROM (SELECT id FROM hr.core.people) PIVOT (sum(salary) FOR id IN (1))",
+        "SELECT p.id FROM hr.core.people p, LATERAL (SELECT p.salary AS s) x",
+        "SELECT unnest([salary]) AS x FROM hr.core.people",
+        "SELECT list_transform([1], lambda x: salary) AS x FROM hr.core.people",
+        "SELECT DISTINCT ON (note) id FROM hr.core.people",
+        "SELECT region, count(*) AS n FROM hr.core.people GROUP BY ROLLUP (region, note)",
+        "SELECT region, count(*) AS n FROM hr.core.people GROUP BY GROUPING SETS ((salary), ())",
+        "SELECT {'s': salary}.s AS x FROM hr.core.people",
+        "SELECT p.salary.x AS x FROM hr.core.people p",
+        "SELECT * FROM (VALUES (1)) v(x), LATERAL (SELECT salary FROM hr.core.people) s",
+        "SELECT * FROM fin.ledger.accounts PIVOT (sum(bal) FOR acct IN ('x'))",
+        "SELECT * FROM hr.core.people p, unnest([p.note]) AS t(x)",
+    ),
+    Case(
+        "everyday",
+        "SELECT {'s': ssn}.s AS x FROM hr.core.people",
+        lambda w: [{"x": r["ssn"]} for r in w.visible],
+    ),
+    Case(
+        "everyday",
+        "SELECT max(p.id) AS m FROM (VALUES (1)) v(x), LATERAL (SELECT id FROM hr.core.people) p",
+        const({"m": 5550003}),
+    ),
+    Case(
+        "everyday",
+        "SELECT count(*) AS n FROM hr.core.events e, unnest([e.eid, e.eid]) AS t(x)",
+        const({"n": 4}),
+    ),
+    Case("everyday", "SELECT * FROM unnest([1, 2]) AS t(x)", const({"x": 1}, {"x": 2})),
+    Case(
+        "everyday",
+        "PIVOT hr.core.people ON region IN ('eu', 'us') USING count(*) GROUP BY region",
+        const({"region": "eu", "eu": 3, "us": 0}),
+    ),
+    Case(
+        "everyday",
+        "SELECT * FROM (SELECT region FROM hr.core.people) PIVOT (count(*) FOR region IN ('eu'))",
+        const({"eu": 3}),
+    ),
+    Case(
+        "everyday",
+        "SELECT * FROM (VALUES (1), (2)) t(x) WHERE x IN (SELECT count(*) - 2 FROM hr.core.people)",
+        const({"x": 1}),
+    ),
+    Case(
+        "everyday",
+        "SELECT DISTINCT ON (region) region, id FROM hr.core.people ORDER BY region, id DESC",
+        const({"region": "eu", "id": 5550003}),
+    ),
+    Case(
+        "everyday",
+        "SELECT region, count(*) AS n FROM hr.core.people GROUP BY ROLLUP (region)",
+        const({"region": "eu", "n": 3}, {"region": None, "n": 3}),
+    ),
+    Case(
+        "everyday",
+        "SELECT max(id) AS m, arg_max(name, id) AS a, count_if(id > 5550001) AS c, "
+        "list_sort(list(name)) AS l FROM hr.core.people",
+        const({"m": 5550003, "a": "cyd", "c": 2, "l": ["ann", "bob", "cyd"]}),
+    ),
+    Case(
+        "everyday",
+        "SELECT p.name, x.n FROM hr.core.people p, "
+        "LATERAL (SELECT count(*) AS n FROM hr.core.people q WHERE q.id <= p.id) x",
+        const({"name": "ann", "n": 1}, {"name": "bob", "n": 2}, {"name": "cyd", "n": 3}),
+    ),
+    Case(
+        "everyday",
+        "SELECT COLUMNS('^(id|name)$') FROM hr.core.people",
+        visible("id", "name"),
+    ),
+    Case(
+        "everyday", "SELECT COLUMNS('sal.*') AS x FROM hr.core.people", outcomes=REFUSED_OR_ABORTED
+    ),
+    Case(
+        "everyday",
+        "SELECT * EXCLUDE (ssn, card, phone) REPLACE (upper(name) AS name) FROM hr.core.people",
+        lambda w: [
+            {"id": r["id"], "name": r["name"].upper(), "region": r["region"]} for r in w.visible
+        ],
+    ),
+]
+
+
 DUCKDB_CASES: list[Case] = [
+    *_EVERYDAY,
     *_file_reads(),
     *_table_functions(),
     *_ungranted(),
@@ -1206,6 +1368,7 @@ DUCKDB_CASES: list[Case] = [
     *_shadowing(),
     *_runaway(),
 ]
+DUCKDB_CASES = _policy_era(DUCKDB_CASES)
 
 #: What applies to Spark: its own file spellings and the engine-independent classes, in
 #: portable SQL (Spark parses with its own dialect), kept few: a Spark session is slow.
@@ -1294,6 +1457,7 @@ SPARK_CASES: list[Case] = [
         limits=_RUNAWAY,
     ),
 ]
+SPARK_CASES = _policy_era(SPARK_CASES)
 
 
 def _params() -> list[Any]:
@@ -1322,6 +1486,8 @@ def test_attack(world: World, engine: str, case: Case) -> None:
     if case.rows is None:
         assert_refused(outcome, case.outcomes)
         return
+    if case.rows is _anything:
+        return  # any answer, as long as ``run`` found nothing hidden in it
     expected = case.rows(world)
     if case.ordered:
         assert normal(outcome.rows) == normal(expected)
@@ -1368,6 +1534,23 @@ ERROR_PROBES = [
     "FROM hr.core.events",
     "SELECT eid FROM hr.core.events "
     "WHERE zone = '{zone}' OR CAST(CASE WHEN zone = '{zone}' THEN 'x' END AS INT) = 1",
+    # the constructs the function policy allows (issue 9): JSON, regex, lists, lateral, pivot
+    "SELECT count(*) AS n FROM hr.core.people "
+    "WHERE json_extract_string(CASE WHEN id = {id} THEN '{{' ELSE '{{}}' END, '$.a') IS NULL",
+    "SELECT count(*) AS n FROM hr.core.people "
+    "WHERE regexp_matches(name, CASE WHEN id = {id} THEN '(' ELSE 'a' END)",
+    "SELECT count(*) AS n FROM hr.core.people, "
+    "unnest(CASE WHEN id = {id} THEN [CAST('x' AS INT)] ELSE [1] END) AS t(x)",
+    "SELECT count(*) AS n FROM hr.core.people p, "
+    "LATERAL (SELECT CASE WHEN p.id = {id} THEN CAST('x' AS INT) END AS y) x",
+    "SELECT sum(list_sum(list_transform([id], lambda v: CASE WHEN v = {id} THEN "
+    "CAST('x' AS INT) ELSE 0 END))) AS n FROM hr.core.people",
+    "SELECT * FROM (SELECT region, CASE WHEN id = {id} THEN CAST('x' AS INT) ELSE 1 END AS v "
+    "FROM hr.core.people) PIVOT (sum(v) FOR region IN ('eu', 'us'))",
+    "SELECT region, count(*) AS n FROM hr.core.people GROUP BY ROLLUP (region) "
+    "HAVING max(CASE WHEN id = {id} THEN CAST('x' AS INT) END) IS NULL",
+    "SELECT DISTINCT ON (region) region FROM hr.core.people "
+    "ORDER BY region, CASE WHEN id = {id} THEN CAST('x' AS INT) END",
 ]
 #: Spark evaluates ``CAST(name AS INT) = 1 AND id = k`` cast first, on every row: that
 #: probe errors for any key, so it cannot tell rows apart there (nor leak).

@@ -433,6 +433,7 @@ REFUSALS = [
     ("SELECT generate_series(1, 10)", "generates data without bound"),
     ("SELECT main.upper(name) FROM people", "qualified function names"),
     ("SELECT no_such_function(1)", "does not exist on the duckdb engine"),
+    ("PIVOT people ON region USING count(*)", "PIVOT needs the values"),
     ("SELECT CAST(id AS my_enum) FROM people", "type"),
     ("SELECT * FROM people, LATERAL read_csv('/x')", "function read_csv is not allowed"),
 ]
@@ -443,7 +444,8 @@ ALLOWED_SQL = [
     "SELECT * FROM unnest([1, 2])",
     "SELECT * FROM people, LATERAL (SELECT 1)",
     "SELECT * FROM people PIVOT (count(*) FOR region IN ('eu'))",
-    "PIVOT people ON region USING count(*)",
+    "PIVOT people ON region IN ('eu', 'us') USING count(*)",
+    "SELECT p.name, p.name.x FROM people p",
     "SELECT regexp_matches(name, 'a') FROM people",
     "SELECT list_transform([1], x -> x + 1)",
     "SELECT COLUMNS(*) FROM people",
@@ -480,6 +482,8 @@ HIDDEN = [
     "SELECT count(*) FROM people GROUP BY region",
     "SELECT id FROM people p JOIN orders o ON p.ssn = o.ssn_ref",
     "SELECT * EXCLUDE (ssn) FROM people",
+    "SELECT p.ssn.x FROM people p",
+    "SELECT p.ssn['x'] FROM people p",
     "SELECT hr.core.people.ssn FROM hr.core.people",
     "SELECT id FROM people WHERE EXISTS (SELECT 1 FROM people q WHERE q.ssn = 'x')",
 ]

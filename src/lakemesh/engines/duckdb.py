@@ -491,8 +491,8 @@ def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     sqlglot renders; this checks the names DuckDB will bind)."""
     from lakemesh.query.functions import FunctionRefused, policy
 
-    row = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-    tree = json.loads(row[0]) if row else {"error": True}
+    rows = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()
+    tree = json.loads(rows[0][0]) if rows else {"error": True}
     if tree.get("error"):
         message = str(tree.get("error_message"))
         if message.startswith("Only SELECT statements") and _PIVOT.search(sql):

@@ -1,10 +1,11 @@
 """The consumer's SQL as the Spark engine runs it: generated once, re-parsed and checked.
 
 Spark has no sandbox behind the query: whatever the session can name or call, the SQL
-can reach. The planner's allowlist already refuses all of this; the engine checks again
-on the very text Spark will parse (defence in depth): exactly one query, reading only
-the plan's relations and its own CTEs in scope, and none of the Spark functions that
-reach Java reflection, file names, XML parsers, settings or the OS user.
+can reach. The planner already refuses all of this; the engine checks again on the very
+text Spark will parse (defence in depth): exactly one query, reading only the plan's
+relations and its own CTEs in scope, and only functions Spark's classification allows
+(``lakemesh.query.functions``: no Java reflection, file names, XML parsers, settings or
+the OS user).
 """
 
 from __future__ import annotations
@@ -16,34 +17,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lakemesh.engines import EngineError, GovernedRelationLike, PlanLike
+from lakemesh.query.functions import FunctionRefused, policy
 from lakemesh.query.rewrite import scoped_tables
+from lakemesh.query.validate import SYNTAX_CALLS, call_name
 
-#: Spark functions that reach outside the row: Java reflection, file names, XML parsers
-#: (external entities), the OS user, settings. The planner's allowlist refuses them
-#: already; the engine refuses them again because Spark has no sandbox behind it.
-_DENIED_FUNCTIONS = frozenset(
-    {
-        "reflect",
-        "java_method",
-        "try_reflect",
-        "input_file_name",
-        "input_file_block_start",
-        "input_file_block_length",
-        "current_user",
-        "user",
-        "session_user",
-        "current_catalog",
-        "current_database",
-        "current_schema",
-        "current_timezone",
-        "version",
-        "identifier",
-        "secret",
-        "from_xml",
-        "schema_of_xml",
-    }
-)
-_DENIED_FUNCTION_PREFIXES = ("xpath",)
 #: Names Spark resolves to ``current_user()`` when no column of that name exists, even
 #: quoted (``SELECT `user` FROM t``).
 _USER_NAMES = frozenset({"user", "current_user", "session_user"})
@@ -57,7 +34,7 @@ def consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> s
     if not isinstance(plan.sql, exp.Expr):
         raise EngineError(detail="plan.sql is not a sqlglot expression")
     try:
-        sql = plan.sql.sql(dialect="spark", comments=False)
+        sql = spark_equivalents(plan.sql).sql(dialect="spark", comments=False)
         trees = [t for t in sqlglot.parse(sql, read="spark") if t is not None]
     except (SqlglotError, RecursionError) as e:
         raise EngineError(detail=f"consumer SQL: {type(e).__name__}: {e}") from None
@@ -75,14 +52,61 @@ def consumer_sql(plan: PlanLike, relations: Sequence[GovernedRelationLike]) -> s
     return sql
 
 
+def spark_equivalents(tree: exp.Expr) -> exp.Expr:
+    """A copy of ``tree`` with DuckDB functions whose Spark rendering by sqlglot would
+    mean something else replaced by Spark's exact equivalent: ``quantile_cont(x, q)`` and
+    ``percentile_cont(q) WITHIN GROUP (ORDER BY x)`` are exact on DuckDB, and sqlglot
+    renders the first as a call Spark rejects and the second as an approximation;
+    ``dayname`` and ``monthname`` are full names on DuckDB and abbreviations on Spark."""
+
+    def exact(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.WithinGroup) and isinstance(
+            node.this, exp.PercentileCont | exp.PercentileDisc
+        ):
+            name = (
+                "PERCENTILE_CONT"
+                if isinstance(node.this, exp.PercentileCont)
+                else "PERCENTILE_DISC"
+            )
+            return exp.WithinGroup(
+                this=exp.Anonymous(this=name, expressions=[node.this.this]),
+                expression=node.expression,
+            )
+        if (
+            isinstance(node, exp.PercentileCont | exp.PercentileDisc)
+            and not isinstance(node.parent, exp.WithinGroup)
+            and node.expression is not None
+        ):
+            name = "PERCENTILE_CONT" if isinstance(node, exp.PercentileCont) else "PERCENTILE_DISC"
+            return exp.WithinGroup(
+                this=exp.Anonymous(this=name, expressions=[node.expression]),
+                expression=exp.Order(expressions=[exp.Ordered(this=node.this)]),
+            )
+        if isinstance(node, exp.Dayname | exp.Monthname):
+            pattern = "EEEE" if isinstance(node, exp.Dayname) else "MMMM"
+            return exp.Anonymous(
+                this="DATE_FORMAT", expressions=[node.this, exp.Literal.string(pattern)]
+            )
+        return node
+
+    return tree.copy().transform(exact, copy=False)
+
+
 def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:
     """Only governed relations and CTEs in scope are read; no Spark function that reaches
     outside the row is called."""
     _check_tables(tree, frozenset(r.alias for r in relations))
+    functions = policy("spark")
     for func in tree.find_all(exp.Func):
-        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
-        if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_FUNCTION_PREFIXES):
-            raise EngineError(detail=f"function {name} is not allowed on the spark engine")
+        if type(func) in SYNTAX_CALLS:
+            continue
+        name = call_name(func, "spark")
+        if name is None:
+            continue
+        try:
+            functions.check(name)
+        except FunctionRefused as e:
+            raise EngineError(detail=f"consumer SQL: {e}") from None
     named = {c.lower() for r in relations for c in r.columns}
     named.update(str(a.alias).lower() for a in tree.find_all(exp.Alias))
     named.update(

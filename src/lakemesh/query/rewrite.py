@@ -187,6 +187,14 @@ def check_columns(
                 column.set("table", exp.to_identifier(_visible(qualifier, by_path)))
             continue
         name = str(column.this.this).lower() if column.this is not None else ""
+        if len(qualifier) > 1 and qualifier[0] in by_visible:
+            # alias.column.field: a struct field of the aliased table's column.
+            owners = by_visible[qualifier[0]]
+            if len(owners) == 1:
+                (table,) = owners
+                if qualifier[1] not in decisions[table].columns:
+                    raise _no_column(qualifier[1], f"column {qualifier[1]} is not available")
+            continue
         if len(qualifier) > 1:
             # db.table.column naming an unaliased reference: keep only its visible name.
             qualifier = [_visible(qualifier, by_path)]
@@ -226,7 +234,13 @@ def _defined_names(tree: exp.Expr) -> set[str]:
     aliases (a row used as a value), and lambda parameters."""
     names: set[str] = set()
     for select in tree.find_all(exp.Select):
-        names.update(str(n).lower() for n in select.named_selects)
+        # Output names, but not a bare column's own name: ``SELECT nosuch FROM t`` would
+        # otherwise define ``nosuch`` and fail in the engine, unlike a hidden column.
+        names.update(
+            str(e.output_name).lower()
+            for e in select.expressions
+            if e.output_name and not isinstance(e, exp.Column)
+        )
     for alias in tree.find_all(exp.Alias):
         names.add(str(alias.alias).lower())
     for table_alias in tree.find_all(exp.TableAlias):
@@ -234,6 +248,11 @@ def _defined_names(tree: exp.Expr) -> set[str]:
         names.add(str(table_alias.name).lower())  # a row as a value: ``SELECT t FROM x t``
     for table in tree.find_all(exp.Table):
         names.add(str(table.name).lower())
+    for pivot in tree.find_all(exp.Pivot):
+        # PIVOT names columns after its values; UNPIVOT after its NAME and VALUE columns.
+        for node in pivot.find_all(exp.Identifier, exp.Literal):
+            if isinstance(node, exp.Identifier) or node.is_string:
+                names.add(str(node.this).lower())
     for lam in tree.find_all(exp.Lambda):
         names.update(str(p.name).lower() for p in lam.expressions)
     return names

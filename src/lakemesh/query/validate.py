@@ -40,6 +40,7 @@ MAX_QUERY_BYTES = 100_000
 RESERVED_PREFIX = "__lm_"
 #: A relation name part: what a central catalog name can be (quoted or not).
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,127}")
+_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 #: The name a function call is rendered with: ``NAME(`` at the start of its SQL.
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
@@ -179,7 +180,22 @@ SYNTAX_CALLS: frozenset[type[exp.Expr]] = frozenset(
     {exp.Cast, exp.TryCast, exp.Extract, exp.Case, exp.If, exp.Exists, exp.Columns, exp.Unnest}
 )
 #: Names a rendered call may start with that are keywords, not engine functions.
-SYNTAX_NAMES = frozenset({"cast", "try_cast", "extract", "exists", "columns", "interval"})
+SYNTAX_NAMES = frozenset(
+    {
+        "cast",
+        "try_cast",
+        "extract",
+        "exists",
+        "columns",
+        "interval",
+        "coalesce",
+        "grouping",
+        "grouping_id",
+        "unnest",
+        "unpack",
+        "try",
+    }
+)
 
 #: Units INTERVAL, EXTRACT, DATE_TRUNC, DATE_DIFF and friends may take.
 UNITS = EXTRACT_UNITS | {
@@ -232,13 +248,19 @@ _KNOWN: tuple[tuple[tuple[type[exp.Expr], ...], str], ...] = (
 #: What has no Spark equivalent sqlglot can produce; refused by name on Spark.
 _NOT_ON_SPARK: tuple[tuple[Callable[[exp.Expr], bool], str], ...] = (
     (lambda n: isinstance(n, exp.Columns), "COLUMNS(...)"),
+    (lambda n: isinstance(n, exp.SimilarTo), "SIMILAR TO (use regexp_full_match)"),
     (
         lambda n: isinstance(n, exp.Star) and bool(n.args.get("replace") or n.args.get("rename")),
         "* REPLACE and * RENAME",
     ),
     (lambda n: isinstance(n, exp.Pivot) and n.args.get("using") is not None, "PIVOT ... USING"),
     (lambda n: isinstance(n, exp.Pivot) and n.args.get("into") is not None, "UNPIVOT ... INTO"),
-    (lambda n: isinstance(n, exp.Lambda) and bool(n.args.get("colon")), "LAMBDA x: ..."),
+    (
+        # Spark runs a lateral subquery only over deterministic relations, and a governed
+        # relation ends in an optimisation barrier that Spark counts as non-deterministic.
+        lambda n: isinstance(n, exp.Lateral) and n.find(exp.Table) is not None,
+        "a LATERAL subquery that reads a table",
+    ),
 )
 
 # --------------------------------------------------------------------------- parse
@@ -283,7 +305,13 @@ def _parse(sql: str, dialect: str) -> exp.Expr:
     except ParseError as e:
         first = e.errors[0] if e.errors else {}
         reason = " ".join(str(first.get("description") or "cannot parse").split())
-        raise QueryRefused(f"query: syntax error: {reason}") from None
+        reason = _CLASS.sub(lambda m: m.group(1), reason)  # sqlglot's class names, bare
+        where = ""
+        if first.get("line") and first.get("col"):
+            near = " ".join(str(first.get("highlight") or "").split())[:40]
+            where = f" at line {first['line']}, column {first['col']}"
+            where += f" near {near!r}" if near else ""
+        raise QueryRefused(f"query: syntax error{where}: {reason}") from None
     except SqlglotError:
         raise QueryRefused("query: syntax error") from None
     except RecursionError:
@@ -335,6 +363,17 @@ def relations(tree: exp.Expr, functions: FunctionPolicy) -> None:
                 raise QueryRefused(
                     "a quoted path or file name is not a table name (files cannot be read)"
                 )
+
+
+def pivots(tree: exp.Expr, functions: FunctionPolicy) -> None:
+    """A PIVOT lists the values it turns into columns: without them DuckDB first runs a
+    query of its own to find them, and the whole is no longer one SELECT."""
+    for pivot in tree.find_all(exp.Pivot):
+        if pivot.args.get("unpivot"):
+            continue
+        spec = pivot.args.get("fields") or pivot.expressions
+        if not spec or not all(isinstance(f, exp.In) and f.expressions for f in spec):
+            raise QueryRefused("PIVOT needs the values it turns into columns: ON col IN ('a', 'b')")
 
 
 def calls(tree: exp.Expr, functions: FunctionPolicy) -> None:
@@ -398,6 +437,7 @@ RULES: tuple[Rule, ...] = (
     only_queries,
     known_refusals,
     relations,
+    pivots,
     calls,
     allowlisted_nodes,
     reserved_names,
@@ -410,7 +450,7 @@ def validate(tree: exp.Expr, engine: str = "duckdb") -> exp.Expr:
     reason that depends only on the query text."""
     if engine not in ENGINES:
         raise QueryRefused(f"unknown engine {engine!r}")
-    functions = policy(engine)  # type: ignore[arg-type]
+    functions = policy(engine)
     try:
         for rule in RULES:
             rule(tree, functions)

@@ -306,11 +306,10 @@ def _parse(sql: str, dialect: str) -> exp.Expr:
         first = e.errors[0] if e.errors else {}
         reason = " ".join(str(first.get("description") or "cannot parse").split())
         reason = _CLASS.sub(lambda m: m.group(1), reason)  # sqlglot's class names, bare
+        # Where, not what: the text near an error may be a path or a value someone typed.
         where = ""
         if first.get("line") and first.get("col"):
-            near = " ".join(str(first.get("highlight") or "").split())[:40]
             where = f" at line {first['line']}, column {first['col']}"
-            where += f" near {near!r}" if near else ""
         raise QueryRefused(f"query: syntax error{where}: {reason}") from None
     except SqlglotError:
         raise QueryRefused("query: syntax error") from None

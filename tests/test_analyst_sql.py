@@ -248,6 +248,9 @@ CORPUS: list[Q] = [
     # nested access and JSON
     Q(f"SELECT tags[1] AS first_tag, array_length(tags) AS n FROM {T} WHERE tags IS NOT NULL"),
     Q(f"SELECT len(tags) AS n FROM {T} WHERE tags IS NOT NULL", "skip"),  # len() of a list
+    Q(f"SELECT order_id, tags[2] AS second, tags[-1] AS last FROM {T}"),
+    Q(f"SELECT order_id, tags[qty % 3 + 1] AS t FROM {T} WHERE qty IS NOT NULL"),
+    Q(f"SELECT attrs['nope'] AS x, count(*) AS n FROM {T} GROUP BY 1"),
     Q(f"SELECT o.addr.city AS c, count(*) AS n FROM {T} o GROUP BY 1"),
     Q(f"SELECT addr.zip AS z FROM {T} WHERE order_id < 1004"),
     Q(f"SELECT addr['street'] AS s FROM {T} WHERE order_id < 1003"),

@@ -57,7 +57,9 @@ def spark_equivalents(tree: exp.Expr) -> exp.Expr:
     mean something else replaced by Spark's exact equivalent: ``quantile_cont(x, q)`` and
     ``percentile_cont(q) WITHIN GROUP (ORDER BY x)`` are exact on DuckDB, and sqlglot
     renders the first as a call Spark rejects and the second as an approximation;
-    ``dayname`` and ``monthname`` are full names on DuckDB and abbreviations on Spark."""
+    ``dayname`` and ``monthname`` are full names on DuckDB and abbreviations on Spark;
+    ``tags[1]`` past a list's end is NULL on DuckDB and an error under Spark's ANSI mode
+    (``try_element_at`` is NULL there too)."""
 
     def exact(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.WithinGroup) and isinstance(
@@ -82,6 +84,17 @@ def spark_equivalents(tree: exp.Expr) -> exp.Expr:
                 this=exp.Anonymous(this=name, expressions=[node.expression]),
                 expression=exp.Order(expressions=[exp.Ordered(this=node.this)]),
             )
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+            index = node.expressions[0]
+            literal = _int_literal(index)
+            if literal is not None:
+                # sqlglot stores a literal index 0-based (DuckDB's ``[1]`` is 0, ``[-1]``
+                # is -2); try_element_at counts like DuckDB, from 1 or from the end.
+                if literal + 1 != 0:
+                    return _element_at(node.this, exp.Literal.number(literal + 1))
+            elif not isinstance(index, exp.Literal | exp.Slice):
+                # an expression index is kept as written, i.e. 1-based like DuckDB's
+                return _element_at(node.this, index)
         if isinstance(node, exp.Dayname | exp.Monthname):
             pattern = "EEEE" if isinstance(node, exp.Dayname) else "MMMM"
             return exp.Anonymous(
@@ -90,6 +103,19 @@ def spark_equivalents(tree: exp.Expr) -> exp.Expr:
         return node
 
     return tree.copy().transform(exact, copy=False)
+
+
+def _int_literal(node: exp.Expr) -> int | None:
+    if isinstance(node, exp.Neg):
+        inner = _int_literal(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string and node.is_int:
+        return int(node.this)
+    return None
+
+
+def _element_at(value: exp.Expr, position: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[value, position])
 
 
 def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> None:

@@ -196,6 +196,29 @@ def test_json_lines_keep_the_catalog_struct_order_and_types(
     ]
 
 
+def test_json_objects_may_list_struct_fields_in_any_order(
+    lake: tuple[Mesh, Path], engine: str
+) -> None:
+    """Found by hand: a file whose object spelled the struct's fields in another order
+    (and added one) was taken for a misfit and silently skipped at query time."""
+    mesh, root = lake
+    events = root / "web" / "events"
+    write_jsonl(events / "a.json", [{"id": 1, "who": {"name": "ann", "age": 30}}])
+    write_jsonl(events / "b.json", [{"id": 2, "who": {"age": 5, "name": "cyd", "vip": True}}])
+    publish(mesh, "web.events")
+    assert catalog_types(mesh, "sales.web.events") == [
+        ("id", "int64"),
+        ("who", "struct<name: string, age: int64, vip: bool>"),
+    ]
+    got = query(
+        mesh, "SELECT id, who.name AS n, who.age AS a, who.vip AS v FROM sales.web.events", engine
+    )
+    assert rows(got, "id") == [
+        {"id": 1, "n": "ann", "a": 30, "v": None},
+        {"id": 2, "n": "cyd", "a": 5, "v": True},
+    ]
+
+
 # --------------------------------------------------------------------------- Iceberg
 
 

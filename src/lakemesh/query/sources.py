@@ -199,7 +199,8 @@ class _SchemaCheck:
                 fits = True  # the catalog has seen only NULLs: it reads NULL
             else:
                 try:
-                    fits = canonical(widen(found, target)).equals(canonical(target))
+                    # catalog first: a struct's fields may come in any order in a file
+                    fits = canonical(widen(target, found)).equals(canonical(target))
                 except SchemaConflict:
                     fits = False
             if not fits:

@@ -79,6 +79,7 @@ from lakemesh.engines import (
 from lakemesh.engines import checked_relations as _checked_relations
 from lakemesh.engines.types import duckdb_type
 from lakemesh.errors import InvalidInput
+from lakemesh.schema import canonical
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -380,6 +381,9 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
         return read
     present = _file_columns(source)
     spelled = _duckdb_names(source)
+    if _as_catalog(source):
+        return read  # the files are the catalog's schema: nothing to rename or cast
+    file_types = _file_types(source)
     projections = []
     for column in source.columns:
         found = (
@@ -394,11 +398,53 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
         target = column.arrow_type()
         if target is not None and pa.types.is_null(target):
             value = exp.Null()
+        elif target is not None and file_types.get(column.source.lower()) == {str(target)}:
+            pass  # every file has the catalog's type already: a cast would cost binding
         elif target is not None:
             with suppress(InvalidInput):  # no DuckDB spelling: read as the files have it
                 value = exp.Cast(this=value, to=duckdb_type(target))
         projections.append(exp.alias_(value, column.name, quoted=True))
     return exp.Subquery(this=exp.select(*projections).from_(read))
+
+
+def _as_catalog(source: Source) -> bool:
+    """Whether a plain scan of the files already is the catalog's table: one Parquet
+    schema for every file, with the catalog's names, order and types, no partitions."""
+    if source.format != "parquet" or source.hive_partitioning or _schemas_differ(source):
+        return False
+    if not source.file_schemas:
+        return False
+    schema = source.file_schemas[0]
+    if len(schema) != len(source.columns):
+        return False
+    for field, column in zip(schema, source.columns, strict=True):
+        target = column.arrow_type()
+        if column.partition or field.name != column.name or target is None:
+            return False
+        if str(canonical(field.type)) != str(target):
+            return False
+    return True
+
+
+def _file_types(source: Source) -> dict[str, set[str]]:
+    """Per column (lower-cased file spelling), the canonical types the Parquet files give
+    it; partition columns are text until cast."""
+    out: dict[str, set[str]] = {}
+    seen: set[int] = set()
+    # Only Parquet states its types: DuckDB sniffs CSV and JSON afresh, and may not
+    # agree with the crawler's sample, so those are always cast.
+    if source.format != "parquet" or len(source.file_schemas) != len(source.files):
+        return out
+    for schema in source.file_schemas:
+        if id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        for field in schema:
+            out.setdefault(field.name.lower(), set()).add(str(canonical(field.type)))
+    for column in source.columns:
+        if column.partition:
+            out[column.source.lower()] = {"string"}
+    return out
 
 
 def _schemas_differ(source: Source) -> bool:
@@ -477,7 +523,7 @@ def _check_single_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         kinds = [str(s.type) for s in statements]
         raise EngineError(detail=f"consumer SQL must be exactly one SELECT, got {kinds}")
-    _check_calls(con, sql)
+    _check_calls(sql)
 
 
 _PIVOT = re.compile(r"\b(UN)?PIVOT\b", re.IGNORECASE)
@@ -485,13 +531,26 @@ _PIVOT = re.compile(r"\b(UN)?PIVOT\b", re.IGNORECASE)
 _PARSER_CALLS = frozenset({"unnest", "unlist", "columns", "row", "struct_pack", "list_value"})
 
 
-def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+_PARSERS = threading.local()
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    """This thread's connection for parsing only (``json_serialize_sql``): it holds no
+    data and never runs consumer SQL, and a warm one parses in a fraction of the time a
+    fresh query connection takes."""
+    con = getattr(_PARSERS, "con", None)
+    if con is None:
+        con = _PARSERS.con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    return con
+
+
+def _check_calls(sql: str) -> None:
     """Defence in depth: every function and table function DuckDB's own parser finds in
     the consumer SQL is one the classification allows (the planner checked the names
     sqlglot renders; this checks the names DuckDB will bind)."""
     from lakemesh.query.functions import FunctionRefused, policy
 
-    rows = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()
+    rows = _parser().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()
     tree = json.loads(rows[0][0]) if rows else {"error": True}
     if tree.get("error"):
         message = str(tree.get("error_message"))

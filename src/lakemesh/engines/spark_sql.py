@@ -126,7 +126,7 @@ def _check_reads(tree: exp.Expr, relations: Sequence[GovernedRelationLike]) -> N
     for func in tree.find_all(exp.Func):
         if type(func) in SYNTAX_CALLS:
             continue
-        name = call_name(func, "spark")
+        name = call_name(func, "spark", shallow=False)
         if name is None:
             continue
         try:

@@ -20,6 +20,7 @@ Arrow and conformed here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -210,15 +211,51 @@ class _SchemaCheck:
 
 def _file_cache(domain: Domain, storage: Storage, rel: str) -> dict[str, tuple[int, int, bytes]]:
     """The builtin catalog's cache of file schemas under ``rel`` (empty for other
-    catalogs, or when the catalog file cannot be read: files are then read instead)."""
+    catalogs, or when the catalog file cannot be read: files are then read instead).
+
+    Kept in memory between queries while the catalog file and its WAL are unchanged
+    (same size and modification time): a table of ten thousand files would otherwise
+    cost each query ten thousand rows of SQLite."""
     if domain.catalog_kind != "builtin":
         return {}
     from lakemesh.catalog.builtin import BuiltinCatalog
 
+    stamp = _catalog_stamp(storage)
+    key = (storage.uri, rel, stamp)
+    if stamp is not None and key in _FILE_CACHES:
+        return _FILE_CACHES[key]
     try:
-        return BuiltinCatalog(storage).file_schemas(rel)
+        found = BuiltinCatalog(storage).file_schemas(rel)
     except (NotFound, CatalogCorrupt, BackendUnavailable):
         return {}
+    if stamp is not None:
+        if len(_FILE_CACHES) >= _FILE_CACHES_MAX:
+            _FILE_CACHES.pop(next(iter(_FILE_CACHES)))
+        _FILE_CACHES[key] = found
+    return found
+
+
+_FILE_CACHES: dict[tuple[object, ...], dict[str, tuple[int, int, bytes]]] = {}
+_FILE_CACHES_MAX = 64
+
+
+def _catalog_stamp(storage: Storage) -> tuple[int, ...] | None:
+    """Size and modification time of a local builtin catalog and its WAL (None when it
+    is not a local file: then nothing is kept)."""
+    if not isinstance(storage, LocalStorage):
+        return None
+    from lakemesh.catalog.builtin import CATALOG_PATH
+
+    main = Path(storage.location(CATALOG_PATH))
+    stamp: list[int] = []
+    for path in (main, main.with_name(main.name + "-wal")):
+        try:
+            st = path.stat()
+        except OSError:
+            stamp += [-1, -1]
+        else:
+            stamp += [st.st_size, st.st_mtime_ns]
+    return tuple(stamp)
 
 
 def empty_table(columns: Sequence[SourceColumn]) -> pa.Table:

@@ -285,7 +285,8 @@ def interruptible(work: Callable[[], T], cancel: Callable[[], object]) -> T:
         finally:
             done.set()
 
-    threading.Thread(target=run, name="lakemesh-engine", daemon=True).start()
+    helper = threading.Thread(target=run, name="lakemesh-engine", daemon=True)
+    helper.start()
     try:
         while not done.wait(0.2):
             pass
@@ -293,6 +294,10 @@ def interruptible(work: Callable[[], T], cancel: Callable[[], object]) -> T:
         cancel()
         done.wait(_CANCEL_WAIT_SECONDS)
         raise
+    # The helper must be gone, not only done: the engine objects it held are released as
+    # it ends, and native code still running in a daemon thread when the interpreter
+    # exits aborts the process ("exception not rethrown").
+    helper.join()
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]

@@ -82,7 +82,6 @@ from lakemesh.engines import (
 from lakemesh.engines import checked_relations as _checked_relations
 from lakemesh.engines.types import duckdb_type
 from lakemesh.errors import InvalidInput
-from lakemesh.schema import canonical
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -387,9 +386,6 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
         return read
     present = _file_columns(source)
     spelled = _duckdb_names(source)
-    if _as_catalog(source):
-        return read  # the files are the catalog's schema: nothing to rename or cast
-    file_types = _file_types(source)
     projections = []
     for column in source.columns:
         found = (
@@ -404,53 +400,11 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
         target = column.arrow_type()
         if target is not None and pa.types.is_null(target):
             value = exp.Null()
-        elif target is not None and file_types.get(column.source.lower()) == {str(target)}:
-            pass  # every file has the catalog's type already: a cast would cost binding
         elif target is not None:
             with suppress(InvalidInput):  # no DuckDB spelling: read as the files have it
                 value = exp.Cast(this=value, to=duckdb_type(target))
         projections.append(exp.alias_(value, column.name, quoted=True))
     return exp.Subquery(this=exp.select(*projections).from_(read))
-
-
-def _as_catalog(source: Source) -> bool:
-    """Whether a plain scan of the files already is the catalog's table: one Parquet
-    schema for every file, with the catalog's names, order and types, no partitions."""
-    if source.format != "parquet" or source.hive_partitioning or _schemas_differ(source):
-        return False
-    if not source.file_schemas:
-        return False
-    schema = source.file_schemas[0]
-    if len(schema) != len(source.columns):
-        return False
-    for field, column in zip(schema, source.columns, strict=True):
-        target = column.arrow_type()
-        if column.partition or field.name != column.name or target is None:
-            return False
-        if str(canonical(field.type)) != str(target):
-            return False
-    return True
-
-
-def _file_types(source: Source) -> dict[str, set[str]]:
-    """Per column (lower-cased file spelling), the canonical types the Parquet files give
-    it; partition columns are text until cast."""
-    out: dict[str, set[str]] = {}
-    seen: set[int] = set()
-    # Only Parquet states its types: DuckDB sniffs CSV and JSON afresh, and may not
-    # agree with the crawler's sample, so those are always cast.
-    if source.format != "parquet" or len(source.file_schemas) != len(source.files):
-        return out
-    for schema in source.file_schemas:
-        if id(schema) in seen:
-            continue
-        seen.add(id(schema))
-        for field in schema:
-            out.setdefault(field.name.lower(), set()).add(str(canonical(field.type)))
-    for column in source.columns:
-        if column.partition:
-            out[column.source.lower()] = {"string"}
-    return out
 
 
 def _schemas_differ(source: Source) -> bool:
@@ -584,22 +538,25 @@ def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limits: Limits) -> pa.Table:
     max_rows = limits.max_rows
     reader = con.sql(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
-    batches: list[pa.RecordBatch] = []
-    rows = size = 0
-    for batch in reader:
-        rows += batch.num_rows
-        size += batch.nbytes
-        if rows > max_rows:
-            raise QueryTooLarge(
-                f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
-            )
-        if size > limits.max_result_bytes:
-            raise QueryTooLarge(
-                f"the result is larger than {limits.max_result_bytes} bytes",
-                detail=f"max_result_bytes={limits.max_result_bytes}",
-            )
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=reader.schema)
+    try:
+        batches: list[pa.RecordBatch] = []
+        rows = size = 0
+        for batch in reader:
+            rows += batch.num_rows
+            size += batch.nbytes
+            if rows > max_rows:
+                raise QueryTooLarge(
+                    f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
+                )
+            if size > limits.max_result_bytes:
+                raise QueryTooLarge(
+                    f"the result is larger than {limits.max_result_bytes} bytes",
+                    detail=f"max_result_bytes={limits.max_result_bytes}",
+                )
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+    finally:
+        reader.close()  # release DuckDB's result on this thread, before the pool closes it
 
 
 def _translate(

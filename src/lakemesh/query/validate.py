@@ -412,7 +412,7 @@ def allowlisted_nodes(tree: exp.Expr, functions: FunctionPolicy) -> None:
     for node in tree.dfs():
         node.comments = None
         kind = type(node)
-        if kind not in ALLOWED and not (isinstance(node, exp.Func) and kind not in _NOT_CALLS):
+        if kind not in ALLOWED and not isinstance(node, exp.Func):
             raise QueryRefused(f"{node.key.upper()} is not allowed")
         allowed = STRUCTURE.get(kind)
         if allowed is not None:
@@ -427,9 +427,6 @@ def reserved_names(tree: exp.Expr, functions: FunctionPolicy) -> None:
         if str(ident.this).lower().startswith(RESERVED_PREFIX):
             raise QueryRefused(f"names starting with {RESERVED_PREFIX} are reserved")
 
-
-#: Function-like nodes that are statements or relations, never calls in an expression.
-_NOT_CALLS: frozenset[type[exp.Expr]] = frozenset({exp.Command})
 
 #: The validation pipeline, in order.
 RULES: tuple[Rule, ...] = (

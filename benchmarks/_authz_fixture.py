@@ -2,7 +2,7 @@
 
 ``generate`` builds, from one seeded ``random.Random``, an in-memory ``World``: domains,
 databases, tables with columns, users in roles, tag definitions and assignments, and grant
-rows shaped exactly as ``lakemesh.grants.create`` stores them (ids ``g`` + 16 hex digits,
+rows shaped exactly as ``lakemesh.access.grants.create`` stores them (ids ``g`` + 16 hex digits,
 actions and column lists as JSON text, ``resource_kind`` table/database/tags, canonical row
 filters and tag expressions, ``scope_domain`` on tag grants made by a domain steward,
 ``parent_id`` on grants a domain admin delegated from its domain's grant). ``write`` creates
@@ -45,11 +45,11 @@ from typing import Any
 from sqlalchemy import insert
 
 from benchmarks._common import QUICK, Size, log, timed
-from lakemesh.filters import parse_row_filter
+from lakemesh.access.filters import parse_row_filter
+from lakemesh.access.principals import MESH_ADMIN
+from lakemesh.access.tags import TagExpression
 from lakemesh.mesh import Mesh
-from lakemesh.principals import MESH_ADMIN
 from lakemesh.store import tables as t
-from lakemesh.tags import TagExpression
 from lakemesh.typedef import now
 
 SEED = 20_240_611

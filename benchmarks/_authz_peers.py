@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._authz_fixture import World
-from lakemesh.principals import CENTRAL
-from lakemesh.tags import TagExpression
+from lakemesh.access.principals import CENTRAL
+from lakemesh.access.tags import TagExpression
 
 NEVER = 999_999_999_999
 

@@ -30,7 +30,7 @@ import duckdb
 
 from benchmarks._common import DATA, log, result, timed
 from lakemesh import keys
-from lakemesh.grants import GrantRequest, parse_actions
+from lakemesh.access.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
 
 VERSION = "orders-v1"
@@ -191,23 +191,23 @@ class OrdersMesh:
         self.ensure_data()
         shutil.rmtree(self.root / "_lakemesh", ignore_errors=True)
         mesh = Mesh.init(self.home)
-        mesh.create_domain("sales", str(self.root), create=True)
-        mesh.create_domain(
+        mesh.domains.create("sales", str(self.root), create=True)
+        mesh.domains.create(
             "analytics", str(self.home.parent / "analytics"), kind="consumer", create=True
         )
-        mesh.crawl("sales")
-        mesh.sync()
+        mesh.domains.crawl("sales")
+        mesh.domains.sync()
         for user, role in (
             ("steward@sales", "steward"),
             ("admin@analytics", "admin"),
             (ANALYST, "member"),
         ):
-            mesh.create_user(user, role)
-        mesh.mask(column=f"{ORDERS}.email", spec="hash", as_="steward@sales")
-        mesh.mask(column=f"{ORDERS}.iban", spec="last4", as_="steward@sales")
-        mesh.mask(column=f"{CUSTOMERS_TABLE}.email", spec="hash", as_="steward@sales")
+            mesh.access.create_user(user, role)
+        mesh.access.mask(column=f"{ORDERS}.email", spec="hash", as_="steward@sales")
+        mesh.access.mask(column=f"{ORDERS}.iban", spec="last4", as_="steward@sales")
+        mesh.access.mask(column=f"{CUSTOMERS_TABLE}.email", spec="hash", as_="steward@sales")
         select = parse_actions("SELECT")
-        mesh.grant(
+        mesh.access.grant(
             GrantRequest(
                 actions=select,
                 principal="analytics",
@@ -217,14 +217,14 @@ class OrdersMesh:
             ),
             as_="steward@sales",
         )
-        mesh.grant(
+        mesh.access.grant(
             GrantRequest(
                 actions=select, principal="analytics", table=CUSTOMERS_TABLE, grantable=True
             ),
             as_="steward@sales",
         )
         for table in (ORDERS, CUSTOMERS_TABLE):
-            mesh.grant(
+            mesh.access.grant(
                 GrantRequest(actions=select, principal=ANALYST, table=table),
                 as_="admin@analytics",
             )

@@ -32,9 +32,9 @@ CHILD = r"""
 import gc, json, sys, time
 from pathlib import Path
 
-from lakemesh.authz import Authorizer
+from lakemesh.access.authorizer import Authorizer
 from lakemesh.mesh import Mesh
-from lakemesh.policy import Snapshot
+from lakemesh.access.snapshot import Snapshot
 
 mesh = Mesh.open(Path(sys.argv[1]))
 with mesh.store.read() as conn:

@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmarks import _authz_fixture as af
 from benchmarks._common import log, percentile, result, timed
-from lakemesh.principals import MESH_ADMIN
+from lakemesh.access.principals import MESH_ADMIN
 
 NAME = "authz_revoke_visible"
 TARGET_MS = 10.0
@@ -20,7 +20,7 @@ On a private copy of the store of authz_check_p99_100k (100,000 named and 1,000
 tag-expression grants), opened with Mesh.open and its snapshot loaded once (untimed).
 200 allowed decisions (user, SELECT, table) are picked whose user-side permits all come
 from one grant (to the user or its role; table, database or tag grant; a different grant
-each). For each: mesh.revoke(grant, as_='admin@central') (the real path: the gate
+each). For each: mesh.access.revoke(grant, as_='admin@central') (the real path: the gate
 resolves the actor and refreshes, grants.revoke compare-and-sets revoked_at, policy_log
 and the audit record in the same transaction, audit checkpoint when due); t0 = when it
 returns, i.e. after the commit; then mesh.gate.authz().decide(user, SELECT, table) is
@@ -78,7 +78,7 @@ def _run(fx: af.Fixture, mesh: Any) -> list[dict[str, Any]]:
     stale = 0
     for user, table, gid in picks:
         start = clock()
-        revoked = mesh.revoke(gid, as_=MESH_ADMIN)
+        revoked = mesh.access.revoke(gid, as_=MESH_ADMIN)
         t0 = clock()
         while mesh.gate.authz().decide(user, ACTION, table).allowed:
             stale += 1

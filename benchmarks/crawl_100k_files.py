@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from benchmarks import _fixture as fx
 from benchmarks._common import DATA, FULL, interleaved, log, median, result, timed
 from lakemesh.catalog.builtin import BuiltinCatalog
-from lakemesh.crawler import Crawler
+from lakemesh.metadata.crawler import Crawler
 from lakemesh.storage.local import LocalStorage
 
 NAME = "crawl_100k_files"

@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks import _fixture as fx
 from benchmarks._common import log, median, percentile, result
-from lakemesh.central import CentralCatalog
+from lakemesh.metadata.central import CentralCatalog
 
 NAME = "partition_lookup_p99"
 PEER = "bare sqlite3 prepared SELECT"

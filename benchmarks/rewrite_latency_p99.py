@@ -9,8 +9,8 @@ from typing import Any
 import sqlglot
 
 from benchmarks._common import log, median, percentile, result
-from lakemesh.authz import Decision, Permit
-from lakemesh.policy import MaskRule
+from lakemesh.access.authorizer import Decision, Permit
+from lakemesh.access.snapshot import MaskRule
 
 NAME = "rewrite_latency_p99"
 TARGET_MS = 3.0

@@ -17,7 +17,7 @@ repetition). The domain catalog is changed once, outside the timing, with
 CatalogWriter.put_table and each table's modified full partition list: per table 1% of
 partitions added (the next 100), 1% changed (file_count, size_bytes, row_count,
 modified_at), 1% removed (the oldest 100): 10,000 of each over 100 tables. Timed: one
-mesh.sync([domain]) (incremental: the builtin change feed hands over partition deltas) on an
+mesh.domains.sync([domain]) (incremental: the builtin change feed hands over partition deltas) on an
 already opened mesh. Checked afterwards: status ok, 100 tables updated, 10,000
 partitions added, changed and removed each, 1,000,000 partitions stored, and the stored
 rows equal the peer's row for row. Peer: bare sqlite3 on a copy of the peer DB of the
@@ -32,7 +32,7 @@ def run_ours(ctx: fx.Context) -> float:
     fx.restore(ctx.snap_central, ctx.central_db)
     mesh = ctx.open_mesh()
     try:
-        seconds, results = timed(lambda: mesh.sync([fx.DOMAIN]))
+        seconds, results = timed(lambda: mesh.domains.sync([fx.DOMAIN]))
     finally:
         mesh.close()
     r, size = results[0], ctx.size

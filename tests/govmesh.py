@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from lakemesh import policy
-from lakemesh.grants import GrantRequest, parse_actions
+from lakemesh.access import snapshot as policy
+from lakemesh.access.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
@@ -45,16 +45,16 @@ def build(base: Path) -> Path:
     )
     home = base / "home"
     mesh = Mesh.init(home)
-    mesh.create_domain("cb", str(cb), create=True)
-    mesh.create_domain("ib", str(ib), create=True)
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
-    mesh.crawl("cb")
-    mesh.crawl("ib")
-    mesh.sync()
+    mesh.domains.create("cb", str(cb), create=True)
+    mesh.domains.create("ib", str(ib), create=True)
+    mesh.domains.create("analytics", str(base / "analytics"), kind="consumer", create=True)
+    mesh.domains.crawl("cb")
+    mesh.domains.crawl("ib")
+    mesh.domains.sync()
     for name, role in USERS.items():
-        mesh.create_user(name, role)
-    mesh.define_tag("pii", ["true", "false"])
-    mesh.define_tag("tier", ["gold", "silver"])
+        mesh.access.create_user(name, role)
+    mesh.access.define_tag("pii", ["true", "false"])
+    mesh.access.define_tag("tier", ["gold", "silver"])
     mesh.close()
     return home
 

@@ -9,7 +9,7 @@ governed Spark answer must equal raw DuckDB's too, and where it has none the que
 refused with a reason that names what is missing.
 
 The corpus grows with every "this should work" a user reports; the function policy is
-designed for the class (``lakemesh.query.functions``), this corpus keeps it honest.
+designed for the class (``lakemesh.engines.functions``), this corpus keeps it honest.
 """
 
 from __future__ import annotations
@@ -308,18 +308,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mesh, Path
     path = data / "part-0.parquet"
     pq.write_table(_rows(), path)
     mesh = Mesh.init(base / "home")
-    mesh.create_domain("shop", str(base / "shop"), create=True)
-    mesh.crawl("shop")
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
-    mesh.sync()
-    mesh.create_user("steward@shop", "steward")
-    mesh.create_user("admin@analytics", "admin")
-    mesh.create_user(ANALYST, "member")
-    mesh.grant(
+    mesh.domains.create("shop", str(base / "shop"), create=True)
+    mesh.domains.crawl("shop")
+    mesh.domains.create("analytics", str(base / "analytics"), kind="consumer", create=True)
+    mesh.domains.sync()
+    mesh.access.create_user("steward@shop", "steward")
+    mesh.access.create_user("admin@analytics", "admin")
+    mesh.access.create_user(ANALYST, "member")
+    mesh.access.grant(
         govmesh.request({"grant": "SELECT", "on": TABLE, "to": "analytics", "grantable": True}),
         as_="steward@shop",
     )
-    mesh.grant(
+    mesh.access.grant(
         govmesh.request({"grant": "SELECT", "on": TABLE, "to": ANALYST}), as_="admin@analytics"
     )
     yield mesh, path

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lakemesh.filters import parse_row_filter
+from lakemesh.access.filters import parse_row_filter
 from lakemesh.mesh import Mesh
 from tests import govmesh
 
@@ -20,20 +20,20 @@ def apply(mesh: Mesh, steps: list[dict[str, Any]], ids: dict[str, str]) -> None:
     for step in steps:
         actor = step.get("as", "admin@central")
         if "grant" in step:
-            g = mesh.grant(govmesh.request(step), as_=actor)
+            g = mesh.access.grant(govmesh.request(step), as_=actor)
             if "id" in step:
                 ids[step["id"]] = g["id"]
         elif "revoke" in step:
-            revoked = mesh.revoke(ids[step["revoke"]], as_=actor)
+            revoked = mesh.access.revoke(ids[step["revoke"]], as_=actor)
             if "revoked" in step:
                 assert sorted(revoked) == sorted(ids[n] for n in step["revoked"])
             if "revoked_count" in step:
                 assert len(revoked) == step["revoked_count"]
         elif "tag" in step:
-            mesh.assign_tag(step["tag"], step["set"], as_=actor)
+            mesh.access.assign_tag(step["tag"], step["set"], as_=actor)
         elif "mask" in step:
             target = {"tag": step["mask"]} if step.get("tag_mask") else {"column": step["mask"]}
-            mesh.mask(**target, spec=step["with"], as_=actor)
+            mesh.access.mask(**target, spec=step["with"], as_=actor)
         elif "product" in step:
             govmesh.register_product(mesh, step["product"])
         else:

@@ -84,7 +84,7 @@ def apply_all(mesh: Mesh, steps: list[dict[str, Any]]) -> list[str]:
     for step in steps:
         # refused steps are fine: the properties are about what was granted
         with contextlib.suppress(LakemeshError):
-            ids.append(mesh.grant(govmesh.request(step), as_=step["as"])["id"])
+            ids.append(mesh.access.grant(govmesh.request(step), as_=step["as"])["id"])
     return ids
 
 
@@ -164,7 +164,7 @@ def test_revocation_and_expiry_win_at_the_next_decision(
         gone: set[str] = set()
         for gid in revoked:
             with contextlib.suppress(LakemeshError):  # already revoked through a cascade
-                gone |= set(mesh.revoke(gid))
+                gone |= set(mesh.access.revoke(gid))
         authz = mesh.gate.authz()
         later = time.time() + 3 * 3600  # past every 1h expiry
         expired = {

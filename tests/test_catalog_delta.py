@@ -252,7 +252,7 @@ def test_describe_corrupt_folder(root: Path) -> None:
 
 def test_crawler_uses_describe(root: Path) -> None:
     from lakemesh.catalog.builtin import BuiltinCatalog
-    from lakemesh.crawler import crawl_domain
+    from lakemesh.metadata.crawler import crawl_domain
 
     write(root, "orders", rows(4, ["eu", "us"]), partition_by=["region"])
     path = write(root, "broken", rows(1, ["eu"]))

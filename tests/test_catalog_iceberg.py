@@ -308,7 +308,7 @@ def test_describe_corrupt_folder(writer: SqlCatalog, root: Path) -> None:
 
 def test_crawler_uses_describe(writer: SqlCatalog, root: Path) -> None:
     from lakemesh.catalog.builtin import BuiltinCatalog
-    from lakemesh.crawler import crawl_domain
+    from lakemesh.metadata.crawler import crawl_domain
 
     orders(writer).append(rows(4, ["eu", "us"]))
     storage = LocalStorage(str(root))

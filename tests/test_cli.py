@@ -176,27 +176,27 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
         for d in range(20):
             write_parquet(root / "db" / f"t{i:02d}" / f"d={d}" / "a.parquet", {"x": [i]})
     mesh = Mesh.init(home)
-    mesh.create_domain("big", str(root), create=True)
-    mesh.crawl("big")
+    mesh.domains.create("big", str(root), create=True)
+    mesh.domains.crawl("big")
     proc = subprocess.Popen(
         [*LAKEMESH, "sync"], env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(mesh.tables("big")) > 0:
+        if len(mesh.catalog.tables("big")) > 0:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = len(mesh.tables("big"))
+    partial = len(mesh.catalog.tables("big"))
     assert 0 < partial < 60, "the kill landed in the middle of the sync"
-    [r] = mesh.sync()
+    [r] = mesh.domains.sync()
     assert r.status == "ok"
     assert r.tables_added == 60 - partial
-    tables = mesh.tables("big")
+    tables = mesh.catalog.tables("big")
     assert len(tables) == 60
-    assert all(len(mesh.partitions(t["full_name"])) == 20 for t in tables)
-    [r] = mesh.sync(full=True)
+    assert all(len(mesh.catalog.partitions(t["full_name"])) == 20 for t in tables)
+    [r] = mesh.domains.sync(full=True)
     assert r.drift == {"missing": [], "stale": [], "extra": []}
     from lakemesh import events
 
@@ -209,7 +209,7 @@ def test_crash_in_the_middle_of_a_sync_resumes(tmp_path: Path) -> None:
 def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
     home, root = tmp_path / "home", tmp_path / "root"
     mesh = Mesh.init(home)
-    mesh.create_domain("live", str(root), create=True)
+    mesh.domains.create("live", str(root), create=True)
     proc = subprocess.Popen(
         [*LAKEMESH, "sync", "--watch", "--interval", "0.2", "--repair-interval", "1", "--json"],
         env=_env(home),
@@ -219,11 +219,11 @@ def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
     )
     try:
         write_parquet(root / "db" / "events" / "a.parquet", {"x": [1]})
-        mesh.crawl("live")
+        mesh.domains.crawl("live")
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not mesh.tables("live"):
+        while time.monotonic() < deadline and not mesh.catalog.tables("live"):
             time.sleep(0.1)
-        assert [t["full_name"] for t in mesh.tables("live")] == ["live.db.events"]
+        assert [t["full_name"] for t in mesh.catalog.tables("live")] == ["live.db.events"]
         time.sleep(1.5)  # let a full repair run too
     finally:
         proc.send_signal(signal.SIGINT)

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 import lakemesh
+from lakemesh.access.principals import MESH_ADMIN as PRINCIPALS_MESH_ADMIN
 from lakemesh.cli import main
 from lakemesh.cli._common import MESH_ADMIN
 from lakemesh.mesh import Mesh
-from lakemesh.principals import MESH_ADMIN as PRINCIPALS_MESH_ADMIN
 from lakemesh.store import tables as t
 from tests.conftest import Cli
 from tests.files import write_parquet

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from lakemesh.catalog.builtin import CATALOG_PATH, BuiltinCatalog
-from lakemesh.crawler import Crawler
 from lakemesh.errors import CatalogCorrupt, InvalidInput, NotFound, PathOutsideRoot
+from lakemesh.metadata.crawler import Crawler
 from lakemesh.storage.local import LocalStorage
 from tests.conftest import write_jsonl, write_parquet
 

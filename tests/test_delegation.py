@@ -21,7 +21,7 @@ ADMIN, ANALYST = "admin@analytics", "analyst@analytics"
 
 
 def grant(mesh: Mesh, as_: str, **kw: Any) -> dict[str, Any]:
-    return mesh.grant(govmesh.request(kw), as_=as_)
+    return mesh.access.grant(govmesh.request(kw), as_=as_)
 
 
 def share(mesh: Mesh, **kw: Any) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def refused(mesh: Mesh, fragment: str, **kw: Any) -> str:
     message = str(info.value)
     assert fragment in message and "\n" not in message, message
     assert grant_count(mesh) == before
-    record = mesh.audit_list(limit=1)[0]
+    record = mesh.audit.records(limit=1)[0]
     assert (record.principal, record.outcome) == (ADMIN, "refused")
     return message
 
@@ -92,7 +92,7 @@ def test_unsaid_options_come_from_the_least_restrictive_cover(
     g = delegate(mesh)
     assert g["parent_id"] == wide["id"]
     assert (g["columns"], g["row_filter"], g["expires_at"]) == (None, None, None)
-    assert len(rows(mesh)) == 4 and mesh.decide(ORDERS, as_=ANALYST).row_filters is None
+    assert len(rows(mesh)) == 4 and mesh.access.decide(ORDERS, as_=ANALYST).row_filters is None
 
 
 def test_revoking_a_grant_that_was_not_chosen_leaves_the_delegation(
@@ -100,11 +100,11 @@ def test_revoking_a_grant_that_was_not_chosen_leaves_the_delegation(
 ) -> None:
     mesh, narrow, wide = narrow_and_wide
     g = delegate(mesh, columns="id,amount")
-    assert mesh.revoke(narrow["id"], as_="steward@cb") == [narrow["id"]]
+    assert mesh.access.revoke(narrow["id"], as_="steward@cb") == [narrow["id"]]
     assert len(rows(mesh, "SELECT id, amount FROM cb.sales.orders")) == 4
-    assert mesh.revoke(wide["id"], as_="steward@cb") == [wide["id"], g["id"]]
-    assert not mesh.decide(ORDERS, as_=ANALYST).allowed
-    listed = {x["id"]: x["status"] for x in mesh.grants(include_inactive=True)}
+    assert mesh.access.revoke(wide["id"], as_="steward@cb") == [wide["id"], g["id"]]
+    assert not mesh.access.decide(ORDERS, as_=ANALYST).allowed
+    listed = {x["id"]: x["status"] for x in mesh.access.grants(include_inactive=True)}
     assert listed[g["id"]] == "revoked"
 
 
@@ -115,11 +115,11 @@ def test_revoking_the_chosen_parent_cascades_even_when_another_grant_still_cover
     database = share(gov, on="cb.sales")
     g = delegate(gov)  # both cover alike: the table grant, the more specific share, wins
     assert g["parent_id"] == table["id"]
-    assert gov.revoke(table["id"], as_="steward@cb") == [table["id"], g["id"]]
-    assert not gov.decide(ORDERS, as_=ANALYST).allowed
+    assert gov.access.revoke(table["id"], as_="steward@cb") == [table["id"], g["id"]]
+    assert not gov.access.decide(ORDERS, as_=ANALYST).allowed
     again = delegate(gov)  # the admin may delegate again from what is left
     assert again["parent_id"] == database["id"]
-    assert gov.decide(ORDERS, as_=ANALYST).allowed
+    assert gov.access.decide(ORDERS, as_=ANALYST).allowed
 
 
 # ------------------------------------------------------------------ columns
@@ -224,7 +224,7 @@ def test_unsaid_expiry_prefers_a_grant_without_one(gov: Mesh) -> None:
     forever = share(gov, grant="SELECT,ALTER")
     g = delegate(gov)
     assert (g["parent_id"], g["expires_at"]) == (forever["id"], None)
-    gov.revoke(forever["id"], as_="steward@cb")
+    gov.access.revoke(forever["id"], as_="steward@cb")
     assert delegate(gov, to="other@analytics")["parent_id"] == later["id"]
 
 
@@ -254,8 +254,8 @@ def test_non_grantable_grants_never_cover(gov: Mesh) -> None:
 
 
 def test_a_tag_grant_scoped_to_another_domain_does_not_cover(gov: Mesh) -> None:
-    gov.assign_tag(ORDERS, "tier=gold", as_="steward@cb")
-    gov.assign_tag("ib.wealth.holdings", "tier=gold", as_="steward@ib")
+    gov.access.assign_tag(ORDERS, "tier=gold", as_="steward@cb")
+    gov.access.assign_tag("ib.wealth.holdings", "tier=gold", as_="steward@ib")
     # ib's steward shares its own gold tables; that reaches no cb table
     ib = grant(gov, "steward@ib", grant="SELECT", tags="tier=gold", to="analytics", grantable=True)
     assert ib["scope_domain"] == "ib"

@@ -24,6 +24,7 @@ from pyspark.errors import AnalysisException
 from sqlglot import exp
 
 from lakemesh import keys
+from lakemesh.access.masks import apply_mask, mask_expression, parse_mask
 from lakemesh.engines import (
     SOURCE_PLACEHOLDER,
     EngineError,
@@ -35,7 +36,6 @@ from lakemesh.engines import (
 )
 from lakemesh.engines.duckdb import DuckDBEngine
 from lakemesh.engines.spark import SESSION_SETTINGS, SparkEngine, spark_session
-from lakemesh.masks import apply_mask, mask_expression, parse_mask
 from lakemesh.mesh import Mesh
 from lakemesh.query import GovernedRelation as Relation
 from lakemesh.query import Plan
@@ -595,7 +595,7 @@ def test_load_engine():
 
 
 def grant(mesh: Mesh, as_: str, **kw: object) -> str:
-    return mesh.grant(govmesh.request(kw), as_=as_)["id"]
+    return mesh.access.grant(govmesh.request(kw), as_=as_)["id"]
 
 
 def test_mesh_query_on_spark_equals_duckdb(gov: Mesh, engine: SparkEngine) -> None:
@@ -614,7 +614,7 @@ def test_mesh_query_on_spark_equals_duckdb(gov: Mesh, engine: SparkEngine) -> No
     )
     for table in ("cb.sales.orders", "ib.wealth.holdings"):
         grant(gov, "admin@analytics", grant="SELECT", on=table, to="analyst@analytics")
-    gov.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
+    gov.access.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
     sql = (
         "SELECT o.id, o.dt, o.region, o.email, h.asset_class, h.value "
         "FROM cb.sales.orders o JOIN ib.wealth.holdings h ON h.customer_id = o.id "
@@ -623,7 +623,7 @@ def test_mesh_query_on_spark_equals_duckdb(gov: Mesh, engine: SparkEngine) -> No
     )
     duck = gov.query(sql, as_="analyst@analytics", engine="duckdb")
     spark = gov.query(sql, as_="analyst@analytics", engine="spark")
-    assert gov.audit_list(action="query", limit=1)[0].details["engine"] == "spark"
+    assert gov.audit.records(action="query", limit=1)[0].details["engine"] == "spark"
     assert spark.column_names == duck.column_names
     assert spark.to_pylist() == duck.to_pylist()
     email = apply_mask(parse_mask("hash"), "a@x", hash_key=keys.mask_hash_key(gov.home))
@@ -638,4 +638,4 @@ def test_mesh_query_on_spark_equals_duckdb(gov: Mesh, engine: SparkEngine) -> No
     # Refused by the planner (a bare name that is no column) or else by the engine.
     with pytest.raises(QueryFailed):
         gov.query("SELECT user AS u FROM cb.sales.orders", as_="analyst@analytics", engine="spark")
-    assert gov.audit_list(action="query", limit=1)[0].outcome in ("denied", "aborted")
+    assert gov.audit.records(action="query", limit=1)[0].outcome in ("denied", "aborted")

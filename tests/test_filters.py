@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlglot import exp
 
-from lakemesh.errors import InvalidInput
-from lakemesh.filters import (
+from lakemesh.access.filters import (
     MAX_LENGTH,
     InvalidFilter,
     RowFilter,
@@ -24,6 +23,7 @@ from lakemesh.filters import (
     any_of,
     parse_row_filter,
 )
+from lakemesh.errors import InvalidInput
 
 COLUMNS = {
     "id": "int64",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from lakemesh.query.functions import REASONS, FunctionRefused, policy
+from lakemesh.engines.functions import REASONS, FunctionRefused, policy
 
 
 def _duckdb_offers() -> tuple[set[str], set[str]]:

@@ -23,11 +23,11 @@ def counts(mesh: Mesh) -> tuple[int, ...]:
 
 
 def last_audit(mesh: Mesh) -> Any:
-    return mesh.audit_list(limit=1)[0]
+    return mesh.audit.records(limit=1)[0]
 
 
 def grant(mesh: Mesh, as_: str, **kw: Any) -> dict[str, Any]:
-    return mesh.grant(govmesh.request(kw), as_=as_)
+    return mesh.access.grant(govmesh.request(kw), as_=as_)
 
 
 SHARE = {
@@ -312,36 +312,36 @@ def test_tag_assign_refusals(
 ) -> None:
     before = counts(gov)
     with pytest.raises(error, match=fragment):
-        gov.assign_tag(resource, assignment, as_=actor)
+        gov.access.assign_tag(resource, assignment, as_=actor)
     assert counts(gov) == before
 
 
 def test_tag_values_are_one_per_key_and_definitions_guard_their_values(gov: Mesh) -> None:
-    gov.assign_tag("cb.sales.orders", "tier=gold", as_="steward@cb")
-    done = gov.assign_tag("cb.sales.orders", "tier=silver", as_="steward@cb")
+    gov.access.assign_tag("cb.sales.orders", "tier=gold", as_="steward@cb")
+    done = gov.access.assign_tag("cb.sales.orders", "tier=silver", as_="steward@cb")
     assert done["previous"] == "gold"
     tm = gov.gate.authz().snapshot.tables["cb.sales.orders"]
     assert tm.table_tags == {"tier": "silver"}
     with pytest.raises(InvalidInput, match="still assigned"):
-        gov.define_tag("tier", ["gold"])
-    assert gov.define_tag("tier", ["gold", "silver", "bronze"])["created"] is False
+        gov.access.define_tag("tier", ["gold"])
+    assert gov.access.define_tag("tier", ["gold", "silver", "bronze"])["created"] is False
     with pytest.raises(PermissionDenied, match="only the mesh admin"):
-        gov.define_tag("colour", ["red"], as_="steward@cb")
+        gov.access.define_tag("colour", ["red"], as_="steward@cb")
     with pytest.raises(InvalidInput, match="invalid tag key"):
-        gov.define_tag("Bad Key", ["x"])
+        gov.access.define_tag("Bad Key", ["x"])
 
 
 def test_revoke_rules(shared: Mesh) -> None:
     g = grant(shared, "steward@cb", grant="SELECT", on="cb.sales.customers", to="member@cb")
     with pytest.raises(PermissionDenied, match="may not revoke"):
-        shared.revoke(g["id"], as_="steward@ib")
+        shared.access.revoke(g["id"], as_="steward@ib")
     with pytest.raises(PermissionDenied, match="may not revoke"):
-        shared.revoke(g["id"], as_="member@cb")
+        shared.access.revoke(g["id"], as_="member@cb")
     with pytest.raises(NotFound, match="unknown grant"):
-        shared.revoke("gnope", as_="steward@cb")
-    assert shared.revoke(g["id"], as_="admin@cb") == [g["id"]]
+        shared.access.revoke("gnope", as_="steward@cb")
+    assert shared.access.revoke(g["id"], as_="admin@cb") == [g["id"]]
     with pytest.raises(Conflict, match="already revoked"):
-        shared.revoke(g["id"], as_="steward@cb")
+        shared.access.revoke(g["id"], as_="steward@cb")
     assert last_audit(shared).outcome == "refused"
 
 
@@ -350,8 +350,8 @@ def test_consumer_admin_revokes_what_its_users_hold(shared: Mesh) -> None:
         shared, "admin@analytics", grant="SELECT", on="cb.sales.orders", to="analyst@analytics"
     )
     with pytest.raises(PermissionDenied):
-        shared.revoke(g["id"], as_="analyst@analytics")
-    assert shared.revoke(g["id"], as_="admin@analytics") == [g["id"]]
+        shared.access.revoke(g["id"], as_="analyst@analytics")
+    assert shared.access.revoke(g["id"], as_="admin@analytics") == [g["id"]]
 
 
 @pytest.mark.parametrize(
@@ -383,33 +383,33 @@ def test_mask_refusals(
 ) -> None:
     before = counts(gov)
     with pytest.raises(error, match=fragment):
-        gov.mask(**target, spec=spec, as_=actor)
+        gov.access.mask(**target, spec=spec, as_=actor)
     assert counts(gov) == before
 
 
 def test_masks_replace_and_remove(gov: Mesh) -> None:
-    gov.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
-    gov.mask(column="cb.sales.orders.email", spec="last4", as_="steward@cb")
+    gov.access.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
+    gov.access.mask(column="cb.sales.orders.email", spec="last4", as_="steward@cb")
     tm = gov.gate.authz().snapshot.tables["cb.sales.orders"]
     assert tm.masks["email"].method == "last4"
-    gov.mask(column="cb.sales.orders.email", spec="none", as_="steward@cb")
+    gov.access.mask(column="cb.sales.orders.email", spec="none", as_="steward@cb")
     assert "email" not in gov.gate.authz().snapshot.tables["cb.sales.orders"].masks
 
 
 def test_user_creation_rules(gov: Mesh) -> None:
-    user, token = gov.create_user("new@analytics", "member", as_="admin@analytics")
-    assert token.startswith("lm_") and gov.authenticate(token) == user
-    assert gov.authenticate(token + "x") is None
+    user, token = gov.access.create_user("new@analytics", "member", as_="admin@analytics")
+    assert token.startswith("lm_") and gov.access.authenticate(token) == user
+    assert gov.access.authenticate(token + "x") is None
     with pytest.raises(PermissionDenied):
-        gov.create_user("new@cb", "member", as_="admin@analytics")
+        gov.access.create_user("new@cb", "member", as_="admin@analytics")
     with pytest.raises(PermissionDenied):
-        gov.create_user("new2@analytics", "member", as_="analyst@analytics")
+        gov.access.create_user("new2@analytics", "member", as_="analyst@analytics")
     with pytest.raises(LakemeshError, match="already exists"):
-        gov.create_user("new@analytics", "member")
+        gov.access.create_user("new@analytics", "member")
     with pytest.raises(InvalidInput, match="invalid role"):
-        gov.create_user("x@analytics", "root")
+        gov.access.create_user("x@analytics", "root")
     with pytest.raises(NotFound, match="unknown domain"):
-        gov.create_user("x@nowhere", "member")
+        gov.access.create_user("x@nowhere", "member")
     with gov.store.read() as conn:
         stored = conn.execute(
             select(t.users.c.token_hash).where(t.users.c.name == "new@analytics")
@@ -419,24 +419,24 @@ def test_user_creation_rules(gov: Mesh) -> None:
 
 def test_only_the_mesh_admin_creates_domains(gov: Mesh, tmp_path: Path) -> None:
     with pytest.raises(PermissionDenied, match="only the mesh admin"):
-        gov.create_domain("rogue", str(tmp_path / "rogue"), as_="admin@analytics", create=True)
-    assert "rogue" not in {d.name for d in gov.domains()}
+        gov.domains.create("rogue", str(tmp_path / "rogue"), as_="admin@analytics", create=True)
+    assert "rogue" not in {d.name for d in gov.domains.all()}
 
 
 def test_visibility_of_search_and_show(gov: Mesh) -> None:
     """SPEC 2.1: tables are listed only with DESCRIBE; registered products to everyone."""
-    assert gov.search("orders", as_="analyst@analytics") == []
+    assert gov.catalog.search("orders", as_="analyst@analytics") == []
     with pytest.raises(NotFound, match="not in the central catalog"):
-        gov.show("cb.sales.orders", as_="analyst@analytics")
+        gov.catalog.show("cb.sales.orders", as_="analyst@analytics")
     govmesh.register_product(gov, "cb.sales.customers")
-    assert [h["table"] for h in gov.search("customers", as_="analyst@analytics")] == [
+    assert [h["table"] for h in gov.catalog.search("customers", as_="analyst@analytics")] == [
         "cb.sales.customers"
     ]
     grant(
         gov, "steward@cb", grant="SELECT", on="cb.sales.orders", to="member@cb", columns="id,region"
     )
-    shown = gov.show("cb.sales.orders", as_="member@cb")
+    shown = gov.catalog.show("cb.sales.orders", as_="member@cb")
     assert [c["name"] for c in shown["columns"]] == ["id", "region"]
     assert all({c["name"] for c in v["columns"]} <= {"id", "region"} for v in shown["history"])
-    decisions = gov.audit_list(principal="analyst@analytics", action="catalog.describe:DESCRIBE")
+    decisions = gov.audit.records(principal="analyst@analytics", action="catalog.describe:DESCRIBE")
     assert decisions and decisions[-1].outcome == "denied"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from lakemesh.access.grants import GrantRequest
 from lakemesh.errors import InvalidInput, NotFound
-from lakemesh.grants import GrantRequest
 from lakemesh.mesh import Mesh
 from lakemesh.query.governed import QueryFailed
 from tests import govmesh
@@ -22,7 +22,7 @@ ORDERS = "cb.sales.orders"
 
 
 def grant(mesh: Mesh, as_: str, **kw: Any) -> str:
-    return str(mesh.grant(govmesh.request(kw), as_=as_)["id"])
+    return str(mesh.access.grant(govmesh.request(kw), as_=as_)["id"])
 
 
 @pytest.fixture
@@ -54,9 +54,9 @@ def test_an_empty_list_is_refused_in_python_too(gov: Mesh) -> None:
         request = GrantRequest(actions=("SELECT",), principal="member@cb", table=ORDERS)
         setattr(request, field, [])
         with pytest.raises(InvalidInput, match="is empty"):
-            gov.grant(request, as_="steward@cb")
+            gov.access.grant(request, as_="steward@cb")
     with pytest.raises(InvalidInput, match="unknown column"):
-        gov.grant(
+        gov.access.grant(
             GrantRequest(actions=("SELECT",), principal="member@cb", table=ORDERS, columns=[" "]),
             as_="steward@cb",
         )
@@ -67,20 +67,20 @@ def test_an_empty_list_is_refused_in_python_too(gov: Mesh) -> None:
 
 def test_explain_on_a_table_the_caller_may_not_describe_reads_as_unknown(gov: Mesh) -> None:
     with pytest.raises(NotFound) as hidden:
-        gov.explain(ORDERS, as_="analyst@analytics")
+        gov.access.explain(ORDERS, as_="analyst@analytics")
     with pytest.raises(NotFound) as unknown:
-        gov.explain("cb.sales.nope", as_="analyst@analytics")
+        gov.access.explain("cb.sales.nope", as_="analyst@analytics")
     assert str(hidden.value).replace("orders", "X") == str(unknown.value).replace("nope", "X")
-    [record] = gov.audit_list(action="access.explain:DESCRIBE", limit=1)
+    [record] = gov.audit.records(action="access.explain:DESCRIBE", limit=1)
     assert record.outcome == "denied" and record.resource == ORDERS
 
 
 def test_explain_shows_only_the_columns_its_principal_may_describe(gov: Mesh) -> None:
-    gov.assign_tag(f"{ORDERS}.email", "pii=true", as_="steward@cb")
+    gov.access.assign_tag(f"{ORDERS}.email", "pii=true", as_="steward@cb")
     grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb", columns="id,region")
-    explained = json.dumps(gov.explain(ORDERS, as_="member@cb"))
+    explained = json.dumps(gov.access.explain(ORDERS, as_="member@cb"))
     assert "email" not in explained and "amount" not in explained
-    assert "email" in json.dumps(gov.explain(ORDERS, as_="steward@cb"))
+    assert "email" in json.dumps(gov.access.explain(ORDERS, as_="steward@cb"))
 
 
 # --------------------------------------------------------------------------- 3. search
@@ -88,15 +88,15 @@ def test_explain_shows_only_the_columns_its_principal_may_describe(gov: Mesh) ->
 
 def test_search_does_not_match_through_a_hidden_column(gov: Mesh) -> None:
     grant(gov, "steward@cb", grant="SELECT", on=ORDERS, to="member@cb", columns="id,region")
-    assert [h["table"] for h in gov.search("region", as_="member@cb")] == [ORDERS]
-    assert gov.search("email", as_="member@cb") == []
-    assert gov.search("orders email", as_="member@cb") == []
-    assert [h["table"] for h in gov.search("email", as_="steward@cb")][:1] != []
+    assert [h["table"] for h in gov.catalog.search("region", as_="member@cb")] == [ORDERS]
+    assert gov.catalog.search("email", as_="member@cb") == []
+    assert gov.catalog.search("orders email", as_="member@cb") == []
+    assert [h["table"] for h in gov.catalog.search("email", as_="steward@cb")][:1] != []
 
 
 def test_a_registered_product_stays_discoverable_by_its_columns(gov: Mesh) -> None:
     govmesh.register_product(gov, ORDERS)
-    hits = gov.search("email", as_="analyst@analytics")
+    hits = gov.catalog.search("email", as_="analyst@analytics")
     assert [h["table"] for h in hits] == [ORDERS] and hits[0]["columns"] == ["email"]
 
 
@@ -130,16 +130,16 @@ def test_a_query_that_fails_unexpectedly_is_audited_and_shows_no_path(
     root = tmp_path / "shop"
     write_parquet(root / "db" / "orders" / "a.parquet", {"id": [1, 2]})
     mesh = sqlite_mesh
-    mesh.create_domain("shop", str(root))
-    mesh.crawl("shop")
-    mesh.sync()
+    mesh.domains.create("shop", str(root))
+    mesh.domains.crawl("shop")
+    mesh.domains.sync()
     grant(mesh, "admin@central", grant="SELECT", on="shop.db.orders", to="admin@central")
     shutil.rmtree(root / "db" / "orders")  # the table's folder is gone
     with pytest.raises(QueryFailed) as info:
         mesh.query("SELECT count(*) FROM shop.db.orders", as_="admin@central")
     message = str(info.value)
     assert str(root) not in message and "correlation id" in message
-    [record] = mesh.audit_list(action="query", resource="shop.db.orders", limit=1)
+    [record] = mesh.audit.records(action="query", resource="shop.db.orders", limit=1)
     assert record.outcome in ("failed", "aborted")
     assert record.details["correlation_id"] in message and record.details["reason"]
 

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlglot import exp
 
-from lakemesh.errors import InvalidInput
-from lakemesh.masks import (
+from lakemesh.access.masks import (
     HIDDEN,
     METHODS,
     InvalidMask,
@@ -29,6 +28,7 @@ from lakemesh.masks import (
     parse_mask,
     text_of,
 )
+from lakemesh.errors import InvalidInput
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

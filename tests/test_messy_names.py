@@ -16,11 +16,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from lakemesh.access.grants import GrantRequest
 from lakemesh.catalog import HIVE_NULL
 from lakemesh.catalog.builtin import BuiltinCatalog
-from lakemesh.crawler import Crawler, CrawlReport, partition_type
-from lakemesh.grants import GrantRequest
 from lakemesh.mesh import Mesh
+from lakemesh.metadata.crawler import Crawler, CrawlReport, partition_type
 from lakemesh.schema import Column, Schema, column_names, diff, from_arrow, normal_name
 from lakemesh.storage.local import LocalStorage
 from lakemesh.typedef import is_object_name
@@ -365,18 +365,18 @@ def messy_domain(mesh: Mesh, root: Path) -> None:
     (root / "db/entries/month=12").mkdir(parents=True)
     (root / "db/entries/month=01/a.csv").write_text(HEADER + "1,2.5,Ann,ann,3,2024-01-31,x,y\n")
     (root / "db/entries/month=12/a.csv").write_text(HEADER + "2,3.5,Bob,bob,4,2024-12-01,z,w\n")
-    mesh.create_domain("sales", str(root), create=True)
-    mesh.crawl("sales")
+    mesh.domains.create("sales", str(root), create=True)
+    mesh.domains.crawl("sales")
 
 
 def test_sync_keeps_source_names(mesh: Mesh, tmp_path: Path) -> None:
-    from lakemesh.central import scan_info
+    from lakemesh.metadata.central import scan_info
 
     root = tmp_path / "root"
     messy_domain(mesh, root)
-    [r] = mesh.sync()
+    [r] = mesh.domains.sync()
     assert r.status == "ok" and r.tables_added == 1
-    detail = mesh.table("sales.db.entries")
+    detail = mesh.catalog.table("sales.db.entries")
     assert spelled(detail.schema)[:3] == [
         ("entry_id", "Entry ID"),
         ("grosse", "größe"),
@@ -388,16 +388,16 @@ def test_sync_keeps_source_names(mesh: Mesh, tmp_path: Path) -> None:
     assert info.source_names["entry_id"] == "Entry ID" and "name" not in info.source_names
     assert info.column_types["month"] == "string"
     # Re-syncing the same schema is no change; a new spelling is a safe new version.
-    [r] = mesh.sync()
-    assert mesh.table("sales.db.entries").schema_version == 1
+    [r] = mesh.domains.sync()
+    assert mesh.catalog.table("sales.db.entries").schema_version == 1
     for f in root.glob("db/entries/*/a.csv"):
         f.write_text(f.read_text().replace("Entry ID", "entry id", 1))
-    mesh.crawl("sales")
-    mesh.sync()
-    detail = mesh.table("sales.db.entries")
+    mesh.domains.crawl("sales")
+    mesh.domains.sync()
+    detail = mesh.catalog.table("sales.db.entries")
     assert detail.schema_version == 2
     assert detail.schema.column("entry_id").source_name == "entry id"  # type: ignore[union-attr]
-    [change] = mesh.schema_diff("sales.db.entries", 1, 2)
+    [change] = mesh.catalog.schema_diff("sales.db.entries", 1, 2)
     assert (change.kind, change.breaking) == ("source_name_changed", False)
 
 
@@ -407,7 +407,7 @@ def test_show_names_the_files_spelling(cli: Cli, tmp_path: Path) -> None:
     mesh = Mesh.open(cli.home)
     try:
         messy_domain(mesh, root)
-        mesh.sync()
+        mesh.domains.sync()
     finally:
         mesh.close()
     code, out, err = cli("show", "sales.db.entries")
@@ -433,10 +433,10 @@ def test_query_reads_original_names(sqlite_mesh: Mesh, tmp_path: Path) -> None:
     root = tmp_path / "root"
     messy_domain(sqlite_mesh, root)
     write_parquet(root / "db/days/day=2024-01-31/a.parquet", {"Amount (EUR)": [1.5], "Größe": [7]})
-    sqlite_mesh.crawl("sales")
-    sqlite_mesh.sync()
-    sqlite_mesh.create_user("ann@sales", "member")
-    sqlite_mesh.grant(
+    sqlite_mesh.domains.crawl("sales")
+    sqlite_mesh.domains.sync()
+    sqlite_mesh.access.create_user("ann@sales", "member")
+    sqlite_mesh.access.grant(
         GrantRequest(actions=("DESCRIBE", "SELECT"), principal="ann@sales", database="sales.db")
     )
     got: list[dict[str, Any]] = sqlite_mesh.query(

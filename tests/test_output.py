@@ -27,7 +27,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lakemesh.grants import GrantRequest
+from lakemesh.access.grants import GrantRequest
 from lakemesh.mesh import Mesh
 from lakemesh.query.governed import QueryFailed
 from lakemesh.query.output import (
@@ -910,10 +910,12 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         table = pa.table({"id": [1, 2, 3], "c": case.column})
         write_parquet(base / "lake" / "db" / name / "part-0.parquet", table)
     mesh = Mesh.init(base / "home")
-    mesh.create_domain("lake", str(base / "lake"))
-    mesh.crawl("lake")
-    mesh.sync()
-    mesh.grant(GrantRequest(actions=("SELECT",), principal=ADMIN, database="lake.db"), as_=ADMIN)
+    mesh.domains.create("lake", str(base / "lake"))
+    mesh.domains.crawl("lake")
+    mesh.domains.sync()
+    mesh.access.grant(
+        GrantRequest(actions=("SELECT",), principal=ADMIN, database="lake.db"), as_=ADMIN
+    )
     yield mesh
     mesh.close()
 

@@ -28,9 +28,9 @@ import pyarrow as pa
 import pytest
 
 from lakemesh import keys
+from lakemesh.access.masks import apply_mask, parse_mask
 from lakemesh.audit import AuditRecord
 from lakemesh.engines import Limits, load_engine
-from lakemesh.masks import apply_mask, parse_mask
 from lakemesh.mesh import Mesh
 from lakemesh.query.governed import QueryFailed
 from tests import govmesh
@@ -181,20 +181,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     mesh = Mesh.init(base / "home")
     for name, root in (("hr", hr), ("ops", ops), ("fin", fin)):
-        mesh.create_domain(name, str(root), create=True)
-        mesh.crawl(name)
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
-    mesh.sync()
+        mesh.domains.create(name, str(root), create=True)
+        mesh.domains.crawl(name)
+    mesh.domains.create("analytics", str(base / "analytics"), kind="consumer", create=True)
+    mesh.domains.sync()
     for user, role in (
         ("steward@hr", "steward"),
         ("steward@ops", "steward"),
         ("admin@analytics", "admin"),
         (CONSUMER, "member"),
     ):
-        mesh.create_user(user, role)
+        mesh.access.create_user(user, role)
 
     def grant(as_: str, **kw: object) -> None:
-        mesh.grant(govmesh.request(kw), as_=as_)
+        mesh.access.grant(govmesh.request(kw), as_=as_)
 
     grant("steward@hr", grant="SELECT", on=PEOPLE, to="analytics", grantable=True)
     grant(
@@ -215,11 +215,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     grant("steward@ops", grant="SELECT", on="ops.core.sites", to="analytics", grantable=True)
     grant("admin@analytics", grant="SELECT", on="ops.core.sites", to=CONSUMER)
-    mesh.mask(column=f"{PEOPLE}.ssn", spec="hash", as_="steward@hr")
-    mesh.mask(column=f"{PEOPLE}.card", spec="last4", as_="steward@hr")
-    mesh.define_tag("pii", ["true", "false"])
-    mesh.assign_tag(f"{PEOPLE}.phone", "pii=true", as_="steward@hr")
-    mesh.mask(tag="pii=true", spec="redact")
+    mesh.access.mask(column=f"{PEOPLE}.ssn", spec="hash", as_="steward@hr")
+    mesh.access.mask(column=f"{PEOPLE}.card", spec="last4", as_="steward@hr")
+    mesh.access.define_tag("pii", ["true", "false"])
+    mesh.access.assign_tag(f"{PEOPLE}.phone", "pii=true", as_="steward@hr")
+    mesh.access.mask(tag="pii=true", spec="redact")
 
     key = keys.mask_hash_key(mesh.home)
     hash_, last4, redact = (parse_mask(m) for m in ("hash", "last4", "redact"))
@@ -245,7 +245,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     filters = tuple(
         p.row_filter
         for table in (PEOPLE, "hr.core.events")
-        for p in mesh.decide(table, as_=CONSUMER).permits
+        for p in mesh.access.decide(table, as_=CONSUMER).permits
         if p.row_filter is not None
     )
     assert len(filters) == 2
@@ -262,7 +262,7 @@ def _text(table: pa.Table) -> str:
 
 
 def _audit(mesh: Mesh, correlation: str) -> AuditRecord:
-    for record in mesh.audit_list(action="query", limit=10):
+    for record in mesh.audit.records(action="query", limit=10):
         if record.details.get("correlation_id") == correlation:
             return record
     raise AssertionError(f"no audit record for correlation id {correlation}")

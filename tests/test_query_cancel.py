@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lakemesh.grants import GrantRequest
+from lakemesh.access.grants import GrantRequest
 from lakemesh.mesh import Mesh
 from tests.files import write_parquet
 
@@ -26,11 +26,11 @@ ENDLESS = (
 def home(tmp_path: Path) -> Path:
     write_parquet(tmp_path / "shop" / "db" / "nums" / "a.parquet", {"n": list(range(3000))})
     mesh = Mesh.init(tmp_path / "home")
-    mesh.create_domain("shop", str(tmp_path / "shop"))
-    mesh.crawl("shop")
-    mesh.sync()
+    mesh.domains.create("shop", str(tmp_path / "shop"))
+    mesh.domains.crawl("shop")
+    mesh.domains.sync()
     admin = "admin@central"
-    mesh.grant(GrantRequest(("SELECT",), admin, table="shop.db.nums"), as_=admin)
+    mesh.access.grant(GrantRequest(("SELECT",), admin, table="shop.db.nums"), as_=admin)
     mesh.close()
     return tmp_path / "home"
 
@@ -81,7 +81,7 @@ def _children(pid: int) -> list[int]:
 
 def _records(home: Path, outcome: str) -> list[object]:
     with Mesh.open(home) as mesh:
-        return [r for r in mesh.audit_list(action="query", limit=10) if r.outcome == outcome]
+        return [r for r in mesh.audit.records(action="query", limit=10) if r.outcome == outcome]
 
 
 def test_ctrl_c_cancels_a_duckdb_query(home: Path) -> None:

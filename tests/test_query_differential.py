@@ -7,7 +7,7 @@ domain's; database and tag-expression grants; a cross-domain join) a user of one
 holds that shape, and ``Mesh.query`` must return exactly what the Python reference
 computes: rows kept by a three-valued evaluation of the row filters, cells shown only
 where a grant covering the column admits the row (NULL elsewhere, ``rewrite.py``'s
-cell-level union), masks from ``lakemesh.masks.apply_mask`` (custom masks by hand).
+cell-level union), masks from ``lakemesh.access.masks.apply_mask`` (custom masks by hand).
 Hypothesis draws the rows, NULLs and any Unicode included (STYLE 12, 13).
 """
 
@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lakemesh import keys
+from lakemesh.access.masks import apply_mask, parse_mask
 from lakemesh.engines import load_engine
-from lakemesh.masks import apply_mask, parse_mask
 from lakemesh.mesh import Mesh
 from tests import govmesh
 from tests.files import write_parquet
@@ -279,18 +279,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     accounts = write_parquet(hr / "core" / "accounts" / "a.parquet", ACCOUNTS_SCHEMA.empty_table())
     write_parquet(ops / "core" / "sites" / "s.parquet", pa.Table.from_pylist(SITE_ROWS))
     mesh = Mesh.init(base / "home")
-    mesh.create_domain("hr", str(hr), create=True)
-    mesh.create_domain("ops", str(ops), create=True)
-    mesh.create_domain("analytics", str(base / "analytics"), kind="consumer", create=True)
-    mesh.crawl("hr")
-    mesh.crawl("ops")
-    mesh.sync()
+    mesh.domains.create("hr", str(hr), create=True)
+    mesh.domains.create("ops", str(ops), create=True)
+    mesh.domains.create("analytics", str(base / "analytics"), kind="consumer", create=True)
+    mesh.domains.crawl("hr")
+    mesh.domains.crawl("ops")
+    mesh.domains.sync()
     for user in {s.user for s in SHAPES.values()} | {"steward@hr", "steward@ops"}:
-        mesh.create_user(user, "steward" if user.startswith("steward") else "member")
-    mesh.create_user("admin@analytics", "admin")
+        mesh.access.create_user(user, "steward" if user.startswith("steward") else "member")
+    mesh.access.create_user("admin@analytics", "admin")
 
     def grant(as_: str = "steward@hr", **kw: object) -> None:
-        mesh.grant(govmesh.request(kw), as_=as_)
+        mesh.access.grant(govmesh.request(kw), as_=as_)
 
     grant(grant="SELECT", on=PEOPLE, to="all@hr")
     grant(grant="SELECT", on=PEOPLE, to="filt@hr", row_filter=EU[0])
@@ -332,10 +332,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     grant("steward@ops", grant="SELECT", on=SITES, to="analytics", grantable=True)
     grant("admin@analytics", grant="SELECT", on=SITES, to="ann@analytics")
     # tags: a tag-expression grant covers the table's columns but the one tagged otherwise
-    mesh.define_tag("tier", ["gold", "silver"])
-    mesh.define_tag("cls", ["h", "r", "n", "l", "c", "g"])
-    mesh.assign_tag(PEOPLE, "tier=gold", as_="steward@hr")
-    mesh.assign_tag(f"{PEOPLE}.email", "tier=silver", as_="steward@hr")
+    mesh.access.define_tag("tier", ["gold", "silver"])
+    mesh.access.define_tag("cls", ["h", "r", "n", "l", "c", "g"])
+    mesh.access.assign_tag(PEOPLE, "tier=gold", as_="steward@hr")
+    mesh.access.assign_tag(f"{PEOPLE}.email", "tier=silver", as_="steward@hr")
     grant(grant="SELECT", tags="tier=gold", to="tag@hr")
     # masks: one per method on column rules, one per method on tag rules, and removals
     for column, spec in (
@@ -350,8 +350,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ("t_pin", "last4"),
         ("t_pin", "none"),
     ):
-        mesh.mask(column=f"{PEOPLE}.{column}", spec=spec, as_="steward@hr")
-    mesh.mask(column=f"{ACCOUNTS}.owner_ssn", spec="hash", as_="steward@hr")
+        mesh.access.mask(column=f"{PEOPLE}.{column}", spec=spec, as_="steward@hr")
+    mesh.access.mask(column=f"{ACCOUNTS}.owner_ssn", spec="hash", as_="steward@hr")
     for column, tag in (
         ("t_hash", "h"),
         ("t_redact", "r"),
@@ -362,7 +362,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ("t_over", "h"),
         ("t_pin", "h"),
     ):
-        mesh.assign_tag(f"{PEOPLE}.{column}", f"cls={tag}", as_="steward@hr")
+        mesh.access.assign_tag(f"{PEOPLE}.{column}", f"cls={tag}", as_="steward@hr")
     for tag, spec in (
         ("h", "hash"),
         ("r", "redact"),
@@ -372,7 +372,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ("g", "hash"),
         ("g", "none"),
     ):
-        mesh.mask(tag=f"cls={tag}", spec=spec)
+        mesh.access.mask(tag=f"cls={tag}", spec=spec)
     yield World(mesh, people, accounts, _key(mesh.home))
     mesh.close()
 
@@ -658,7 +658,7 @@ def test_policy_shapes_are_what_the_gate_decides(world: World) -> None:
     a wrong result pass): the same columns, masks and number of permits."""
     mesh = world.mesh
     for name, shape in SHAPES.items():
-        decision = mesh.decide(PEOPLE, as_=shape.user)
+        decision = mesh.access.decide(PEOPLE, as_=shape.user)
         columns, _ = shape.expect([], world.key)
         assert list(decision.columns) == columns, name
         assert len(decision.permits) == len(shape.permits), name

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakemesh import keys
-from lakemesh.masks import apply_mask, parse_mask
+from lakemesh.access.masks import apply_mask, parse_mask
 from lakemesh.mesh import Mesh
 from lakemesh.query.governed import QueryFailed
 from tests import govmesh
@@ -17,7 +17,7 @@ from tests.conftest import Cli
 
 
 def grant(mesh: Mesh, as_: str, **kw: object) -> str:
-    return mesh.grant(govmesh.request(kw), as_=as_)["id"]
+    return mesh.access.grant(govmesh.request(kw), as_=as_)["id"]
 
 
 def test_policy_is_inside_every_table_reference(gov: Mesh) -> None:
@@ -29,7 +29,7 @@ def test_policy_is_inside_every_table_reference(gov: Mesh) -> None:
         to="member@cb",
         row_filter="region = 'eu'",
     )
-    gov.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
+    gov.access.mask(column="cb.sales.orders.email", spec="hash", as_="steward@cb")
     rows = gov.query(
         "SELECT id, region, email FROM cb.sales.orders ORDER BY id", as_="member@cb"
     ).to_pylist()
@@ -63,7 +63,7 @@ def test_refusals_are_generic_and_audited(gov: Mesh) -> None:
         # the query's own words may come back ("column email does not exist or you may
         # not read it"), never what the policy hides
         assert "correlation id" in message and message.startswith("query refused")
-        record = gov.audit_list(action="query", limit=1)[0]
+        record = gov.audit.records(action="query", limit=1)[0]
         assert record.outcome == "denied"
         assert record.details["correlation_id"] in message and record.details["reason"]
     assert gov.query("SELECT * FROM cb.sales.orders", as_="member@cb").column_names == [
@@ -75,7 +75,7 @@ def test_refusals_are_generic_and_audited(gov: Mesh) -> None:
 def test_revocation_and_expiry_are_checked_at_query_start(gov: Mesh) -> None:
     gid = grant(gov, "steward@cb", grant="SELECT", on="cb.sales.orders", to="member@cb")
     assert gov.query("SELECT count(*) AS n FROM cb.sales.orders", as_="member@cb").num_rows == 1
-    gov.revoke(gid, as_="steward@cb")
+    gov.access.revoke(gid, as_="steward@cb")
     with pytest.raises(QueryFailed):
         gov.query("SELECT count(*) AS n FROM cb.sales.orders", as_="member@cb")
 
@@ -152,15 +152,17 @@ def test_delta_files_leading_out_of_the_root_are_refused(sqlite_mesh: Mesh, tmp_
     (root / "db" / "t" / "_delta_log" / "00000000000000000001.json").write_text(
         _json.dumps({"commitInfo": {"timestamp": 1}}) + "\n" + _json.dumps(add) + "\n"
     )
-    sqlite_mesh.create_domain("lake", str(root), catalog="delta", create=True)
+    sqlite_mesh.domains.create("lake", str(root), catalog="delta", create=True)
     with pytest.raises(PathOutsideRoot):
-        table_source(sqlite_mesh.domain("lake"), "lake.db.t", "delta", str(root / "db" / "t"), [])
+        table_source(
+            sqlite_mesh.domains.get("lake"), "lake.db.t", "delta", str(root / "db" / "t"), []
+        )
 
 
 def _share(mesh: Mesh, table: str, steward: str, row_filter: str) -> None:
     """``table`` shared with analytics under ``row_filter``, delegated to the analyst."""
-    mesh.create_user(steward, "steward")
-    mesh.mask(column=f"{table}.region", spec="redact", as_=steward)
+    mesh.access.create_user(steward, "steward")
+    mesh.access.mask(column=f"{table}.region", spec="redact", as_=steward)
     grant(
         mesh,
         steward,
@@ -192,10 +194,10 @@ def test_iceberg_tables_are_queried_under_their_policy(gov: Mesh, tmp_path: Path
     try:
         writer.create_namespace("markets")
         writer.create_table("markets.trades", schema=rows.schema).append(rows)
-        gov.create_domain("ice", str(root), catalog=f"iceberg:{uri}", create=True)
-        gov.sync()
+        gov.domains.create("ice", str(root), catalog=f"iceberg:{uri}", create=True)
+        gov.domains.sync()
         table = "ice.markets.trades"
-        assert gov.table(table).format == "iceberg"
+        assert gov.catalog.table(table).format == "iceberg"
         _share(gov, table, "steward@ice", "id < 3")
         got = gov.query(
             f"SELECT id, region FROM {table} ORDER BY id", as_="analyst@analytics"
@@ -207,11 +209,11 @@ def test_iceberg_tables_are_queried_under_their_policy(gov: Mesh, tmp_path: Path
         writer.create_table(
             "markets.quotes", schema=rows.schema, location=str(lake / "markets" / "quotes")
         ).append(rows)
-        gov.create_domain("lake", str(lake), create=True)
-        gov.crawl("lake")
-        gov.sync()
+        gov.domains.create("lake", str(lake), create=True)
+        gov.domains.crawl("lake")
+        gov.domains.sync()
         quotes = "lake.markets.quotes"
-        assert gov.table(quotes).format == "iceberg"
+        assert gov.catalog.table(quotes).format == "iceberg"
         _share(gov, quotes, "steward@lake", "region = 'eu'")
         got = gov.query(
             f"SELECT q.id, t.id AS t_id FROM {quotes} q LEFT JOIN {table} t ON t.id = q.id "

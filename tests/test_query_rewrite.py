@@ -16,8 +16,8 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from lakemesh.authz import Decision, Permit
-from lakemesh.policy import MaskRule
+from lakemesh.access.authorizer import Decision, Permit
+from lakemesh.access.snapshot import MaskRule
 from lakemesh.query import GovernedRelation, Plan, QueryRefused, plan_query
 
 KEY = b"k" * 16

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lakemesh.grants import GrantRequest, parse_actions
+from lakemesh.access.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
 from tests.files import write_jsonl, write_parquet
 
@@ -36,28 +36,28 @@ def lake(tmp_path: Path) -> Iterator[tuple[Mesh, Path]]:
     root = tmp_path / "sales"
     root.mkdir()
     mesh = Mesh.init(tmp_path / "home")
-    mesh.create_domain("sales", str(root), create=True)
-    mesh.create_user(USER, "member")
+    mesh.domains.create("sales", str(root), create=True)
+    mesh.access.create_user(USER, "member")
     yield mesh, root
     mesh.close()
 
 
 def publish(mesh: Mesh, *tables: str) -> None:
     """Crawl and sync ``sales``, and let the member read ``tables`` (``db.table``)."""
-    mesh.crawl("sales")
-    mesh.sync()
+    mesh.domains.crawl("sales")
+    mesh.domains.sync()
     for table in tables:
         request = GrantRequest(
             actions=parse_actions("SELECT"), principal=USER, table=f"sales.{table}"
         )
-        mesh.grant(request)
+        mesh.access.grant(request)
 
 
 def own_reader(mesh: Mesh, table: str) -> str:
     """A member of ``table``'s own domain, granted SELECT on it."""
     user = f"reader@{table.split('.')[0]}"
-    mesh.create_user(user, "member")
-    mesh.grant(GrantRequest(actions=parse_actions("SELECT"), principal=user, table=table))
+    mesh.access.create_user(user, "member")
+    mesh.access.grant(GrantRequest(actions=parse_actions("SELECT"), principal=user, table=table))
     return user
 
 
@@ -66,7 +66,7 @@ def query(mesh: Mesh, sql: str, engine: str) -> pa.Table:
 
 
 def catalog_types(mesh: Mesh, table: str) -> list[tuple[str, str]]:
-    return [(c.name, c.type) for c in mesh.table(table).schema.columns]
+    return [(c.name, c.type) for c in mesh.catalog.table(table).schema.columns]
 
 
 def result_types(result: pa.Table) -> list[tuple[str, str]]:
@@ -237,8 +237,8 @@ def test_iceberg_rename_add_and_widen_follow_field_ids(
     writer.create_namespace("markets")
     trades = writer.create_table("markets.trades", schema=first.schema)
     trades.append(first)
-    mesh.create_domain("ice", str(root), catalog=f"iceberg:{uri}", create=True)
-    mesh.sync()
+    mesh.domains.create("ice", str(root), catalog=f"iceberg:{uri}", create=True)
+    mesh.domains.sync()
     reader = own_reader(mesh, "ice.markets.trades")
     with trades.update_schema() as update:
         update.rename_column("amount", "total")
@@ -256,7 +256,7 @@ def test_iceberg_rename_add_and_widen_follow_field_ids(
     stale = mesh.query("SELECT id FROM ice.markets.trades", as_=reader, engine=engine)
     assert result_types(stale) == [("id", "int32")]
     assert sorted(stale.column("id").to_pylist()) == [1, 2]
-    mesh.sync()
+    mesh.domains.sync()
     types = catalog_types(mesh, "ice.markets.trades")
     assert [name for name, _ in types] == ["id", "total", "venue"]
     got = mesh.query("SELECT * FROM ice.markets.trades", as_=reader, engine=engine)
@@ -285,8 +285,8 @@ def test_delta_added_column_reads_null_in_older_files(
         mode="append",
         schema_mode="merge",
     )
-    mesh.create_domain("dl", str(root), catalog="delta", create=True)
-    mesh.sync()
+    mesh.domains.create("dl", str(root), catalog="delta", create=True)
+    mesh.domains.sync()
     reader = own_reader(mesh, "dl.fin.ledger")
     types = catalog_types(mesh, "dl.fin.ledger")
     assert types == [("id", "int64"), ("amount", "double"), ("note", "string")]

@@ -63,23 +63,23 @@ def test_s3_domain_crawl_and_sync(sqlite_mesh: Mesh, s3: str) -> None:
             f"sales/orders/dt={day}/part-0.parquet",
             pa.table({"id": [1, 2], "amount": [1.0, 2.0]}),
         )
-    sqlite_mesh.create_domain("s3dom", "s3://lake/banking", endpoint=s3)
-    report = sqlite_mesh.crawl("s3dom")
+    sqlite_mesh.domains.create("s3dom", "s3://lake/banking", endpoint=s3)
+    report = sqlite_mesh.domains.crawl("s3dom")
     assert report.added == ["sales.orders"] and report.warnings == []
-    [r] = sqlite_mesh.sync()
+    [r] = sqlite_mesh.domains.sync()
     assert (r.status, r.tables_added, r.partitions_added) == ("ok", 1, 2)
-    detail = sqlite_mesh.table("s3dom.sales.orders")
+    detail = sqlite_mesh.catalog.table("s3dom.sales.orders")
     assert detail.location == "s3://lake/banking/sales/orders"
     assert detail.row_count == 4
-    part = sqlite_mesh.partition("s3dom.sales.orders", "dt=2024-01-02")
+    part = sqlite_mesh.catalog.partition("s3dom.sales.orders", "dt=2024-01-02")
     assert part is not None and part.location == "s3://lake/banking/sales/orders/dt=2024-01-02"
     # the builtin catalog file lives in the bucket, next to the data
     assert storage.filesystem()[0].get_file_info("lake/banking/_lakemesh/catalog.db").size > 0
     put_parquet(
         storage, "sales/orders/dt=2024-01-03/part-0.parquet", pa.table({"id": [3], "amount": [3.0]})
     )
-    assert sqlite_mesh.crawl("s3dom").updated == ["sales.orders"]
-    [r] = sqlite_mesh.sync()
+    assert sqlite_mesh.domains.crawl("s3dom").updated == ["sales.orders"]
+    [r] = sqlite_mesh.domains.sync()
     assert (r.mode, r.partitions_added) == ("incremental", 1)
 
 
@@ -97,8 +97,8 @@ def test_unreachable_s3_endpoint_fails_sync(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    sqlite_mesh.create_domain("gone", "s3://lake/x", endpoint=f"http://127.0.0.1:{free_port()}")
+    sqlite_mesh.domains.create("gone", "s3://lake/x", endpoint=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(BackendUnavailable):
-        sqlite_mesh.crawl("gone")
-    [r] = sqlite_mesh.sync()
+        sqlite_mesh.domains.crawl("gone")
+    [r] = sqlite_mesh.domains.sync()
     assert r.status == "failed"

@@ -61,7 +61,7 @@ def test_domain_unique_under_concurrent_creates(mesh: Mesh, tmp_path: Path) -> N
 
     def create(i: int) -> None:
         try:
-            mesh.create_domain("sales", str(tmp_path / f"root{i}"), create=True)
+            mesh.domains.create("sales", str(tmp_path / f"root{i}"), create=True)
             results.append("ok")
         except Exception as exc:  # AlreadyExists or overlap refusal
             results.append(type(exc).__name__)
@@ -72,7 +72,7 @@ def test_domain_unique_under_concurrent_creates(mesh: Mesh, tmp_path: Path) -> N
     for th in threads:
         th.join()
     assert results.count("ok") == 1
-    assert len(mesh.domains()) == 1
+    assert len(mesh.domains.all()) == 1
 
 
 def test_sqlite_settings_are_asserted(tmp_path: Path) -> None:

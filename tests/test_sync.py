@@ -38,8 +38,8 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sales(mesh: Mesh, root: Path) -> Mesh:
-    mesh.create_domain("sales", str(root), owners=("bob@sales",), create=True)
-    mesh.crawl("sales")
+    mesh.domains.create("sales", str(root), owners=("bob@sales",), create=True)
+    mesh.domains.crawl("sales")
     return mesh
 
 
@@ -49,22 +49,22 @@ def event_types(mesh: Mesh) -> list[str]:
 
 
 def test_initial_sync_copies_tables_schemas_partitions(sales: Mesh) -> None:
-    [r] = sales.sync()
+    [r] = sales.domains.sync()
     assert (r.status, r.mode, r.tables_added, r.partitions_added) == ("ok", "full", 2, 3)
-    detail = sales.table("sales.sales.orders")
+    detail = sales.catalog.table("sales.sales.orders")
     assert [c.name for c in detail.schema.columns] == ["id", "amount", "dt"]
     assert detail.partition_keys == ["dt"]
     assert detail.partition_count == 3 and detail.row_count == 9
-    p = sales.partition("sales.sales.orders", "dt=2024-01-02")
+    p = sales.catalog.partition("sales.sales.orders", "dt=2024-01-02")
     assert p is not None and p.row_count == 3 and p.location.endswith("dt=2024-01-02")
-    assert sales.partition("sales.sales.orders", {"dt": "2024-01-03"}) is not None
-    assert sales.partition("sales.sales.orders", "dt=1999-01-01") is None
+    assert sales.catalog.partition("sales.sales.orders", {"dt": "2024-01-03"}) is not None
+    assert sales.catalog.partition("sales.sales.orders", "dt=1999-01-01") is None
     assert event_types(sales).count("catalog.table.created") == 2
 
 
 def test_incremental_sync_applies_only_changes(sales: Mesh, root: Path) -> None:
-    sales.sync()
-    [r] = sales.sync()
+    sales.domains.sync()
+    [r] = sales.domains.sync()
     assert (r.mode, r.tables_added, r.tables_updated, r.partitions_added) == (
         "incremental",
         0,
@@ -75,50 +75,50 @@ def test_incremental_sync_applies_only_changes(sales: Mesh, root: Path) -> None:
     write_parquet(root / "sales/orders/dt=2024-01-09/p.parquet", {"id": [1], "amount": [1.0]})
     write_parquet(root / "sales/orders/dt=2024-01-01/more.parquet", {"id": [7], "amount": [2.0]})
     shutil.rmtree(root / "sales/orders/dt=2024-01-02")
-    sales.crawl("sales")
-    [r] = sales.sync()
+    sales.domains.crawl("sales")
+    [r] = sales.domains.sync()
     assert r.mode == "incremental"
     assert (r.tables_updated, r.tables_unchanged) == (1, 0), "customers is not even looked at"
     assert (r.partitions_added, r.partitions_changed, r.partitions_removed) == (1, 1, 1)
-    keys = [p.key for p in sales.partitions("sales.sales.orders")]
+    keys = [p.key for p in sales.catalog.partitions("sales.sales.orders")]
     assert keys == ["dt=2024-01-01", "dt=2024-01-03", "dt=2024-01-09"]
-    assert sales.partition("sales.sales.orders", "dt=2024-01-01").file_count == 2
+    assert sales.catalog.partition("sales.sales.orders", "dt=2024-01-01").file_count == 2
 
 
 def test_removed_table_is_removed_centrally(sales: Mesh, root: Path) -> None:
     orders(root, table="returns")
-    sales.crawl("sales")
-    sales.sync()
+    sales.domains.crawl("sales")
+    sales.domains.sync()
     shutil.rmtree(root / "sales" / "returns")
-    sales.crawl("sales")
-    [r] = sales.sync()
+    sales.domains.crawl("sales")
+    [r] = sales.domains.sync()
     assert r.tables_removed == 1
     with pytest.raises(NotFound):
-        sales.table("sales.sales.returns")
+        sales.catalog.table("sales.sales.returns")
     assert "catalog.table.removed" in event_types(sales)
 
 
 def test_schema_evolution_keeps_history_and_flags_breaking(sales: Mesh, root: Path) -> None:
-    sales.sync()
+    sales.domains.sync()
     # widening + added column: not breaking
     write_parquet(
         root / "sales/customers/c2.parquet",
         {"cid": pa.array([3], pa.int64()), "name": ["c"], "email": ["c@x"]},
     )
-    sales.crawl("sales")
-    [r] = sales.sync()
+    sales.domains.crawl("sales")
+    [r] = sales.domains.sync()
     assert r.breaking_changes == []
     # a type change that is not a widening: breaking
     shutil.rmtree(root / "sales/customers")
     write_parquet(root / "sales/customers/c.parquet", {"cid": ["x1"], "name": ["a"]})
-    sales.crawl("sales")
-    [r] = sales.sync()
+    sales.domains.crawl("sales")
+    [r] = sales.domains.sync()
     assert r.breaking_changes == ["sales.sales.customers"]
-    history = sales.schema_history("sales.sales.customers")
+    history = sales.catalog.schema_history("sales.sales.customers")
     assert [v["version"] for v in history] == [1, 2, 3]
     assert [c["kind"] for c in history[1]["changes"]] == ["column_added"]
     assert not history[1]["breaking"] and history[2]["breaking"]
-    kinds = {c.kind for c in sales.schema_diff("sales.sales.customers", 1, 3)}
+    kinds = {c.kind for c in sales.catalog.schema_diff("sales.sales.customers", 1, 3)}
     assert kinds == {"type_changed"}
     with sales.store.read() as conn:
         alerts = conn.execute(select(t.alerts.c.kind)).scalars().all()
@@ -127,7 +127,7 @@ def test_schema_evolution_keeps_history_and_flags_breaking(sales: Mesh, root: Pa
 
 
 def test_full_repair_reports_and_heals_drift(sales: Mesh) -> None:
-    sales.sync()
+    sales.domains.sync()
     with sales.store.write() as conn:  # damage the central copy behind the sync's back
         tid = conn.execute(
             select(t.catalog_tables.c.id).where(
@@ -144,7 +144,7 @@ def test_full_repair_reports_and_heals_drift(sales: Mesh) -> None:
             .where(t.catalog_tables.c.full_name == "sales.sales.customers")
             .values(source_version="x")
         )
-    [r] = sales.sync(full=True)
+    [r] = sales.domains.sync(full=True)
     assert r.status == "ok"
     assert r.drift == {
         "missing": [],
@@ -152,75 +152,75 @@ def test_full_repair_reports_and_heals_drift(sales: Mesh) -> None:
         "extra": [],
     }
     assert r.partitions_added == 1
-    assert sales.partition("sales.sales.orders", "dt=2024-01-01") is not None
-    [r] = sales.sync(full=True)
+    assert sales.catalog.partition("sales.sales.orders", "dt=2024-01-01") is not None
+    [r] = sales.domains.sync(full=True)
     assert r.drift == {"missing": [], "stale": [], "extra": []}
-    status = {s["domain"]: s for s in sales.sync_status()}["sales"]
+    status = {s["domain"]: s for s in sales.domains.status()}["sales"]
     assert status["drift"] == {"missing": 0, "stale": 0, "extra": 0}
     assert status["tables"] == 2 and status["partitions"] == 3
 
 
 def test_empty_listing_deletes_nothing(sales: Mesh, root: Path) -> None:
-    sales.sync()
+    sales.domains.sync()
     for sub in ("orders", "customers"):
         shutil.rmtree(root / "sales" / sub)
-    sales.crawl("sales")  # the domain catalog is now empty
-    [r] = sales.sync(full=True)
+    sales.domains.crawl("sales")  # the domain catalog is now empty
+    [r] = sales.domains.sync(full=True)
     assert r.status == "refused" and "empty listing" in (r.error or "")
-    assert len(sales.tables("sales")) == 2
-    status = sales.sync_status()[0]
+    assert len(sales.catalog.tables("sales")) == 2
+    status = sales.domains.status()[0]
     assert status["status"] == "stale" and status["open_alerts"] == 1
     assert "sync.refused" in event_types(sales)
-    [r] = sales.sync(full=True)
+    [r] = sales.domains.sync(full=True)
     assert r.status == "refused"
-    [r] = sales.sync(full=True, force=True)
+    [r] = sales.domains.sync(full=True, force=True)
     assert r.status == "ok" and r.tables_removed == 2
-    assert sales.sync_status()[0]["open_alerts"] == 0, "a good sync resolves the alert"
+    assert sales.domains.status()[0]["open_alerts"] == 0, "a good sync resolves the alert"
 
 
 def test_incremental_mass_removal_is_refused(sales: Mesh, root: Path) -> None:
     for name in ("a", "b", "c"):
         orders(root, table=name)
-    sales.crawl("sales")
-    sales.sync()
+    sales.domains.crawl("sales")
+    sales.domains.sync()
     for name in ("a", "b", "c"):
         shutil.rmtree(root / "sales" / name)
-    sales.crawl("sales")
-    [r] = sales.sync()
+    sales.domains.crawl("sales")
+    [r] = sales.domains.sync()
     assert r.mode == "incremental" and r.status == "refused"
     assert "remove 3 of 5" in (r.error or "")
-    assert len(sales.tables("sales")) == 5
-    [r] = sales.sync(force=True)
+    assert len(sales.catalog.tables("sales")) == 5
+    [r] = sales.domains.sync(force=True)
     assert r.status == "ok" and r.tables_removed == 3
 
 
 def test_unreachable_domain_changes_nothing(sales: Mesh, root: Path) -> None:
-    sales.sync()
+    sales.domains.sync()
     shutil.move(root, root.with_name("moved"))
-    [r] = sales.sync(full=True)
+    [r] = sales.domains.sync(full=True)
     assert r.status == "failed" and "does not exist" in (r.error or "")
-    assert len(sales.tables("sales")) == 2
-    status = sales.sync_status()[0]
+    assert len(sales.catalog.tables("sales")) == 2
+    status = sales.domains.status()[0]
     assert status["status"] == "failed" and status["last_error"]
     assert "sync.failed" in event_types(sales)
     shutil.move(root.with_name("moved"), root)
-    [r] = sales.sync()
-    assert r.status == "ok" and sales.sync_status()[0]["status"] == "ok"
+    [r] = sales.domains.sync()
+    assert r.status == "ok" and sales.domains.status()[0]["status"] == "ok"
 
 
 def test_corrupt_builtin_catalog_changes_nothing(sales: Mesh, root: Path) -> None:
-    sales.sync()
+    sales.domains.sync()
     (root / CATALOG_PATH).write_bytes(b"this is not a sqlite database" * 100)
     for suffix in ("-wal", "-shm"):
         (root / (CATALOG_PATH + suffix)).unlink(missing_ok=True)
-    [r] = sales.sync(full=True)
+    [r] = sales.domains.sync(full=True)
     assert r.status == "failed" and "corrupt" in (r.error or "")
-    assert len(sales.tables("sales")) == 2
+    assert len(sales.catalog.tables("sales")) == 2
 
 
 def test_never_crawled_domain_syncs_to_nothing(mesh: Mesh, tmp_path: Path) -> None:
-    mesh.create_domain("empty", str(tmp_path / "empty"), create=True)
-    [r] = mesh.sync()
+    mesh.domains.create("empty", str(tmp_path / "empty"), create=True)
+    [r] = mesh.domains.sync()
     assert r.status == "ok" and r.tables_added == 0
     assert any("no catalog yet" in w for w in r.warnings)
 
@@ -229,27 +229,27 @@ def test_interrupted_sync_resumes_idempotently(sales: Mesh, root: Path) -> None:
     """Stopping between tables keeps every applied table whole and re-runs converge."""
     for name in ("a", "b", "c", "d"):
         orders(root, table=name)
-    sales.crawl("sales")
+    sales.domains.crawl("sales")
     calls = {"n": 0}
 
     def stop_after_two() -> bool:
         calls["n"] += 1
         return calls["n"] > 2
 
-    from lakemesh.sync import Syncer
+    from lakemesh.metadata.sync import Syncer
 
-    r = Syncer(sales.store, should_stop=stop_after_two).sync(sales.domain("sales"))
+    r = Syncer(sales.store, should_stop=stop_after_two).sync(sales.domains.get("sales"))
     assert r.status == "interrupted" and r.tables_added == 2
-    assert sales.sync_status()[0]["status"] == "never", "cursor not advanced"
-    [r] = sales.sync()
+    assert sales.domains.status()[0]["status"] == "never", "cursor not advanced"
+    [r] = sales.domains.sync()
     assert r.status == "ok" and r.tables_added == 4
-    [r] = sales.sync(full=True)
+    [r] = sales.domains.sync(full=True)
     assert r.drift == {"missing": [], "stale": [], "extra": []}
     assert event_types(sales).count("catalog.table.created") == 6, "no duplicate events"
 
 
 def test_each_change_has_its_event_in_the_same_transaction(sales: Mesh) -> None:
-    sales.sync()
+    sales.domains.sync()
     with sales.store.read() as conn:
         created = events.recent(conn, 100, "catalog.table.created")
     assert {e["subject"] for e in created} == {"sales.sales.orders", "sales.sales.customers"}
@@ -258,14 +258,16 @@ def test_each_change_has_its_event_in_the_same_transaction(sales: Mesh) -> None:
 
 
 def test_search_finds_tables_by_name_column_and_description(sales: Mesh) -> None:
-    sales.sync()
-    assert [h["table"] for h in sales.search("orders")] == ["sales.sales.orders"]
-    hits = sales.search("amoun")
+    sales.domains.sync()
+    assert [h["table"] for h in sales.catalog.search("orders")] == ["sales.sales.orders"]
+    hits = sales.catalog.search("amoun")
     assert [h["table"] for h in hits] == ["sales.sales.orders"]
     assert hits[0]["columns"] == ["amount"]
-    assert [h["table"] for h in sales.search("sales customers")] == ["sales.sales.customers"]
-    [hit] = sales.search("customers name")
+    assert [h["table"] for h in sales.catalog.search("sales customers")] == [
+        "sales.sales.customers"
+    ]
+    [hit] = sales.catalog.search("customers name")
     assert hit["columns"] == ["name"], "the word the table name does not explain"
     for hostile in ['"', "NEAR(", "*", "'; DROP TABLE x; --", "a:* | b", "", "!!!"]:
-        sales.search(hostile)  # never a syntax error
-    assert sales.search("nothing_like_this") == []
+        sales.catalog.search(hostile)  # never a syntax error
+    assert sales.catalog.search("nothing_like_this") == []

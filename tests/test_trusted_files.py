@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lakemesh.grants import GrantRequest, parse_actions
+from lakemesh.access.grants import GrantRequest, parse_actions
 from lakemesh.mesh import Mesh
 from lakemesh.query.governed import QueryFailed
 from tests.files import write_parquet
@@ -37,17 +37,17 @@ def lake(tmp_path: Path) -> Iterator[tuple[Mesh, Path]]:
     write_parquet(orders / "a.parquet", {"order_id": [1], "amount": [1.5]})
     write_parquet(orders / "b.parquet", {"order_id": [2], "amount": [2.5]})
     mesh = Mesh.init(tmp_path / "home")
-    mesh.create_domain("sales", str(root), create=True)
-    mesh.create_user(USER, "member")
+    mesh.domains.create("sales", str(root), create=True)
+    mesh.access.create_user(USER, "member")
     yield mesh, orders
     mesh.close()
 
 
 def publish(mesh: Mesh) -> list[str]:
     """Crawl, sync and grant; the crawl's warnings."""
-    warnings = mesh.crawl("sales").warnings
-    mesh.sync()
-    mesh.grant(GrantRequest(actions=parse_actions("SELECT"), principal=USER, table=TABLE))
+    warnings = mesh.domains.crawl("sales").warnings
+    mesh.domains.sync()
+    mesh.access.grant(GrantRequest(actions=parse_actions("SELECT"), principal=USER, table=TABLE))
     return warnings
 
 
@@ -57,7 +57,7 @@ def ids(mesh: Mesh, engine: str = "duckdb") -> list[int]:
 
 
 def last_query_record(mesh: Mesh) -> tuple[str, dict[str, object]]:
-    record = mesh.audit_list(action="query", limit=1)[0]
+    record = mesh.audit.records(action="query", limit=1)[0]
     return record.outcome, record.details
 
 
@@ -84,7 +84,7 @@ def test_a_file_whose_schema_does_not_merge_is_not_read(
     write_parquet(orders / "c.parquet", {"order_id": [3], "amount": [[1.0, 2.0]]})  # a list
     warnings = publish(mesh)
     assert any("c.parquet" in w and "schema conflict" in w for w in warnings)
-    assert mesh.table(TABLE).schema.column("amount").type == "double"  # type: ignore[union-attr]
+    assert mesh.catalog.table(TABLE).schema.column("amount").type == "double"  # type: ignore[union-attr]
     assert ids(mesh, engine) == [1, 2]
 
 
@@ -128,7 +128,7 @@ def test_only_files_the_crawler_would_catalog_are_read(
     write_parquet(tmp_path / "outside.parquet", stray)
     os.symlink(tmp_path / "outside.parquet", orders / "link.parquet")  # leaves the root
     publish(mesh)
-    assert mesh.table(TABLE).file_count == 2
+    assert mesh.catalog.table(TABLE).file_count == 2
     assert ids(mesh) == [1, 2]
     # the table's partition layout decides too: a file in a key=value folder of an
     # unpartitioned table is not the table's
@@ -142,7 +142,7 @@ def test_query_and_crawler_accept_the_same_files(lake: tuple[Mesh, Path]) -> Non
     mesh, orders = lake
     for name in ("_x.parquet", ".x.parquet", "x.parq", "X.PQ", "y.csv", "k=v/z.parquet"):
         write_parquet(orders / name, {"order_id": [9], "amount": [9.0]})
-    storage = mesh.domain("sales").storage()
+    storage = mesh.domains.get("sales").storage()
     listed = [f.path for f in table_files(storage, "shop/orders")]
     assert listed == [
         "shop/orders/X.PQ",

@@ -16,21 +16,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from lakemesh.errors import LakemeshError, NotFound
+from lakemesh.errors import CorruptKey as CorruptKey
+from lakemesh.errors import MissingKey as MissingKey
 
 KEYS_DIR = "keys"
 AUDIT_PRIVATE = "audit_ed25519.pem"
 AUDIT_PUBLIC = "audit_ed25519.pub"
 MASK_HASH = "mask_hash.key"
 MASK_KEY_BYTES = 32
-
-
-class MissingKey(NotFound):
-    """A key file the mesh needs is not there (``lakemesh init`` creates them)."""
-
-
-class CorruptKey(LakemeshError):
-    """A key file exists but does not hold the key it should."""
 
 
 def keys_dir(home: Path) -> Path:

@@ -26,6 +26,7 @@ from lakemesh.errors import (
     MissingExtra,
     NotFound,
     PathOutsideRoot,
+    first_line,
 )
 from lakemesh.schema import Schema, from_arrow, normal_name
 from lakemesh.storage import Entry, Storage
@@ -42,8 +43,20 @@ def _deltalake() -> Any:
     return deltalake
 
 
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What deltalake raises for a log it cannot read (every error of its Rust core is a
+    ``DeltaError``), and what Arrow raises converting what it returned."""
+    from deltalake.exceptions import DeltaError
+
+    return (DeltaError, pa.ArrowException)
+
+
+def _corrupt(rel_path: str, exc: BaseException) -> CatalogCorrupt:
+    return CatalogCorrupt(f"unreadable Delta log in {rel_path}: {first_line(exc, _DETAIL)}")
+
+
+#: How much of a backend's error message a catalog error repeats.
+_DETAIL = 300
 
 
 def log_version(entries: list[Entry]) -> int | None:
@@ -85,7 +98,9 @@ def _scan_log(storage: Storage, rel_path: str) -> list[Entry]:
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise NotFound(f"{rel_path} is not a Delta table (no {LOG_DIR})") from exc
     except OSError as exc:
-        raise BackendUnavailable(f"cannot list {rel_path}/{LOG_DIR}: {_one_line(exc)}") from exc
+        raise BackendUnavailable(
+            f"cannot list {rel_path}/{LOG_DIR}: {first_line(exc, _DETAIL)}"
+        ) from exc
     if any(e.escapes for e in entries):
         raise PathOutsideRoot(f"{rel_path}/{LOG_DIR} holds a link leading outside the root")
     return entries
@@ -100,16 +115,18 @@ def _open(storage: Storage, rel_path: str) -> Any:
     try:
         return deltalake.DeltaTable(location, storage_options=_storage_options(storage) or None)
     except OSError as exc:
-        raise BackendUnavailable(f"cannot read Delta table {rel_path}: {_one_line(exc)}") from exc
-    except Exception as exc:  # deltalake raises DeltaError/TableNotFoundError from Rust
-        raise CatalogCorrupt(f"unreadable Delta log in {rel_path}: {_one_line(exc)}") from exc
+        raise BackendUnavailable(
+            f"cannot read Delta table {rel_path}: {first_line(exc, _DETAIL)}"
+        ) from exc
+    except _unreadable() as exc:
+        raise _corrupt(rel_path, exc) from exc
 
 
 def _add_actions(table: Any, rel_path: str) -> pa.Table:
     try:
         return pa.table(table.get_add_actions(flatten=True))
-    except Exception as exc:
-        raise CatalogCorrupt(f"unreadable Delta log in {rel_path}: {_one_line(exc)}") from exc
+    except _unreadable() as exc:
+        raise _corrupt(rel_path, exc) from exc
 
 
 def _info(
@@ -119,8 +136,8 @@ def _info(
         metadata = table.metadata()
         arrow = pa.schema(table.schema().to_arrow())  # deltalake 1.x hands out arro3 objects
         version = table.version()
-    except Exception as exc:
-        raise CatalogCorrupt(f"unreadable Delta log in {rel_path}: {_one_line(exc)}") from exc
+    except _unreadable() as exc:
+        raise _corrupt(rel_path, exc) from exc
     schema = from_arrow(arrow, partition_keys=metadata.partition_columns)
     keys = tuple(_catalog_name(schema, k) for k in metadata.partition_columns)
     rows = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else []
@@ -265,7 +282,7 @@ class DeltaCatalog(DomainCatalog):
                 self.storage.scan("")
         except OSError as exc:
             raise BackendUnavailable(
-                f"cannot read storage root {self.storage.uri}: {_one_line(exc)}"
+                f"cannot read storage root {self.storage.uri}: {first_line(exc, _DETAIL)}"
             ) from exc
         if not present:
             raise BackendUnavailable(f"storage root {self.storage.uri} does not exist")
@@ -282,7 +299,9 @@ class DeltaCatalog(DomainCatalog):
                 return []
             raise BackendUnavailable(f"storage root {self.storage.uri} does not exist") from exc
         except OSError as exc:
-            raise BackendUnavailable(f"cannot list {self.storage.uri}: {_one_line(exc)}") from exc
+            raise BackendUnavailable(
+                f"cannot list {self.storage.uri}: {first_line(exc, _DETAIL)}"
+            ) from exc
         out = []
         for e in entries:
             if e.name.startswith(("_", ".")):

@@ -25,6 +25,7 @@ from lakemesh.errors import (
     MissingExtra,
     NotFound,
     PathOutsideRoot,
+    first_line,
 )
 from lakemesh.schema import from_arrow, normal_name
 from lakemesh.storage import Storage, open_storage
@@ -43,10 +44,6 @@ def _require_pyiceberg() -> None:
         import pyiceberg  # noqa: F401
     except ImportError:
         raise MissingExtra("pyiceberg", "iceberg") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _strip_file_scheme(location: str) -> str:
@@ -111,19 +108,23 @@ def _guard(label: str, what: str) -> Iterator[None]:
     except (ice.NoSuchTableError, ice.NoSuchNamespaceError, ice.NoSuchIdentifierError) as exc:
         raise NotFound(f"{what} is not in iceberg catalog {label}") from exc
     except FileNotFoundError as exc:
-        raise CatalogCorrupt(f"{what}: a metadata file is missing ({_one_line(exc)})") from exc
+        raise CatalogCorrupt(
+            f"{what}: a metadata file is missing ({first_line(exc, 300)})"
+        ) from exc
     except (OSError, ice.RESTError) as exc:
-        raise BackendUnavailable(f"cannot reach iceberg catalog {label}: {_one_line(exc)}") from exc
+        raise BackendUnavailable(
+            f"cannot reach iceberg catalog {label}: {first_line(exc, 300)}"
+        ) from exc
     except Exception as exc:
         from sqlalchemy import exc as sa
 
         cause = (exc.orig or exc) if isinstance(exc, sa.DBAPIError) else exc
         if isinstance(exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError):
             raise BackendUnavailable(
-                f"cannot reach iceberg catalog {label}: {_one_line(cause)}"
+                f"cannot reach iceberg catalog {label}: {first_line(cause, 300)}"
             ) from exc
         raise CatalogCorrupt(
-            f"{what} in iceberg catalog {label} is unreadable: {_one_line(cause)}"
+            f"{what} in iceberg catalog {label} is unreadable: {first_line(cause, 300)}"
         ) from exc
 
 
@@ -439,7 +440,7 @@ def _static_table(storage: Storage, rel_path: str) -> Any:
     try:
         entries = storage.scan(f"{rel_path}/metadata")
     except OSError as exc:
-        raise CatalogCorrupt(f"cannot list {rel_path}/metadata: {_one_line(exc)}") from exc
+        raise CatalogCorrupt(f"cannot list {rel_path}/metadata: {first_line(exc, 300)}") from exc
     files = [
         e for e in entries if e.name.endswith(".metadata.json") and not e.is_dir and not e.escapes
     ]
@@ -452,7 +453,7 @@ def _static_table(storage: Storage, rel_path: str) -> Any:
             table = StaticTable.from_metadata(label, properties=io_properties(storage))
         except (ValueError, KeyError, TypeError) as exc:
             raise CatalogCorrupt(
-                f"unreadable iceberg metadata {newest.path}: {_one_line(exc)}"
+                f"unreadable iceberg metadata {newest.path}: {first_line(exc, 300)}"
             ) from exc
         _check_table(storage, table)
         return table

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 
+from lakemesh.errors import UsageError, first_line
+
 TYPE_CHECKING = False  # not typing's: see lakemesh/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,10 +27,6 @@ if TYPE_CHECKING:
 INTERRUPTED = 130
 #: Options every command understands wherever they stand; True if they take a value.
 GLOBAL_OPTIONS = {"--home": True, "--as": True, "--json": False}
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as written (exit 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,17 +65,17 @@ def _main(args: list[str]) -> int:
         exc.show()
         return exc.exit_code
     except LakemeshError as exc:
-        err.print(f"error: {_one_line(exc)}")
+        err.print(f"error: {first_line(exc)}")
         return 1
     except Exception as exc:
         if _is_store_error(exc):
-            reason = _one_line(getattr(exc, "orig", None) or exc)
+            reason = first_line(getattr(exc, "orig", None) or exc)
             err.print(f"error: metadata store: {reason}")
             return 1
         if os.environ.get("LAKEMESH_DEBUG"):
             raise
         err.print(
-            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+            f"error: internal error ({type(exc).__name__}: {first_line(exc)}); "
             "set LAKEMESH_DEBUG=1 for the traceback"
         )
         return 1
@@ -86,7 +84,7 @@ def _main(args: list[str]) -> int:
 
 def root() -> click.Group:
     """The ``lakemesh`` command group with every command registered."""
-    from lakemesh.cli import catalog, data, governance  # noqa: F401  (register the commands)
+    from lakemesh.cli import access, metadata, query  # noqa: F401  (register the commands)
     from lakemesh.cli._common import app
 
     return app
@@ -138,10 +136,6 @@ def _is_store_error(exc: BaseException) -> bool:
     """A SQLAlchemy error, without importing SQLAlchemy when nothing else did."""
     sa_exc = sys.modules.get("sqlalchemy.exc")
     return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def run() -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from lakemesh.mesh import Mesh
 
-#: ``lakemesh.principals.MESH_ADMIN``, written out so that the CLI's start-up does not
+#: ``lakemesh.access.principals.MESH_ADMIN``, written out so that the CLI's start-up does not
 #: import the store layer for a default value (a test keeps the two equal).
 MESH_ADMIN = "admin@central"
 

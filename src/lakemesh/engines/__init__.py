@@ -31,7 +31,10 @@ from urllib.parse import quote
 
 from sqlglot import exp
 
-from lakemesh.errors import InvalidInput, LakemeshError, MissingExtra
+from lakemesh.errors import EngineError as EngineError
+from lakemesh.errors import InvalidInput, MissingExtra
+from lakemesh.errors import QueryTimeout as QueryTimeout
+from lakemesh.errors import QueryTooLarge as QueryTooLarge
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,27 +51,6 @@ _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 #: Characters DuckDB's file readers treat as glob syntax: a path holding one could
 #: widen a grant to files nobody granted, so such paths are refused outright.
 _GLOB_CHARS = frozenset("*?[]{}")
-
-
-class EngineError(LakemeshError, RuntimeError):
-    """A governed query failed in the engine.
-
-    ``str(error)`` is generic and safe to show the consumer (SPEC 2.8); ``detail``
-    holds the engine's own message for the audit log only.
-    """
-
-    def __init__(self, message: str = "the query failed", *, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.detail = detail if detail is not None else message
-
-
-class QueryTimeout(EngineError, TimeoutError):
-    """The query ran past ``Limits.timeout_seconds`` and was interrupted."""
-
-
-class QueryTooLarge(EngineError):
-    """The result has more than ``Limits.max_rows`` rows, or the query needed more
-    memory than ``Limits.memory_limit``."""
 
 
 class GovernedRelationLike(Protocol):

@@ -40,7 +40,7 @@ Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.
 
 The consumer SQL is then generated once from the plan's AST, must parse (DuckDB's own
 parser) as exactly one SELECT statement whose every function and table function the
-classification allows (``json_serialize_sql``; ``lakemesh.query.functions``), and runs
+classification allows (``json_serialize_sql``; ``lakemesh.engines.functions``), and runs
 once under a wall-clock watchdog (``con.interrupt``); its result streams as Arrow and
 stops at ``max_rows + 1`` rows or ``Limits.max_result_bytes``.
 
@@ -496,7 +496,7 @@ def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Defence in depth: every function and table function DuckDB's own parser finds in
     the consumer SQL is one the classification allows (the planner checked the names
     sqlglot renders; this checks the names DuckDB will bind)."""
-    from lakemesh.query.functions import FunctionRefused, policy
+    from lakemesh.engines.functions import FunctionRefused, policy
 
     # A cursor is a second connection to the same instance: it parses only (the pool
     # warmed the function up) and leaves the query's connection untouched.

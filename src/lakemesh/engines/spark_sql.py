@@ -4,7 +4,7 @@ Spark has no sandbox behind the query: whatever the session can name or call, th
 can reach. The planner already refuses all of this; the engine checks again on the very
 text Spark will parse (defence in depth): exactly one query, reading only the plan's
 relations and its own CTEs in scope, and only functions Spark's classification allows
-(``lakemesh.query.functions``: no Java reflection, file names, XML parsers, settings or
+(``lakemesh.engines.functions``: no Java reflection, file names, XML parsers, settings or
 the OS user).
 """
 
@@ -17,9 +17,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from lakemesh.engines import EngineError, GovernedRelationLike, PlanLike
-from lakemesh.query.functions import FunctionRefused, policy
-from lakemesh.query.rewrite import scoped_tables
-from lakemesh.query.validate import SYNTAX_CALLS, call_name
+from lakemesh.engines.functions import FunctionRefused, policy
+from lakemesh.engines.sqltree import SYNTAX_CALLS, call_name, scoped_tables
 
 #: Names Spark resolves to ``current_user()`` when no column of that name exists, even
 #: quoted (``SELECT `user` FROM t``).

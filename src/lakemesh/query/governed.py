@@ -16,12 +16,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakemesh import audit, keys
-from lakemesh.authz import Authorizer, Decision
-from lakemesh.central import ScanInfo, scan_info
-from lakemesh.domains import Domain, get_domain
+from lakemesh.access.authorizer import Decision
 from lakemesh.engines import Engine, EngineError, Limits, Source, SourceColumn, load_engine
-from lakemesh.errors import LakemeshError, PermissionDenied, TableUnavailable
-from lakemesh.principals import User
+from lakemesh.errors import (
+    BackendUnavailable,
+    LakemeshError,
+    QueryDenied,
+    QueryError,
+    QueryUnavailable,
+    TableUnavailable,
+)
+from lakemesh.errors import QueryFailed as QueryFailed
+from lakemesh.metadata.central import ScanInfo, scan_info
+from lakemesh.metadata.domains import Domain, get_domain
 from lakemesh.query.output import with_unique_names
 from lakemesh.query.plan import Plan, QueryRefused, plan_query
 from lakemesh.query.sources import table_source
@@ -29,10 +36,7 @@ from lakemesh.typedef import TableName
 
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
-
-
-class QueryFailed(PermissionDenied):
-    """What a consumer is told: nothing about hidden data, only where to look it up."""
+    from lakemesh.service.session import Session
 
 
 def run_query(
@@ -49,7 +53,8 @@ def run_query(
     """
     runner = load_engine(engine)  # unknown engine or missing extra: plain bad input
     runner.warm(limits or Limits())
-    actor, authz = mesh.gate.session(principal)
+    session = mesh.gate.session(principal)
+    actor = session.actor
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}
     decisions: dict[str, Any] = {}
@@ -78,7 +83,7 @@ def run_query(
                 )
 
     try:
-        return _plan_run_audit(mesh, sql, authz, actor, runner, limits, correlation, record, write)
+        return _plan_run_audit(mesh, sql, session, runner, limits, correlation, record, write)
     finally:
         mesh.gate.checkpoint_if_due()
 
@@ -86,8 +91,7 @@ def run_query(
 def _plan_run_audit(
     mesh: Mesh,
     sql: str,
-    authz: Authorizer,
-    actor: User,
+    session: Session,
     runner: Engine,
     limits: Limits | None,
     correlation: str,
@@ -96,7 +100,12 @@ def _plan_run_audit(
 ) -> pa.Table:
     try:
         plan, sources = prepare(
-            mesh, sql, principal=actor.name, engine=runner, on_decision=on_decision, authz=authz
+            mesh,
+            sql,
+            principal=session.actor.name,
+            engine=runner,
+            on_decision=on_decision,
+            session=session,
         )
     except KeyboardInterrupt:
         write("aborted", {"reason": "interrupted (Ctrl-C) while planning"})
@@ -105,16 +114,19 @@ def _plan_run_audit(
         write("denied", {"reason": str(exc)})
         # The reason when it depends only on the query text; never the policy (SPEC 2.8).
         shown = f"query refused: {exc.public}" if exc.public else "query refused"
-        raise QueryFailed(f"{shown} (correlation id {correlation})") from exc
+        raise QueryDenied(f"{shown} (correlation id {correlation})") from exc
     except TableUnavailable as exc:  # names only the table the caller named and may read
         write("failed", {"reason": exc.detail, "tables": [exc.table]})
-        raise QueryFailed(f"{exc} (correlation id {correlation})") from exc
+        raise QueryUnavailable(f"{exc} (correlation id {correlation})") from exc
+    except BackendUnavailable as exc:
+        write("failed", {"reason": str(exc)})
+        raise QueryUnavailable(f"query failed (correlation id {correlation})") from exc
     except LakemeshError as exc:
         write("failed", {"reason": str(exc)})
-        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
     except Exception as exc:  # e.g. a table's folder gone: the consumer sees no path
         write("failed", {"reason": _unexpected(exc)})
-        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
     tables: dict[str, Any] = {"tables": list(plan.tables)}
     skipped = {t: list(s.skipped) for t, s in sources.items() if s.skipped}
     if skipped:  # files in a table's folder the catalog does not trust, and why
@@ -129,15 +141,19 @@ def _plan_run_audit(
     except EngineError as exc:
         decision.join()
         write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})
-        raise QueryFailed(f"{exc} (correlation id {correlation})") from exc
+        raise QueryError(f"{exc} (correlation id {correlation})") from exc
+    except BackendUnavailable as exc:
+        decision.join()
+        write("aborted", tables | {"reason": str(exc)})
+        raise QueryUnavailable(f"query failed (correlation id {correlation})") from exc
     except LakemeshError as exc:
         decision.join()
         write("aborted", tables | {"reason": str(exc)})
-        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
     except Exception as exc:
         decision.join()
         write("aborted", tables | {"reason": _unexpected(exc)})
-        raise QueryFailed(f"query failed (correlation id {correlation})") from exc
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
     decision.join()
     return with_unique_names(result)
 
@@ -175,17 +191,16 @@ def prepare(
     principal: str,
     engine: str | Engine = "duckdb",
     on_decision: Callable[[Decision], None] | None = None,
-    authz: Authorizer | None = None,
+    session: Session | None = None,
 ) -> tuple[Plan, dict[str, Source]]:
-    """Plan ``sql`` for ``principal`` on a freshly refreshed policy (or on ``authz``, the
-    caller's, refreshed just before) and find each table's files: everything
+    """Plan ``sql`` for ``principal`` on a freshly refreshed policy (or in ``session``,
+    the caller's, refreshed just before) and find each table's files: everything
     ``run_query`` does before the engine runs, without auditing (for ``run_query`` itself
     and for diagnostics such as the benchmarks' scan checks)."""
     runner = load_engine(engine) if isinstance(engine, str) else engine
-    if authz is None:
-        actor, authz = mesh.gate.session(principal)
-    else:
-        actor = mesh.gate.known(authz, principal)
+    if session is None:
+        session = mesh.gate.session(principal)
+    actor, authz = session.actor, session.authz
     tables: dict[str, tuple[ScanInfo, Domain]] = {}
 
     def info(table: str) -> tuple[ScanInfo, Domain]:
@@ -196,7 +211,7 @@ def prepare(
         return tables[table]
 
     def decide(table: str) -> Decision:
-        d = authz.decide(actor.name, "SELECT", table)
+        d = session.check("SELECT", table)
         if on_decision is not None:
             on_decision(d)
         return d

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from lakemesh.authz import Decision
+from lakemesh.access.authorizer import Decision
 from lakemesh.query import pushdown, rewrite, validate
 from lakemesh.query.rewrite import RELATION_PREFIX, GovernedRelation
 from lakemesh.query.validate import QueryRefused

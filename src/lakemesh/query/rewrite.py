@@ -17,15 +17,16 @@ The stages are small functions run in order by ``lakemesh.query.plan``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from lakemesh.authz import Decision
+from lakemesh.access.authorizer import Decision
+from lakemesh.access.filters import RowFilter, any_of, from_canonical
+from lakemesh.access.masks import Mask, mask_expression
+from lakemesh.engines.sqltree import scoped_tables
 from lakemesh.errors import InvalidInput
-from lakemesh.filters import RowFilter, any_of, from_canonical
-from lakemesh.masks import Mask, mask_expression
 from lakemesh.query.validate import QueryRefused
 
 #: The name the relation's SELECT reads from; the engine puts the table's scan there.
@@ -114,32 +115,6 @@ def _collect(node: exp.Expr, scope: frozenset[str], out: list[Reference]) -> Non
         alias = table.args.get("alias")
         visible = str(alias.this.this).lower() if alias is not None and alias.this else parts[-1]
         out.append(Reference(table, parts, visible))
-
-
-def scoped_tables(
-    node: exp.Expr, scope: frozenset[str] = frozenset()
-) -> Iterator[tuple[exp.Table, frozenset[str]]]:
-    """Every table node under ``node`` (not looking inside tables), in query order, with
-    the CTE names in scope where it appears: a CTE is in scope for the later CTEs of its
-    WITH, for itself only if RECURSIVE, and for the query the WITH belongs to (and that
-    query's subqueries)."""
-    if isinstance(node, exp.Table):
-        yield node, scope
-        return
-    inner = scope
-    with_ = node.args.get("with_")
-    if isinstance(with_, exp.With):
-        recursive = bool(with_.args.get("recursive"))
-        for cte in with_.expressions:
-            name = str(cte.alias_or_name).lower()
-            yield from scoped_tables(cte.this, inner | {name} if recursive else inner)
-            inner = inner | {name}
-    for key, value in node.args.items():
-        if key == "with_":
-            continue
-        for child in value if isinstance(value, list) else [value]:
-            if isinstance(child, exp.Expr):
-                yield from scoped_tables(child, inner)
 
 
 def resolve_references(

@@ -27,7 +27,6 @@ import pyarrow as pa
 
 from lakemesh.catalog import HIVE_NULL
 from lakemesh.catalog.files import DataFile, table_files
-from lakemesh.domains import Domain
 from lakemesh.engines import Source, SourceColumn, SourceFormat
 from lakemesh.engines.types import conform
 from lakemesh.errors import (
@@ -37,7 +36,9 @@ from lakemesh.errors import (
     PathOutsideRoot,
     SchemaConflict,
     TableUnavailable,
+    first_line,
 )
+from lakemesh.metadata.domains import Domain
 from lakemesh.schema import canonical, widen
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
@@ -169,12 +170,12 @@ class _SchemaCheck:
             if schema is None:
                 schema = self.by_blob[hit[2]] = pa.ipc.read_schema(pa.py_buffer(hit[2]))
             return schema
-        from lakemesh.crawler import read_file_schema
+        from lakemesh.metadata.crawler import read_file_schema
 
         try:
             fresh = read_file_schema(self.storage, f.path, f.fmt)[0]
         except (OSError, pa.ArrowException, ValueError) as e:
-            return f"unreadable ({_one_line(e)})"
+            return f"unreadable ({first_line(e, 200)})"
         if self.last is not None and fresh.equals(self.last):
             return self.last
         self.last = fresh
@@ -322,7 +323,7 @@ def _object_store_scan(
                 else:
                     data = pajson.read_json(fh)
         except (OSError, pa.ArrowException, ValueError) as e:
-            raise TableUnavailable(table, f"{f.path}: {_one_line(e)}") from None
+            raise TableUnavailable(table, f"{f.path}: {first_line(e, 200)}") from None
         for key, value in f.partition:
             text = None if value == HIVE_NULL else unquote(value)
             data = data.append_column(key, pa.array([text] * data.num_rows, pa.string()))
@@ -332,8 +333,4 @@ def _object_store_scan(
     try:
         return pa.concat_tables(parts, promote_options="permissive")
     except pa.ArrowException as e:
-        raise TableUnavailable(table, f"files do not concatenate: {_one_line(e)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise TableUnavailable(table, f"files do not concatenate: {first_line(e, 200)}") from None

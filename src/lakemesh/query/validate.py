@@ -7,7 +7,7 @@ Validation has two halves:
   freely), and structural nodes may only carry the arguments listed here. A small table
   of known refusals runs first, so that the common bypasses (file paths, EXPLAIN,
   parameters...) get a precise reason.
-* **Functions** follow the engine's classification (``lakemesh.query.functions``): each
+* **Functions** follow the engine's classification (``lakemesh.engines.functions``): each
   call is named the way the target engine will see it (sqlglot renders the node in that
   engine's dialect) and looked up there; a function the engine does not offer, or one
   that reaches past the row, is refused with its reason. On Spark, a construct sqlglot
@@ -30,9 +30,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, UnsupportedError
 from sqlglot.tokenizer_core import TokenType
 
-from lakemesh.errors import InvalidInput
-from lakemesh.filters import EXTRACT_UNITS, NODES
-from lakemesh.query.functions import ENGINES, FunctionPolicy, FunctionRefused, policy
+from lakemesh.access.filters import EXTRACT_UNITS, NODES
+from lakemesh.engines.functions import ENGINES, FunctionPolicy, FunctionRefused, policy
+from lakemesh.engines.sqltree import SYNTAX_CALLS, call_name
+from lakemesh.errors import QueryRefused as QueryRefused
 
 #: Longest query text accepted, in UTF-8 bytes.
 MAX_QUERY_BYTES = 100_000
@@ -42,18 +43,6 @@ RESERVED_PREFIX = "__lm_"
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,127}")
 _CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 #: The name a function call is rendered with: ``NAME(`` at the start of its SQL.
-_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-
-
-class QueryRefused(InvalidInput):
-    """The consumer's query was refused; the message is a one-line reason for the audit
-    log. ``public`` is what the consumer may be told: the reason itself when it depends
-    only on the query text, a wording that is the same whether a table or column is
-    hidden or absent, or None (a generic "query refused") when the reason is the policy."""
-
-    def __init__(self, message: str, *, public: str | None = None) -> None:
-        super().__init__(message)
-        self.public = public
 
 
 Rule = Callable[[exp.Expr, FunctionPolicy], None]
@@ -172,28 +161,6 @@ EXPRESSIONS: frozenset[type[exp.Expr]] = frozenset(
         exp.JSONPathScript,
         exp.JSONPathSelector,
         exp.JSONPathRecursive,
-    }
-)
-
-#: Nodes that are syntax rather than calls, though sqlglot models them as functions.
-SYNTAX_CALLS: frozenset[type[exp.Expr]] = frozenset(
-    {exp.Cast, exp.TryCast, exp.Extract, exp.Case, exp.If, exp.Exists, exp.Columns, exp.Unnest}
-)
-#: Names a rendered call may start with that are keywords, not engine functions.
-SYNTAX_NAMES = frozenset(
-    {
-        "cast",
-        "try_cast",
-        "extract",
-        "exists",
-        "columns",
-        "interval",
-        "coalesce",
-        "grouping",
-        "grouping_id",
-        "unnest",
-        "unpack",
-        "try",
     }
 )
 
@@ -459,58 +426,6 @@ def validate(tree: exp.Expr, engine: str = "duckdb") -> exp.Expr:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def call_name(node: exp.Expr, engine: str, *, shallow: bool = True) -> str | None:
-    """The lower-case name ``engine`` will call for ``node``, or None when the node is
-    rendered as an operator or a keyword (``a ~ b``, ``x[1]``, ``CAST``).
-
-    An unknown function keeps the name it was written with; a function sqlglot knows is
-    rendered in the engine's dialect, so the name checked is the one the engine binds
-    (``percentile_cont`` may become ``quantile_cont``; ``any_value`` stays itself).
-    ``shallow`` renders the node over stand-ins for its non-literal arguments: each call
-    then costs the same however large its arguments are. The engines check the final
-    text again in full (DuckDB with its own parser, Spark on the generated SQL)."""
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    if not isinstance(node, exp.Func):
-        return None
-    try:
-        target = _shallow(node) if shallow else node
-        rendered = target.sql(dialect=engine, comments=False)
-    except SqlglotError:
-        return function_name(node)
-    match = _CALL.match(rendered)
-    if match is None:
-        return None
-    name = match.group(1).lower()
-    return None if name in SYNTAX_NAMES else name
-
-
-#: Arguments kept as they are when a call is rendered shallow: generators look at them.
-_LEAVES = (exp.Literal, exp.Var, exp.DataType, exp.Boolean, exp.Null, exp.Star)
-
-
-def _shallow(node: exp.Func) -> exp.Expr:
-    def stand_in(value: object) -> object:
-        if isinstance(value, _LEAVES):
-            return value.copy()
-        if isinstance(value, exp.Expr):
-            return exp.column("x")
-        if isinstance(value, list):
-            return [stand_in(v) for v in value]
-        return value
-
-    return type(node)(**{k: stand_in(v) for k, v in node.args.items()})
-
-
-def function_name(node: exp.Expr) -> str:
-    """The lower-case name a function was called by (an Anonymous keeps what was written)."""
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    if isinstance(node, exp.Func):
-        return node.sql_name().lower()
-    return node.key.lower()
 
 
 def _placement(node: exp.Expr) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as _SAError
 
-from lakemesh.errors import InvalidInput, MissingExtra, StoreError
+from lakemesh.errors import InvalidInput, MissingExtra, StoreError, first_line
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -198,4 +198,5 @@ def _alembic_config() -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    """A driver error's own first line (SQLAlchemy wraps it in ``orig``)."""
+    return first_line(getattr(exc, "orig", None) or exc)

@@ -19,12 +19,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from lakemesh import tags as tagmod
-from lakemesh.principals import User
+from lakemesh.access import tags as tagmod
+from lakemesh.access.actions import DATA_ACTIONS, Reason, grant_reason
+from lakemesh.access.principals import User
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
 
-ACTIONS = ("DESCRIBE", "SELECT", "ALTER", "DROP", "UNMASK")
+#: The data actions a grant may give (``ALL`` is the first four).
+ACTIONS = DATA_ACTIONS
 
 
 def changed(conn: Connection, entity: str, entity_id: str) -> None:
@@ -63,7 +65,8 @@ class GrantEntry:
         self.kind: str = row.resource_kind
         self.resource: str = row.resource
         self.expr = _expression(row.resource) if self.kind == "tags" else None
-        self.label = f"grant:{self.id}:tags[{self.expr}]" if self.expr else f"grant:{self.id}"
+        #: Why a decision this grant took part in went as it did (its audit label).
+        self.label: Reason = grant_reason(self.id, str(self.expr) if self.expr else None)
         self.scope: str | None = row.scope_domain
         self.columns = _names(row.columns) if row.columns else None
         self.exclude = _names(row.exclude_columns) if row.exclude_columns else None
@@ -192,7 +195,7 @@ class Snapshot:
     products: set[str] = field(default_factory=set)
     #: Derived, per snapshot state; cleared by every change (see ``_changed``):
     #: (domain, action, table) -> (ceiling permits, labels, valid from, valid until)
-    ceilings: dict[tuple[str, str, str], tuple[Any, tuple[str, ...], float, float]] = field(
+    ceilings: dict[tuple[str, str, str], tuple[Any, tuple[Reason, ...], float, float]] = field(
         default_factory=dict
     )
     #: (grantee, action) -> (tables covered whole, column-limited, valid from, valid until)

@@ -1,5 +1,10 @@
 """Column masks: what a principal without an unmask grant sees instead of a column's values.
 
+The rules (which column, or every column with a tag, is masked and how) are policy,
+stored here: one active rule per target; setting a new one replaces the old (the old row
+keeps its history), and ``none`` removes it. Who may set them is the action registry's
+``mask.set``.
+
 A mask is a method name or a custom SQL expression over the placeholder column ``value``,
 validated by the row filters' allowlist. ``mask_expression`` builds the masked column as a
 sqlglot AST for the query rewriter, which places it inside the table reference so that
@@ -25,16 +30,22 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import secrets
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, cast
 
 from pydantic import model_validator
+from sqlalchemy import Connection, insert, update
 from sqlglot import exp
 
-from lakemesh.errors import InvalidInput
-from lakemesh.filters import canonical_sql, parse_expression, replace_columns
-from lakemesh.typedef import Frozen
+from lakemesh.access.actions import Target
+from lakemesh.access.filters import canonical_sql, parse_expression, replace_columns
+from lakemesh.access.tags import Resource, check_key, check_value, definitions, resource_exists
+from lakemesh.errors import InvalidInput, NotFound
+from lakemesh.errors import InvalidMask as InvalidMask
+from lakemesh.store import tables as t
+from lakemesh.typedef import Frozen, now
 
 METHODS = ("hash", "redact", "null", "last4")
 #: Engines a mask can be rendered for.
@@ -47,10 +58,6 @@ HIDDEN = "****"
 MIN_KEY_BYTES = 16
 
 MaskMethod = Literal["hash", "redact", "null", "last4", "custom"]
-
-
-class InvalidMask(InvalidInput):
-    """A mask specification is malformed, or cannot be applied to a column."""
 
 
 class Mask(Frozen):
@@ -273,3 +280,59 @@ def _decimal(precision: int, scale: int) -> exp.DataType:
             exp.DataTypeParam(this=exp.Literal.number(scale)),
         ],
     )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def mask_target(column: str | None, tag: str | None) -> Target:
+    """What ``mask.set`` is decided on: a column (owned by its domain) or a tag value."""
+    if (column is None) == (tag is None):
+        raise InvalidInput("give exactly one of --column TABLE.COLUMN or --tag KEY=VALUE")
+    if column is not None:
+        res = Resource.parse(column)
+        if res.kind != "column":
+            raise InvalidInput(f"invalid column {column!r}: expected domain.db.table.column")
+        return Target("column", str(res), res.domain)
+    assert tag is not None
+    key, sep, value = tag.partition("=")
+    if not sep:
+        raise InvalidInput(f"invalid tag {tag!r}: expected KEY=VALUE")
+    return Target("tag", f"{check_key(key.strip())}={check_value(value.strip())}")
+
+
+def set_mask(conn: Connection, actor: str, target: Target, spec: str) -> dict[str, Any]:
+    """Replace the active rule on ``target`` with ``spec`` (``none`` removes it)."""
+    assert target.name is not None
+    if target.kind == "column":
+        resource_exists(conn, Resource.parse(target.name))
+    else:
+        key, _, value = target.name.partition("=")
+        allowed = definitions(conn).get(key)
+        if allowed is None:
+            raise NotFound(f"unknown tag key {key!r}")
+        if value not in allowed:
+            raise InvalidInput(f"tag {key!r} does not allow value {value!r}")
+    kind, stamp, m = target.kind, now(), t.masks
+    replaced = conn.execute(
+        update(m)
+        .where(m.c.target_kind == kind, m.c.target == target.name, m.c.removed_at.is_(None))
+        .values(removed_at=stamp)
+    ).rowcount
+    if spec.strip().lower() == "none":
+        if not replaced:
+            raise NotFound(f"there is no mask on {target.name} to remove")
+        return {"target_kind": kind, "target": target.name, "method": None, "removed": True}
+    mask = parse_mask(spec)
+    values = {
+        "id": "m" + secrets.token_hex(8),
+        "target_kind": kind,
+        "target": target.name,
+        "method": mask.method,
+        "expression": mask.sql if mask.method == "custom" else None,
+        "created_by": actor,
+        "created_at": stamp,
+    }
+    conn.execute(insert(m).values(**values))
+    values["created_at"] = stamp.isoformat()
+    return values

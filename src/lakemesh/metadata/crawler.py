@@ -34,7 +34,13 @@ import pyarrow.parquet as pq
 from lakemesh.catalog import EXTENSIONS, HIVE_NULL, Format, Partition, TableInfo, partition_key
 from lakemesh.catalog.builtin import BuiltinCatalog, CatalogWriter
 from lakemesh.catalog.files import MAX_DEPTH, file_format, is_hidden, partition_of
-from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, SchemaConflict
+from lakemesh.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    LakemeshError,
+    SchemaConflict,
+    first_line,
+)
 from lakemesh.schema import (
     Schema,
     SchemaChange,
@@ -323,7 +329,7 @@ class Crawler:
         try:
             return read_file_schema(self.storage, f.path, f.fmt)
         except (OSError, pa.ArrowException, ValueError) as exc:
-            return f"unreadable ({_one_line(exc)})"
+            return f"unreadable ({first_line(exc, 200)})"
 
     # ------------------------------------------------------------------ tables
 
@@ -558,10 +564,6 @@ def _value_kind(v: str) -> str:
     except ValueError:
         pass  # 2024-13-45: looks like a date, is text
     return "string"
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def crawl_domain(

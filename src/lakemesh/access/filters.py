@@ -6,7 +6,7 @@ and on every run, reads nothing but the row, and cannot be shadowed by names in 
 consumer's SQL. Validation is an allowlist over sqlglot node classes and their arguments;
 only the canonical text that sqlglot regenerates from the validated AST is ever stored
 (SPEC invariant 4: nothing the user typed reaches SQL verbatim). Custom masks reuse the
-same validator (``lakemesh.masks``).
+same validator (``lakemesh.access.masks``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.tokenizer_core import TokenType
 
+from lakemesh.errors import InvalidFilter as InvalidFilter
 from lakemesh.errors import InvalidInput
 from lakemesh.typedef import Frozen
 
 #: Longest policy text accepted from a user, in UTF-8 bytes.
 MAX_LENGTH = 4096
-
-
-class InvalidFilter(InvalidInput):
-    """A row filter is malformed or uses something outside the allowlist."""
 
 
 _UNARY = frozenset({"this"})

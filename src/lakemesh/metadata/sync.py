@@ -23,8 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func, insert, select, update
 
-from lakemesh import audit, central, events
-from lakemesh.alerts import raise_alert
+from lakemesh import audit, events
 from lakemesh.catalog import (
     Changes,
     DomainCatalog,
@@ -33,8 +32,10 @@ from lakemesh.catalog import (
     TableInfo,
     TableRef,
 )
-from lakemesh.domains import Domain
-from lakemesh.errors import LakemeshError, NotFound
+from lakemesh.errors import LakemeshError, NotFound, PlanRefused
+from lakemesh.events.alerts import raise_alert
+from lakemesh.metadata import central
+from lakemesh.metadata.domains import Domain
 from lakemesh.store import Store
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
@@ -111,7 +112,7 @@ class Syncer:
             catalog = domain.catalog()
             plan = self._plan(domain, catalog, None if mode == "full" else cursor, result)
             self._apply(domain, catalog, plan, result)
-        except _Refused:
+        except PlanRefused:
             pass  # the result already says why
         except Interrupted:
             result.status = "interrupted"
@@ -177,7 +178,7 @@ class Syncer:
             result.warnings.append(f"forced past: {reason}")
             return
         result.status, result.error = "refused", f"{reason}; nothing was deleted (--force)"
-        raise _Refused
+        raise PlanRefused
 
     # ------------------------------------------------------------------ applying
 
@@ -211,7 +212,7 @@ class Syncer:
             if self.should_stop():
                 raise Interrupted
             with self.store.write() as conn:
-                if central.remove_table(conn, domain.name, db, name):
+                if central.remove_table(conn, domain.name, db, name, actor=self.actor):
                     result.tables_removed += 1
                     audit.record(
                         conn,
@@ -257,7 +258,9 @@ class Syncer:
     ) -> None:
         """One table's central change, its events and alerts: one transaction."""
         with self.store.write() as conn:
-            applied = central.apply_table(conn, domain.name, domain.id, info, parts, delta)
+            applied = central.apply_table(
+                conn, domain.name, domain.id, info, parts, delta, actor=self.actor
+            )
             if applied.changed:
                 audit.record(
                     conn,
@@ -389,7 +392,10 @@ class Syncer:
                     events.emit(
                         conn,
                         events.SyncCompleted(
-                            domain=domain.name, mode=result.mode, summary=_counts(result)
+                            domain=domain.name,
+                            mode=result.mode,
+                            summary=_counts(result),
+                            actor=self.actor,
                         ),
                     )
             elif result.status in ("failed", "refused"):
@@ -409,7 +415,7 @@ class Syncer:
                         domain=domain.name, mode=result.mode, reason=result.error or ""
                     )
                 )
-                events.emit(conn, event)
+                events.emit(conn, event.model_copy(update={"actor": self.actor}))
             if state:
                 conn.execute(
                     update(t.sync_state)
@@ -443,10 +449,6 @@ class _Plan:
     known: dict[tuple[str, str], str]
     #: Where the domain cursor moves once every table of the plan has landed.
     cursor: str | None
-
-
-class _Refused(LakemeshError):
-    """Internal: the plan was refused; the result already says why."""
 
 
 _AUDIT_OUTCOME = {"ok": "ok", "failed": "failed", "refused": "refused", "interrupted": "aborted"}

@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from lakemesh import events, policy, search
+from lakemesh import events
+from lakemesh.access import snapshot as policy
 from lakemesh.catalog import Partition, PartitionDelta, PartitionRow, TableInfo, partition_key
 from lakemesh.errors import NotFound
+from lakemesh.metadata import search
 from lakemesh.schema import Column, Schema, SchemaChange, diff
 from lakemesh.store import Store
 from lakemesh.store import tables as t
@@ -76,8 +78,11 @@ def apply_table(
     info: TableInfo,
     partitions: Sequence[PartitionRow] | None,
     delta: PartitionDelta | None = None,
+    *,
+    actor: str | None = None,
 ) -> Applied:
-    """Make the central copy of one table equal to ``info`` and its partitions.
+    """Make the central copy of one table equal to ``info`` and its partitions (its
+    events name ``actor``, who caused the sync).
 
     ``partitions`` is the table's full listing (diffed against what we hold); ``delta``
     is a change-feed delta applied as upserts and removals. Idempotent: applying the
@@ -148,11 +153,13 @@ def apply_table(
         search.index_table(conn, table_id, name, info.description, schema)
     if out.created or out.schema_changes:
         policy.changed(conn, "table", name)  # the authorizer must see new tables and columns
-    _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1))
+    _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1), actor)
     return out
 
 
-def remove_table(conn: Connection, domain: str, database: str, table: str) -> bool:
+def remove_table(
+    conn: Connection, domain: str, database: str, table: str, *, actor: str | None = None
+) -> bool:
     name = str(TableName(domain, database, table))
     ct = t.catalog_tables
     table_id = conn.execute(select(ct.c.id).where(ct.c.full_name == name)).scalar()
@@ -169,17 +176,24 @@ def remove_table(conn: Connection, domain: str, database: str, table: str) -> bo
     policy.changed(conn, "table", name)
     if untagged.rowcount:
         policy.changed(conn, "tag_assignment", name)
-    events.emit(conn, events.TableRemoved(domain=domain, table=name))
+    events.emit(conn, events.TableRemoved(domain=domain, table=name, actor=actor))
     return True
 
 
 def _emit_applied(
-    conn: Connection, domain: str, name: str, info: TableInfo, out: Applied, schema_version: int
+    conn: Connection,
+    domain: str,
+    name: str,
+    info: TableInfo,
+    out: Applied,
+    schema_version: int,
+    actor: str | None,
 ) -> None:
     if out.created:
         events.emit(
             conn,
             events.TableCreated(
+                actor=actor,
                 domain=domain,
                 table=name,
                 format=info.format,
@@ -192,6 +206,7 @@ def _emit_applied(
         events.emit(
             conn,
             events.SchemaChanged(
+                actor=actor,
                 domain=domain,
                 table=name,
                 version=schema_version,
@@ -203,6 +218,7 @@ def _emit_applied(
         events.emit(
             conn,
             events.TableUpdated(
+                actor=actor,
                 domain=domain,
                 table=name,
                 fields=out.changed_fields,

@@ -21,18 +21,20 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 
-from lakemesh.authz import Authorizer, both
+from lakemesh.access.actions import Reason, Target
+from lakemesh.access.authorizer import both
+from lakemesh.access.principals import CENTRAL, ROLES, User
+from lakemesh.access.snapshot import ACTIONS, GrantEntry, Snapshot, TableMeta
+from lakemesh.access.tags import TagExpression, check_expression
 from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from lakemesh.policy import ACTIONS, GrantEntry, Snapshot, TableMeta
-from lakemesh.principals import CENTRAL, ROLES, User
 from lakemesh.store import tables as t
-from lakemesh.tags import TagExpression, check_expression
 from lakemesh.typedef import TableName, check_object_name, now
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -98,10 +100,30 @@ class GrantRequest:
     expires: str | None = None
 
 
-def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) -> dict[str, Any]:
-    """Validate authority and shape, then insert; returns the stored grant as a dict."""
-    s = authz.snapshot
-    stamp = now()
+class Resolved(NamedTuple):
+    """A grant request checked against the catalog and the tag vocabulary: what it is
+    on (and which domain owns that), and its options in their stored form."""
+
+    request: GrantRequest
+    kind: str  #: "table", "database" or "tags"
+    resource: str
+    domain: str  #: the owning domain ("" for a tag expression: it may span domains)
+    table: TableMeta | None
+    expr: TagExpression | None
+    columns: frozenset[str] | None
+    exclude: frozenset[str] | None
+    row_filter: str | None
+    expiry: Expiry | None
+
+    @property
+    def target(self) -> Target:
+        """What ``grant.create`` is decided on."""
+        return Target(self.kind, self.resource, self.domain or None)  # type: ignore[arg-type]
+
+
+def resolve(conn: Connection, s: Snapshot, req: GrantRequest) -> Resolved:
+    """Check a request's shape, grantee, resource, columns, filter and expiry: every
+    error that depends only on what the caller typed, before any authority is looked at."""
     if sum(x is not None for x in (req.table, req.database, req.tags)) != 1:
         raise InvalidInput("give exactly one of --on TABLE, --on DATABASE or --tags EXPR")
     for option, given in (
@@ -117,44 +139,55 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
     kind, resource, domain, tm, expr = _resource(conn, s, req)
     if (req.columns or req.exclude_columns or req.row_filter) and tm is None:
         raise InvalidInput("column lists and row filters apply to a table grant (--on TABLE)")
-    columns = _check_columns(tm, req.columns) if req.columns else None
-    exclude = _check_columns(tm, req.exclude_columns) if req.exclude_columns else None
-    row_filter = _check_filter(tm, req.row_filter) if req.row_filter else None
-    expiry = parse_expiry(req.expires, stamp) if req.expires else None
-    expires = expiry.at if expiry else None
+    return Resolved(
+        req,
+        kind,
+        resource,
+        domain,
+        tm,
+        expr,
+        _check_columns(tm, req.columns) if req.columns else None,
+        _check_columns(tm, req.exclude_columns) if req.exclude_columns else None,
+        _check_filter(tm, req.row_filter) if req.row_filter else None,
+        parse_expiry(req.expires, now()) if req.expires else None,
+    )
+
+
+def create(
+    conn: Connection, s: Snapshot, actor: User, r: Resolved, authority: Reason
+) -> dict[str, Any]:
+    """Insert a resolved grant made on ``authority`` (the reason ``grant.create`` was
+    allowed); returns the stored grant as a dict, or the identical grant already held.
+
+    The mesh admin's grants are unscoped; an owning domain's tag grants are scoped to
+    its own tables; a delegation is fitted inside one grant of the actor's domain."""
+    req, stamp = r.request, now()
+    columns, exclude, row_filter = r.columns, r.exclude, r.row_filter
+    expires = r.expiry.at if r.expiry else None
     scope: str | None = None
     parent_id = None
-    delegating = _delegates(s, actor, kind, domain, expr)
-    if actor.is_mesh_admin:
-        pass
-    elif (
-        not delegating
-        and actor.role in ("steward", "admin")
-        and (actor.domain == domain or kind == "tags")
-    ):
-        scope = actor.domain if kind == "tags" else None  # a domain tags only its own tables
-    elif delegating:
+    if authority.kind == "owner" and r.kind == "tags":
+        scope = actor.domain  # a domain tags only its own tables
+    elif authority.kind == "delegation":
+        if req.grantable:
+            raise PermissionDenied("a delegated grant cannot be grantable (two levels only)")
         wanted = columns
         if exclude is not None:  # an exclusion is kept as the columns it leaves
-            assert tm is not None
-            wanted = tm.colset - exclude
-        derived = _delegation(s, actor, req, kind, resource, tm, expr, wanted, expires)
+            assert r.table is not None
+            wanted = r.table.colset - exclude
+        derived = _delegation(s, actor, req, r.kind, r.resource, r.table, r.expr, wanted, expires)
         parent_id, scope = derived.parent.id, derived.parent.scope
         columns, exclude = derived.columns, None
         if derived.parent.row_filter:
             inherited = derived.parent.row_filter
             row_filter = both(row_filter, inherited) if row_filter else inherited
         expires = derived.expires
-        if req.grantable:
-            raise PermissionDenied("a delegated grant cannot be grantable (two levels only)")
-    else:
-        raise PermissionDenied(f"{actor.name} may not grant on {resource}")
     values = {
         "id": "g" + secrets.token_hex(8),
         "principal": req.principal,
         "actions": json.dumps(list(req.actions)),
-        "resource_kind": kind,
-        "resource": resource,
+        "resource_kind": r.kind,
+        "resource": r.resource,
         "scope_domain": scope,
         "columns": json.dumps(sorted(columns)) if columns is not None else None,
         "exclude_columns": json.dumps(sorted(exclude)) if exclude is not None else None,
@@ -170,8 +203,8 @@ def create(conn: Connection, authz: Authorizer, actor: User, req: GrantRequest) 
         return public(same) | {"existing": True}
     conn.execute(insert(t.grants).values(**values))
     out = public(values)
-    if expiry is not None and expiry.note:
-        out["notes"] = [expiry.note]
+    if r.expiry is not None and r.expiry.note:
+        out["notes"] = [r.expiry.note]
     return out
 
 
@@ -208,14 +241,14 @@ def _held(conn: Connection, values: dict[str, Any], at: datetime) -> dict[str, A
 
 def list_grants(
     conn: Connection,
-    actor: User,
+    visible: Callable[[Target], bool],
     *,
     on: str | None = None,
     to: str | None = None,
     include_inactive: bool = False,
 ) -> list[dict[str, Any]]:
-    """The grants ``actor`` may see, newest first: the ones it made or may revoke, and
-    the ones that apply to it (to itself, its domain role or its domain).
+    """The grants ``visible`` admits (``grant.read``: the ones the caller made or may
+    revoke, and the ones that apply to it), newest first.
 
     ``on`` names a table (its database's grants cover it too) or a database; ``to`` one
     grantee. Revoked and expired grants only with ``include_inactive``."""
@@ -226,17 +259,28 @@ def list_grants(
     if to is not None:
         q = q.where(g.principal == to)
     at = now()
-    mine = {actor.name, f"{actor.domain}:{actor.role}", actor.domain}
     out = []
     for row in conn.execute(q):
-        if not (row.principal in mine or _may_revoke(actor, row)):
-            continue
         expired = row.expires_at is not None and row.expires_at <= at
         status = "revoked" if row.revoked_at else "expired" if expired else "active"
         if status != "active" and not include_inactive:
             continue
-        out.append(public(dict(row._mapping)) | {"status": status})
+        if visible(target(row)):
+            out.append(public(dict(row._mapping)) | {"status": status})
     return out
+
+
+def target(row: Any) -> Target:
+    """A stored grant as the resource ``grant.read`` and ``grant.revoke`` decide on."""
+    owner = row.scope_domain if row.resource_kind == "tags" else row.resource.split(".")[0]
+    return Target("grant", row.id, owner or None, row.granted_by, row.principal)
+
+
+def get(conn: Connection, grant_id: str) -> Any:
+    row = conn.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
+    if row is None:
+        raise NotFound(f"unknown grant {grant_id!r}")
+    return row
 
 
 def _covering(resource: str) -> list[str]:
@@ -251,24 +295,20 @@ def _covering(resource: str) -> list[str]:
     raise InvalidInput(f"invalid --on {resource!r}: expected domain.db or domain.db.table")
 
 
-def revoke(conn: Connection, actor: User, grant_id: str) -> list[str]:
-    """Revoke a grant and, transitively, the grants delegated from it; returns their ids."""
-    row = conn.execute(select(t.grants).where(t.grants.c.id == grant_id)).first()
-    if row is None:
-        raise NotFound(f"unknown grant {grant_id!r}")
-    if row.revoked_at is not None:
-        raise Conflict(f"grant {grant_id} is already revoked")
-    if not _may_revoke(actor, row):
-        raise PermissionDenied(f"{actor.name} may not revoke grant {grant_id}")
+def revoke(conn: Connection, actor: str, grant_id: str) -> list[str]:
+    """Revoke a grant and, transitively, the grants delegated from it; returns their ids.
+
+    Compare-and-set on the grant's state: of two concurrent revokers exactly one wins,
+    the other gets ``Conflict`` and changes nothing."""
     stamp, revoked, todo = now(), [], [grant_id]
     while todo:
         gid = todo.pop()
         done = conn.execute(
             update(t.grants)
             .where(t.grants.c.id == gid, t.grants.c.revoked_at.is_(None))
-            .values(revoked_at=stamp, revoked_by=actor.name)
+            .values(revoked_at=stamp, revoked_by=actor)
         )
-        if done.rowcount == 1:  # compare-and-set: exactly one revoker wins
+        if done.rowcount == 1:
             revoked.append(gid)
             todo += conn.execute(
                 select(t.grants.c.id).where(
@@ -337,23 +377,11 @@ def _check_columns(tm: TableMeta | None, cols: list[str]) -> frozenset[str]:
 
 
 def _check_filter(tm: TableMeta | None, text: str) -> str:
-    from lakemesh.filters import parse_row_filter
+    from lakemesh.access.filters import parse_row_filter
 
     assert tm is not None
     types = dict.fromkeys(tm.columns, "")
     return parse_row_filter(text, types).sql
-
-
-def _delegates(
-    s: Snapshot, actor: User, kind: str, domain: str, expr: TagExpression | None
-) -> bool:
-    """A domain admin acting on another domain's resources (or on a tag expression its
-    domain was granted) is delegating what the domain holds."""
-    if actor.role != "admin" or actor.domain == CENTRAL:
-        return False
-    if kind != "tags":
-        return domain != actor.domain
-    return any(g.grantable and str(g.expr) == str(expr) for g in s.tagged.get(actor.domain, ()))
 
 
 class _Derived(NamedTuple):
@@ -496,15 +524,3 @@ def _grant_cols(g: GrantEntry, tm: TableMeta) -> frozenset[str]:
     if g.exclude is not None:
         return tm.colset - g.exclude
     return tm.colset
-
-
-def _may_revoke(actor: User, row: Any) -> bool:
-    if actor.is_mesh_admin or row.granted_by == actor.name:
-        return True
-    owner = row.scope_domain if row.resource_kind == "tags" else row.resource.split(".")[0]
-    if owner and actor.domain == owner and actor.role in ("steward", "admin"):
-        return True
-    grantee_domain = row.principal.partition("@")[2] or row.principal.partition(":")[0]
-    return (
-        actor.role == "admin" and grantee_domain == actor.domain and row.principal != actor.domain
-    )

@@ -10,12 +10,12 @@ caller may not see reads like one that does not exist (SPEC 2.8).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, false, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from lakemesh.errors import Conflict, NotFound
-from lakemesh.principals import User
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
 
@@ -31,41 +31,38 @@ def raise_alert(
 
 
 def list_alerts(
-    conn: Connection, actor: User, *, include_resolved: bool = False
+    conn: Connection, visible: Callable[[str | None], bool], *, include_resolved: bool = False
 ) -> list[dict[str, Any]]:
-    """The alerts ``actor`` may see, newest first; open ones only unless asked."""
-    q = _visible(actor).order_by(t.alerts.c.id.desc())
+    """The alerts whose domain ``visible`` admits (None: a mesh-wide alert), newest
+    first; open ones only unless asked."""
+    q = _query().order_by(t.alerts.c.id.desc())
     if not include_resolved:
         q = q.where(t.alerts.c.resolved_at.is_(None))
-    return [_public(r) for r in conn.execute(q)]
+    return [_public(r) for r in conn.execute(q) if visible(r.domain)]
 
 
-def acknowledge(conn: Connection, actor: User, alert_id: int) -> dict[str, Any]:
-    """Resolve an open alert as ``actor`` (compare-and-set: one acknowledger wins)."""
-    row = conn.execute(_visible(actor).where(t.alerts.c.id == alert_id)).first()
+def get(conn: Connection, alert_id: int) -> dict[str, Any]:
+    row = conn.execute(_query().where(t.alerts.c.id == alert_id)).first()
     if row is None:
         raise NotFound(f"unknown alert {alert_id}")
-    if row.resolved_at is not None:
-        raise Conflict(f"alert {alert_id} is already resolved")
+    return _public(row)
+
+
+def acknowledge(conn: Connection, actor: str, alert_id: int) -> dict[str, Any]:
+    """Resolve an open alert as ``actor`` (compare-and-set: one acknowledger wins)."""
     done = conn.execute(
         update(t.alerts)
         .where(t.alerts.c.id == alert_id, t.alerts.c.resolved_at.is_(None))
-        .values(resolved_at=now(), resolved_by=actor.name)
+        .values(resolved_at=now(), resolved_by=actor)
     )
     if done.rowcount != 1:
         raise Conflict(f"alert {alert_id} is already resolved")
-    updated = conn.execute(_visible(actor).where(t.alerts.c.id == alert_id)).one()
-    return _public(updated)
+    return get(conn, alert_id)
 
 
-def _visible(actor: User) -> Any:
+def _query() -> Any:
     a, d = t.alerts, t.domains
-    q = select(a, d.c.name.label("domain")).select_from(a.outerjoin(d, d.c.id == a.c.domain_id))
-    if actor.is_mesh_admin:
-        return q
-    if actor.role in ("steward", "admin"):
-        return q.where(d.c.name == actor.domain)
-    return q.where(false())
+    return select(a, d.c.name.label("domain")).select_from(a.outerjoin(d, d.c.id == a.c.domain_id))
 
 
 def _public(row: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from lakemesh.errors import LakemeshError
 
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
-    from lakemesh.sync import SyncResult
+    from lakemesh.metadata.sync import SyncResult
 
 domain_app = group("domain", "Create and inspect domains.")
 alerts_app = group("alerts", "Conditions an operator must look at (failed syncs, ...).")
@@ -112,7 +112,7 @@ def domain_create(
 ) -> None:
     """Register a domain with its storage root and catalog."""
     with open_mesh(home) as mesh:
-        d = mesh.create_domain(
+        d = mesh.domains.create(
             name,
             storage,
             catalog=catalog,
@@ -135,7 +135,7 @@ def domain_create(
 def domain_list(home: str | None, json_: bool) -> None:
     """List domains."""
     with open_mesh(home) as mesh:
-        domains = [d.public() for d in mesh.domains()]
+        domains = [d.public() for d in mesh.domains.all()]
     if json_:
         print_json(domains)
         return
@@ -150,9 +150,9 @@ def domain_list(home: str | None, json_: bool) -> None:
 def domain_show(name: str, home: str | None, json_: bool) -> None:
     """Show one domain with its sync state."""
     with open_mesh(home) as mesh:
-        data = mesh.domain(name).public()
-        data["sync"] = next((s for s in mesh.sync_status() if s["domain"] == name), None)
-        data["tables"] = [t["full_name"] for t in mesh.tables(name)]
+        data = mesh.domains.get(name).public()
+        data["sync"] = next((s for s in mesh.domains.status() if s["domain"] == name), None)
+        data["tables"] = [t["full_name"] for t in mesh.catalog.tables(name)]
     if json_:
         print_json(data)
         return
@@ -181,7 +181,7 @@ def crawl(
     --database. A crawl that finds no table exits 1 and says why.
     """
     with open_mesh(home) as mesh, progress_bar(not json_) as progress:
-        report = mesh.crawl(domain, path, database, progress=progress, as_=as_)
+        report = mesh.domains.crawl(domain, path, database, progress=progress, as_=as_)
     warn(report.warnings)
     if json_:
         print_json(report.as_dict())
@@ -249,7 +249,9 @@ def sync(
             )
             return
         with progress_bar(not json_) as progress:
-            results = mesh.sync(names or None, full=full, force=force, progress=progress, as_=as_)
+            results = mesh.domains.sync(
+                names or None, full=full, force=force, progress=progress, as_=as_
+            )
     _show_results(results, json_)
     bad = [r for r in results if r.status != "ok"]
     if bad:
@@ -313,7 +315,7 @@ def _watch(
         full = time.monotonic() >= next_repair
         if full:
             next_repair = time.monotonic() + repair_interval
-        results = mesh.sync(names or None, full=full, force=force, stop=stop, as_=as_)
+        results = mesh.domains.sync(names or None, full=full, force=force, stop=stop, as_=as_)
         if json_:
             for r in results:
                 sys.stdout.write(json.dumps(r.summary(), default=str) + "\n")
@@ -326,7 +328,7 @@ def _watch(
 
 def _sync_status(home: str | None, json_: bool) -> None:
     with open_mesh(home) as mesh:
-        rows = mesh.sync_status()
+        rows = mesh.domains.status()
     if json_:
         print_json(rows)
         return
@@ -368,7 +370,7 @@ def _sync_status(home: str | None, json_: bool) -> None:
 def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
     """Open alerts the caller may see (a domain's stewards and admins see its alerts)."""
     with open_mesh(home) as mesh:
-        rows = mesh.alerts(include_resolved=all_, as_=as_)
+        rows = mesh.alerts.all(include_resolved=all_, as_=as_)
     if json_:
         print_json(rows)
         return
@@ -397,7 +399,7 @@ def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
 def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
     """Acknowledge an open alert: it is resolved, and who did it is kept."""
     with open_mesh(home) as mesh:
-        alert = mesh.acknowledge_alert(alert_id, as_=as_)
+        alert = mesh.alerts.acknowledge(alert_id, as_=as_)
     if json_:
         print_json(alert)
     else:
@@ -412,7 +414,7 @@ def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
 def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
     """Full-text search over table names, column names and descriptions."""
     with open_mesh(home) as mesh:
-        hits = mesh.search(text, as_=as_)
+        hits = mesh.catalog.search(text, as_=as_)
     if json_:
         print_json(hits)
         return
@@ -436,7 +438,7 @@ def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
 def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -> None:
     """One table: schema, partitions, tags, masks, product info and schema history."""
     with open_mesh(home) as mesh:
-        data = mesh.show(table, as_=as_, partitions=partitions)
+        data = mesh.catalog.show(table, as_=as_, partitions=partitions)
     if json_:
         print_json(data)
         return

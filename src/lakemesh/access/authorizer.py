@@ -30,14 +30,23 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from lakemesh.policy import GrantEntry, MaskRule, Snapshot, TableMeta
-from lakemesh.principals import CENTRAL, User
-from lakemesh.tags import TagExpression
-
-OWNER_IMPLICIT = {
-    "admin": frozenset({"DESCRIBE", "ALTER"}),
-    "steward": frozenset({"DESCRIBE", "ALTER"}),
-}
+from lakemesh.access.actions import (
+    ACTIONS,
+    DISCOVERY,
+    MESH_ADMIN,
+    OWNER_IMPLICIT,
+    OWNING_DOMAIN,
+    Reason,
+    Target,
+    ceiling_reason,
+    delegates,
+    domain_admin_reason,
+    mask_reason,
+    owner_reason,
+)
+from lakemesh.access.principals import CENTRAL, User
+from lakemesh.access.snapshot import GrantEntry, MaskRule, Snapshot, TableMeta
+from lakemesh.access.tags import TagExpression
 
 
 class Permit(NamedTuple):
@@ -49,8 +58,10 @@ class Permit(NamedTuple):
 
 
 class Decision(NamedTuple):
-    """The gate's answer. Immutable tuples: a decision is made per table reference, so
-    it must be cheap to build (a frozen dataclass costs a setattr per field)."""
+    """The gate's answer, for a data action on a table or an administrative action on
+    any resource (``table`` then names that resource). Immutable tuples: a decision is
+    made per table reference, so it must be cheap to build (a frozen dataclass costs a
+    setattr per field)."""
 
     allowed: bool
     principal: str
@@ -59,8 +70,12 @@ class Decision(NamedTuple):
     columns: tuple[str, ...] = ()
     permits: tuple[Permit, ...] = ()
     masks: Mapping[str, MaskRule] = MappingProxyType({})
-    determined_by: tuple[str, ...] = ()
+    determined_by: tuple[Reason, ...] = ()
     missing: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return self.table
 
     @property
     def row_filters(self) -> tuple[str, ...] | None:
@@ -76,9 +91,48 @@ class Authorizer:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
 
+    # ------------------------------------------------------------------ any action
+
+    def check(self, principal: str, action: str, target: Target | str) -> Decision:
+        """The decision for any registered action: a data action on a table (``target``
+        its name) is decided by the grants, an administrative action by its rule."""
+        registered = ACTIONS.get(action)
+        if registered is None:
+            return Decision(
+                False, principal, action, str(target), missing=f"unknown action {action}"
+            )
+        if registered.rule is None:
+            return self.decide(
+                principal, action, target if isinstance(target, str) else str(target)
+            )
+        assert isinstance(target, Target)
+        name = str(target)
+        user = self.snapshot.users.get(principal)
+        if user is None:
+            return Decision(
+                False, principal, action, name, missing=f"unknown principal {principal}"
+            )
+        reason = registered.rule(user, target, self.snapshot)
+        if reason is None:
+            return Decision(
+                False, principal, action, name, missing=registered.refused(user, target)
+            )
+        return Decision(True, principal, action, name, determined_by=(reason,))
+
     # ------------------------------------------------------------------ one table
 
-    def decide(self, principal: str, action: str, table: str, at: float | None = None) -> Decision:
+    def decide(
+        self,
+        principal: str,
+        action: str,
+        table: str,
+        at: float | None = None,
+        trace: dict[str, str] | None = None,
+    ) -> Decision:
+        """The decision for a data action on a table. With ``trace``, every grant that was
+        looked at and did not give anything is entered there with the reason (what
+        ``access explain`` shows as "why not": the decision's own account, not a second
+        opinion)."""
         s = self.snapshot
         tm = s.tables.get(table)
         if tm is None:
@@ -102,9 +156,13 @@ class Authorizer:
                 (Permit(tm.colset, None, ()),),
                 determined_by=(implicit,),
             )
-        permits, by = _permits(s, user.principals, action, tm, at)
+        permits, by = _permits(s, user.principals, action, tm, at, trace)
+        if trace is not None and user.domain not in (tm.domain, CENTRAL):
+            _trace_domain(s, user.domain, action, tm, at, trace)
         if permits and user.domain != tm.domain and user.domain != CENTRAL:
             ceiling, ceiling_by = _ceiling(s, user.domain, action, tm, at)
+            if trace is not None:
+                _trace_bounded(permits, ceiling, tm.colset, user.domain, action, trace)
             if not ceiling:
                 return Decision(
                     False,
@@ -114,7 +172,7 @@ class Authorizer:
                     missing=f"domain {user.domain} holds no {action} grant on {table}",
                 )
             permits = _intersect(permits, ceiling, tm.colset)
-            by += tuple(f"ceiling:{b}" for b in ceiling_by)
+            by += ceiling_by
             if not permits:
                 return Decision(
                     False,
@@ -130,7 +188,7 @@ class Authorizer:
             if held.allowed:  # a consumer admin sees what its domain holds, to delegate it
                 return held._replace(
                     principal=principal,
-                    determined_by=(f"domain-admin:{user.domain}", *held.determined_by),
+                    determined_by=(domain_admin_reason(user.domain), *held.determined_by),
                 )
         if not permits:
             return Decision(
@@ -142,18 +200,18 @@ class Authorizer:
             )
         columns = _ordered(tm, permits)
         masks = self._masks(user, tm, columns, at) if action == "SELECT" else {}
-        mask_by = tuple(f"mask:{m.id}:{c}" for c, m in masks.items())
+        mask_by = tuple(mask_reason(m.id, c) for c, m in masks.items())
         return Decision(
             True, principal, action, table, columns, tuple(permits), masks, by + mask_by
         )
 
-    def _implicit(self, user: User, action: str, tm: TableMeta) -> str | None:
+    def _implicit(self, user: User, action: str, tm: TableMeta) -> Reason | None:
         if user.is_mesh_admin and action == "DESCRIBE":
-            return "mesh-admin"
+            return MESH_ADMIN
         if user.domain == tm.domain and action in OWNER_IMPLICIT.get(user.role, ()):
-            return f"owner:{user.role}"
+            return owner_reason(user.role)
         if action == "DESCRIBE" and tm.product:
-            return "discovery:product"
+            return DISCOVERY
         return None
 
     def _domain_decision(self, domain: str, action: str, tm: TableMeta, at: float) -> Decision:
@@ -165,7 +223,7 @@ class Authorizer:
                 tm.name,
                 tm.columns,
                 (Permit(tm.colset, None, ()),),
-                determined_by=("owner:domain",),
+                determined_by=(OWNING_DOMAIN,),
             )
         permits, by = _permits(self.snapshot, (domain,), action, tm, at)
         if not permits:
@@ -235,7 +293,7 @@ class Authorizer:
                 allowed |= s.domain_tables.get(user.domain, set())
             if action == "DESCRIBE":
                 allowed |= s.products
-                if user.role == "admin" and user.domain != CENTRAL:
+                if delegates(user):
                     held_full, held_part = _covered(s, (user.domain,), action, at)
                     allowed |= held_full | held_part.keys()
         return [n for n in tables if n in allowed]
@@ -246,14 +304,19 @@ class Authorizer:
 
 def _delegates(user: User, tm: TableMeta) -> bool:
     """A consumer domain's admin looking at another domain's table."""
-    return user.role == "admin" and user.domain not in (CENTRAL, tm.domain)
+    return delegates(user) and user.domain != tm.domain
 
 
 def _permits(
-    s: Snapshot, grantees: Iterable[str], action: str, tm: TableMeta, at: float
-) -> tuple[list[Permit], tuple[str, ...]]:
+    s: Snapshot,
+    grantees: Iterable[str],
+    action: str,
+    tm: TableMeta,
+    at: float,
+    trace: dict[str, str] | None = None,
+) -> tuple[list[Permit], tuple[Reason, ...]]:
     permits: list[Permit] = []
-    by: list[str] = []
+    by: list[Reason] = []
     for p in grantees:
         named = s.named.get(p)
         if named:
@@ -264,21 +327,90 @@ def _permits(
                         if cols:
                             permits.append(Permit(cols, g.row_filter, (g.id,)))
                             by.append(g.label)
-        by_key = s.tagged_by_key.get(p)
-        if not by_key or not tm.tag_keys:
-            continue  # an untagged table matches no tag expression
-        for key in tm.tag_keys:
-            for g in by_key.get(key, ()):
-                expr = g.expr
-                assert expr is not None
-                if not expr.keys <= tm.tag_keys or (g.scope is not None and g.scope != tm.domain):
-                    continue
-                if g.allows(action, at) and _alive(s, g):
-                    cols = _tag_columns(expr, tm, g.resource)
-                    if cols:
-                        permits.append(Permit(cols, None, (g.id,)))
-                        by.append(g.label)
+                        elif trace is not None:
+                            trace[g.id] = "covers none of the table's columns"
+                    elif trace is not None:
+                        trace[g.id] = _inactive(s, g, action, at)
+        for g in _tag_grants(s, p, tm, trace is not None):
+            expr = g.expr
+            assert expr is not None
+            if not expr.keys <= tm.tag_keys or (g.scope is not None and g.scope != tm.domain):
+                if trace is not None:
+                    scoped = g.scope is not None and g.scope != tm.domain
+                    trace[g.id] = f"scoped to domain {g.scope}" if scoped else _NO_MATCH
+                continue
+            if g.allows(action, at) and _alive(s, g):
+                cols = _tag_columns(expr, tm, g.resource)
+                if cols:
+                    permits.append(Permit(cols, None, (g.id,)))
+                    by.append(g.label)
+                elif trace is not None:
+                    trace[g.id] = _NO_MATCH
+            elif trace is not None:
+                trace[g.id] = _inactive(s, g, action, at)
     return permits, tuple(by)
+
+
+_NO_MATCH = "tag expression does not match"
+
+
+def _tag_grants(s: Snapshot, grantee: str, tm: TableMeta, every: bool) -> Iterable[GrantEntry]:
+    """The grantee's tag-expression grants that could match ``tm``: only those filed under
+    a key the table carries (an untagged table matches none), or ``every`` one of them
+    when tracing."""
+    if every:
+        return s.tagged.get(grantee, ())
+    by_key = s.tagged_by_key.get(grantee)
+    if not by_key or not tm.tag_keys:
+        return ()
+    return (g for key in tm.tag_keys for g in by_key.get(key, ()))
+
+
+def _inactive(s: Snapshot, g: GrantEntry, action: str, at: float) -> str:
+    """Why a grant gives nothing at ``at`` for ``action`` (for a trace)."""
+    if g.expires is not None and g.expires <= at:
+        return "expired"
+    if not _alive(s, g):
+        return "the grant it was delegated from is revoked"
+    return f"does not grant {action}"
+
+
+def _trace_domain(
+    s: Snapshot, domain: str, action: str, tm: TableMeta, at: float, trace: dict[str, str]
+) -> None:
+    """The user's domain's own grants on the table: they bound the domain's users and
+    give none of them anything by themselves."""
+    held = (
+        f"held by domain {domain}: it bounds what the domain's users may be given "
+        "and gives none of them access by itself (its admin delegates it)"
+    )
+    inner: dict[str, str] = {}
+    permits, _ = _permits(s, (domain,), action, tm, at, inner)
+    for p in permits:
+        for gid in p.grants:
+            trace.setdefault(gid, held)
+    for gid, why in inner.items():
+        trace.setdefault(gid, f"held by domain {domain}, and {why}")
+
+
+def _trace_bounded(
+    users: list[Permit],
+    ceiling: list[Permit],
+    colset: frozenset[str],
+    domain: str,
+    action: str,
+    trace: dict[str, str],
+) -> None:
+    """User grants that the domain's ceiling removed entirely."""
+    kept = {gid for p in _intersect(users, ceiling, colset) for gid in p.grants}
+    for p in users:
+        for gid in p.grants:
+            if gid not in kept:
+                trace[gid] = (
+                    f"domain {domain} holds no {action} grant on the table"
+                    if not ceiling
+                    else "bounded away by the domain's grants: they share no column"
+                )
 
 
 def _tag_columns(expr: TagExpression, tm: TableMeta, text: str) -> frozenset[str]:
@@ -303,7 +435,7 @@ def _match_columns(expr: TagExpression, tm: TableMeta) -> frozenset[str]:
 
 def _ceiling(
     s: Snapshot, domain: str, action: str, tm: TableMeta, at: float
-) -> tuple[list[Permit], tuple[str, ...]]:
+) -> tuple[list[Permit], tuple[Reason, ...]]:
     """The domain's permits on a table, shared by all its users: memoised per snapshot
     state, valid from the time it was computed until the next expiry of a grant that
     applies or could apply."""
@@ -311,7 +443,8 @@ def _ceiling(
     hit = s.ceilings.get(key)
     if hit is not None and hit[2] <= at < hit[3]:
         return hit[0], hit[1]
-    permits, by = _permits(s, (domain,), action, tm, at)
+    permits, labels = _permits(s, (domain,), action, tm, at)
+    by = tuple(ceiling_reason(b) for b in labels)
     named = s.named.get(domain, {})
     candidates = (*named.get(tm.name, ()), *named.get(tm.database, ()), *s.tagged.get(domain, ()))
     until = min(
@@ -395,7 +528,7 @@ def _intersect(users: list[Permit], ceiling: list[Permit], colset: frozenset[str
 def both(a: str, b: str) -> str:
     """``a AND b`` for two stored canonical filters, built on the AST (never by text),
     without repeating a clause both already share."""
-    from lakemesh.filters import all_of, from_canonical
+    from lakemesh.access.filters import all_of, from_canonical
 
     combined = all_of([from_canonical(a), from_canonical(b)])
     assert combined is not None

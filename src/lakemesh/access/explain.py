@@ -1,16 +1,18 @@
 """``access explain``: why a principal can or cannot read a table, from the same decision
-the gate uses (never a second opinion computed differently)."""
+the gate uses, traced (never a second opinion computed differently): the grants that
+gave something, and for every other grant of the principal, its role or its domain that
+touches the table, the reason the decision recorded for passing it over."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from lakemesh.authz import Authorizer, Decision
-from lakemesh.policy import GrantEntry
+from lakemesh.access.authorizer import Authorizer, Decision
+from lakemesh.access.snapshot import GrantEntry
 
 
-def explain(authz: Authorizer, decision: Decision) -> dict[str, Any]:
+def explain(authz: Authorizer, decision: Decision, trace: dict[str, str]) -> dict[str, Any]:
     s = authz.snapshot
     tm = s.tables[decision.table]
     at = time.time()
@@ -18,13 +20,15 @@ def explain(authz: Authorizer, decision: Decision) -> dict[str, Any]:
     grants = [_grant(s.by_id[gid], at) for gid in sorted(used) if gid in s.by_id]
     user = s.users.get(decision.principal)
     related = []
+    unused = "does not reach this table"
+    if decision.allowed and not used:  # an implicit right decided: no grant was looked at
+        unused = f"not needed: {decision.determined_by[0]} decides"
     if user is not None:  # grants that exist for this principal but did not apply
         names = (*user.principals, user.domain)
         for g in s.by_id.values():
             if g.principal in names and g.id not in used and _touches(g, tm.name, tm.database):
-                related.append(
-                    _grant(g, at) | {"why_not": _why_not(g, user.domain, decision.action, at)}
-                )
+                why = trace.get(g.id, unused)
+                related.append(_grant(g, at) | {"why_not": why})
     return {
         "principal": decision.principal,
         "action": decision.action,
@@ -72,18 +76,3 @@ def _grant(g: GrantEntry, at: float) -> dict[str, Any]:
 
 def _touches(g: GrantEntry, table: str, database: str) -> bool:
     return g.kind == "tags" or g.resource in (table, database)
-
-
-def _why_not(g: GrantEntry, domain: str, action: str, at: float) -> str:
-    if g.expires is not None and g.expires <= at:
-        return "expired"
-    if g.principal == domain:
-        return (
-            f"held by domain {domain}: it bounds what the domain's users may be given "
-            "and gives none of them access by itself (its admin delegates it)"
-        )
-    if action not in g.actions and action != "DESCRIBE":
-        return f"does not grant {action}"
-    if g.kind == "tags":
-        return "tag expression does not match"
-    return "bounded away by the domain's grants or by its columns"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-from lakemesh.errors import InvalidInput
+from lakemesh.errors import FunctionRefused as FunctionRefused
 
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
@@ -52,11 +52,6 @@ REASONS = frozenset(
     }
 )
 KINDS = frozenset({"scalar", "aggregate", "window", "generator", "table"})
-
-
-class FunctionRefused(InvalidInput):
-    """A function the query may not call; the message is safe to show (it depends only
-    on the query text)."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
 from lakemesh import keys
+from lakemesh.errors import AuditChainBroken as AuditChainBroken
 from lakemesh.errors import Conflict, InvalidInput, StoreError
 from lakemesh.store import Store
 from lakemesh.store.tables import audit_head, audit_log
@@ -65,10 +66,6 @@ _WINDOW = 128  # how far (in seq) verify looks for a record moved to another seq
 Outcome = Literal["allowed", "denied", "ok", "refused", "failed", "aborted"]
 ProblemKind = Literal["modified", "deleted", "reordered", "truncated", "bad_checkpoint"]
 OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
-
-
-class AuditChainBroken(Conflict):
-    """The chain or its checkpoints fail verification, so nothing new is signed over it."""
 
 
 class AuditFields(Frozen):

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from lakemesh import events
 from lakemesh.catalog import DomainCatalog, open_catalog, parse_catalog_spec
 from lakemesh.errors import AlreadyExists, InvalidInput, NotFound
 from lakemesh.storage import Storage, open_storage
@@ -115,9 +114,6 @@ def create_domain(
     except IntegrityError as exc:  # a concurrent create won the race
         raise AlreadyExists(f"domain {name!r} already exists") from exc
     conn.execute(insert(t.sync_state).values(domain_id=domain_id, status="never"))
-    events.emit(
-        conn, events.DomainCreated(domain=name, storage=store.uri, catalog=catalog, kind=kind)
-    )
     return get_domain(conn, name)
 
 

@@ -21,6 +21,8 @@ from lakemesh.typedef import Frozen, now
 class Event(Frozen):
     type: ClassVar[str]
     domain: str | None = None
+    #: Who caused it (None: the mesh itself, e.g. a scheduled sync without a caller).
+    actor: str | None = None
 
     @property
     def subject(self) -> str | None:
@@ -95,6 +97,13 @@ class GrantCreated(Event):
     actions: list[str]
     resource: str
     parent_id: str | None = None
+    resource_kind: str | None = None
+    scope: str | None = None
+    columns: list[str] | None = None
+    exclude_columns: list[str] | None = None
+    row_filter: str | None = None
+    grantable: bool = False
+    expires_at: str | None = None
 
 
 class GrantRevoked(Event):
@@ -107,6 +116,8 @@ class MaskSet(Event):
     type = "policy.mask.set"
     target: str
     method: str | None
+    target_kind: str | None = None
+    mask_id: str | None = None
 
 
 class AlertAcknowledged(Event):
@@ -114,6 +125,14 @@ class AlertAcknowledged(Event):
     alert_id: int
     kind: str
     by: str
+
+
+class DomainCrawled(Event):
+    type = "domain.crawled"
+    added: int
+    updated: int
+    removed: int
+    warnings: int
 
 
 class SyncCompleted(Event):

@@ -35,7 +35,7 @@ audit_app = group("audit", "The hash-chained audit log.")
 def user_create(name: str, role: str, as_: str, home: str | None, json_: bool) -> None:
     """Create a user; its API token is printed once and stored only as a hash."""
     with open_mesh(home) as mesh:
-        user, token = mesh.create_user(name, role, as_=as_)
+        user, token = mesh.access.create_user(name, role, as_=as_)
     if json_:
         print_json({"name": user.name, "domain": user.domain, "role": user.role, "token": token})
     else:
@@ -46,7 +46,7 @@ def user_create(name: str, role: str, as_: str, home: str | None, json_: bool) -
 def user_list(as_: str, home: str | None, json_: bool) -> None:
     """Users the caller may see: all for the mesh admin, else those of the caller's domain."""
     with open_mesh(home) as mesh:
-        users = mesh.users(as_=as_)
+        users = mesh.access.users(as_=as_)
     if json_:
         print_json(users)
         return
@@ -65,7 +65,7 @@ def user_list(as_: str, home: str | None, json_: bool) -> None:
 def tag_define(key: str, values: str, as_: str, home: str | None, json_: bool) -> None:
     """Define a tag key and its allowed values (mesh admin)."""
     with open_mesh(home) as mesh:
-        tag = mesh.define_tag(key, split(values) or [], as_=as_)
+        tag = mesh.access.define_tag(key, split(values) or [], as_=as_)
     if json_:
         print_json(tag)
     else:
@@ -79,7 +79,7 @@ def tag_define(key: str, values: str, as_: str, home: str | None, json_: bool) -
 def tag_assign(resource: str, assignment: str, as_: str, home: str | None, json_: bool) -> None:
     """Tag a database, table or column (KEY=VALUE), as a steward of its domain."""
     with open_mesh(home) as mesh:
-        done = mesh.assign_tag(resource, assignment, as_=as_)
+        done = mesh.access.assign_tag(resource, assignment, as_=as_)
     if json_:
         print_json(done)
     else:
@@ -91,7 +91,7 @@ def tag_assign(resource: str, assignment: str, as_: str, home: str | None, json_
 def tag_list(as_: str, home: str | None, json_: bool) -> None:
     """Tag keys and their allowed values."""
     with open_mesh(home) as mesh:
-        tags = mesh.tags(as_=as_)
+        tags = mesh.access.tags(as_=as_)
     if json_:
         print_json(tags)
         return
@@ -150,7 +150,7 @@ def grant(
         raise click.UsageError("--all applies to 'grant list' only")
     if to is None:
         raise click.UsageError("Missing option '--to'.")
-    from lakemesh.grants import GrantRequest, parse_actions
+    from lakemesh.access.grants import GrantRequest, parse_actions
 
     table = database = None
     if on is not None:
@@ -171,7 +171,7 @@ def grant(
         expires=shape["expires"],
     )
     with open_mesh(home) as mesh:
-        g = mesh.grant(request, as_=as_)
+        g = mesh.access.grant(request, as_=as_)
     for note in g.get("notes", ()):
         err.print(f"note: {note}")
     if json_:
@@ -196,7 +196,7 @@ def _grant_list(
     on: str | None, to: str | None, all_: bool, as_: str, home: str | None, json_: bool
 ) -> None:
     with open_mesh(home) as mesh:
-        grants = mesh.grants(on=on, to=to, include_inactive=all_, as_=as_)
+        grants = mesh.access.grants(on=on, to=to, include_inactive=all_, as_=as_)
     if json_:
         print_json(grants)
         return
@@ -232,7 +232,7 @@ def _grant_list(
 def revoke(grant_id: str, as_: str, home: str | None, json_: bool) -> None:
     """Revoke a grant (and the grants delegated from it)."""
     with open_mesh(home) as mesh:
-        revoked = mesh.revoke(grant_id, as_=as_)
+        revoked = mesh.access.revoke(grant_id, as_=as_)
     if json_:
         print_json({"revoked": revoked})
     else:
@@ -255,7 +255,7 @@ def mask(
 ) -> None:
     """Mask a column, or every column with a tag, for principals without UNMASK."""
     with open_mesh(home) as mesh:
-        rule = mesh.mask(column=column, tag=tag, spec=with_, as_=as_)
+        rule = mesh.access.mask(column=column, tag=tag, spec=with_, as_=as_)
     if json_:
         print_json(rule)
     elif rule.get("removed"):
@@ -278,7 +278,7 @@ def mask(
 def access_explain(table: str, action: str, as_: str, home: str | None, json_: bool) -> None:
     """Which grants, tags, filters, masks and expiries decide; what is missing if denied."""
     with open_mesh(home) as mesh:
-        e = mesh.explain(table, as_=as_, action=action)
+        e = mesh.access.explain(table, as_=as_, action=action)
     if json_:
         print_json(e)
         return
@@ -344,7 +344,7 @@ def audit_list(
 ) -> None:
     """Audit records, newest first."""
     with open_mesh(home) as mesh:
-        records = mesh.audit_list(
+        records = mesh.audit.records(
             principal=principal,
             resource=resource,
             action=action,
@@ -368,7 +368,7 @@ def audit_list(
 def audit_verify(home: str | None, json_: bool) -> None:
     """Check the hash chain and the signed checkpoints; exit 1 if anything was tampered."""
     with open_mesh(home) as mesh:
-        report = mesh.audit_verify()
+        report = mesh.audit.verify()
     if json_:
         print_json(report.model_dump(mode="json") | {"ok": report.ok})
     else:
@@ -387,7 +387,7 @@ def audit_verify(home: str | None, json_: bool) -> None:
 def audit_checkpoint(home: str | None, json_: bool) -> None:
     """Sign the chain's head now (checkpoints are also written periodically)."""
     with open_mesh(home) as mesh:
-        cp = mesh.audit_checkpoint()
+        cp = mesh.audit.checkpoint()
     data = cp.model_dump(mode="json")
     if json_:
         print_json(data)

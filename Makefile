@@ -27,10 +27,11 @@ test: $(STAMP) ## Run the full test suite (starts a real PostgreSQL server itsel
 bench: $(STAMP) ## Run the benchmarks; results in benchmarks/results/, table in BENCHMARKS.md
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy, and the import boundaries between packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python .ci/check_imports.py
 
 format: $(STAMP) ## Apply ruff's formatter and autofixes
 	$(BIN)/ruff format .

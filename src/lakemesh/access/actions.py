@@ -153,6 +153,11 @@ OWNER_IMPLICIT: Mapping[str, frozenset[str]] = MappingProxyType(
 OPERATORS = frozenset({"steward", "admin"})
 
 
+def is_mesh_admin(user: User) -> bool:
+    """The admin of the central node: administers the mesh itself."""
+    return user.domain == CENTRAL and user.role == "admin"
+
+
 def is_operator(user: User, domain: str | None) -> bool:
     """A steward or admin of ``domain``."""
     return domain is not None and user.domain == domain and user.role in OPERATORS
@@ -164,7 +169,7 @@ def delegates(user: User) -> bool:
 
 
 def mesh_admin(user: User, target: Target, s: Snapshot) -> Reason | None:
-    return MESH_ADMIN if user.is_mesh_admin else None
+    return MESH_ADMIN if is_mesh_admin(user) else None
 
 
 def anyone(user: User, target: Target, s: Snapshot) -> Reason | None:
@@ -172,28 +177,28 @@ def anyone(user: User, target: Target, s: Snapshot) -> Reason | None:
 
 
 def domain_operator(user: User, target: Target, s: Snapshot) -> Reason | None:
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     return owner_reason(user.role) if is_operator(user, target.domain) else None
 
 
 def domain_steward(user: User, target: Target, s: Snapshot) -> Reason | None:
     """Tags classify data: its stewards decide them, not its admins (SPEC 1, "Steward")."""
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     ok = user.domain == target.domain and user.role == "steward"
     return owner_reason(user.role) if ok else None
 
 
 def domain_admin(user: User, target: Target, s: Snapshot) -> Reason | None:
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     ok = user.role == "admin" and user.domain == target.domain
     return domain_admin_reason(user.domain) if ok else None
 
 
 def domain_member(user: User, target: Target, s: Snapshot) -> Reason | None:
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     return Reason("member", user.domain) if user.domain == target.domain else None
 
@@ -203,7 +208,7 @@ def grant_create(user: User, target: Target, s: Snapshot) -> Reason | None:
     resources (and by tag expression, scoped to their domain); a consumer domain's admin
     delegates what its domain holds with grant option (which grant it fits inside is
     checked when the grant is made: ``grants.create``)."""
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     if target.kind == "tags":
         held = any(
@@ -222,7 +227,7 @@ def grant_create(user: User, target: Target, s: Snapshot) -> Reason | None:
 def grant_revoke(user: User, target: Target, s: Snapshot) -> Reason | None:
     """Who made a grant, the owner of what it is on, and the admin of the domain it was
     given to (for grants to its users and roles, not to the domain itself)."""
-    if user.is_mesh_admin:
+    if is_mesh_admin(user):
         return MESH_ADMIN
     if target.granted_by == user.name:
         return GRANTOR

@@ -41,6 +41,7 @@ from lakemesh.access.actions import (
     ceiling_reason,
     delegates,
     domain_admin_reason,
+    is_mesh_admin,
     mask_reason,
     owner_reason,
 )
@@ -206,7 +207,7 @@ class Authorizer:
         )
 
     def _implicit(self, user: User, action: str, tm: TableMeta) -> Reason | None:
-        if user.is_mesh_admin and action == "DESCRIBE":
+        if is_mesh_admin(user) and action == "DESCRIBE":
             return MESH_ADMIN
         if user.domain == tm.domain and action in OWNER_IMPLICIT.get(user.role, ()):
             return owner_reason(user.role)
@@ -271,7 +272,7 @@ class Authorizer:
                 return []
             full, part = _covered(s, (principal,), action, at)
             allowed = full | s.domain_tables.get(principal, set()) | part.keys()
-        elif user.is_mesh_admin and action == "DESCRIBE":
+        elif is_mesh_admin(user) and action == "DESCRIBE":
             return [n for n in tables if n in s.tables]
         else:
             full, part = _covered(s, user.principals, action, at)

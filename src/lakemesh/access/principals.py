@@ -32,10 +32,6 @@ class User:
     role: Role
 
     @property
-    def is_mesh_admin(self) -> bool:
-        return self.domain == CENTRAL and self.role == "admin"
-
-    @property
     def principals(self) -> tuple[str, str]:
         """The grantee names that stand for this user: itself and its domain role."""
         return (self.name, f"{self.domain}:{self.role}")

@@ -84,7 +84,14 @@ def _main(args: list[str]) -> int:
 
 def root() -> click.Group:
     """The ``lakemesh`` command group with every command registered."""
-    from lakemesh.cli import access, metadata, query  # noqa: F401  (register the commands)
+    from lakemesh.cli import (  # noqa: F401  (register the commands)
+        access,
+        audit,
+        events,
+        mesh,
+        metadata,
+        query,
+    )
     from lakemesh.cli._common import app
 
     return app

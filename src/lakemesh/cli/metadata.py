@@ -1,4 +1,4 @@
-"""Catalog commands: init, migrate, domains, crawl, sync, alerts, search, show, events, demo."""
+"""Central catalog commands: domains, crawl, sync and its status, search, show."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lakemesh.cli._common import (
-    MESH_ADMIN,
     command,
     err,
     group,
@@ -28,53 +27,6 @@ if TYPE_CHECKING:
     from lakemesh.metadata.sync import SyncResult
 
 domain_app = group("domain", "Create and inspect domains.")
-alerts_app = group("alerts", "Conditions an operator must look at (failed syncs, ...).")
-events_app = group("events", "Events written by every change.")
-
-
-# --------------------------------------------------------------------------- init
-
-
-@command()
-@click.option("--db", metavar="URL", help="Database URL (default: SQLite in the mesh home).")
-def init(db: str | None, home: str | None, json_: bool) -> None:
-    """Create a mesh home with its metadata store and the mesh admin."""
-    from lakemesh.mesh import Mesh
-
-    mesh = Mesh.init(home, db)
-    data = {
-        "admin_token": mesh.admin_token,
-        "home": str(mesh.home),
-        "store": mesh.store.dialect,
-        "admin": MESH_ADMIN,
-        "revision": mesh.store.revision(),
-    }
-    mesh.close()
-    if json_:
-        print_json(data)
-    else:
-        out.print(
-            f"initialised mesh at {data['home']} ({data['store']} store); "
-            f"mesh admin is {MESH_ADMIN}"
-        )
-        out.print(f"mesh admin API token (shown once): {data['admin_token']}")
-
-
-@command()
-def migrate(home: str | None, json_: bool) -> None:
-    """Upgrade an existing mesh home's store to this version's schema."""
-    from lakemesh.home import load_settings, resolve_home
-    from lakemesh.store import Store
-
-    path = resolve_home(home)
-    store = Store(load_settings(path).store_url(path), check=False)
-    store.migrate()
-    revision = store.revision()
-    store.dispose()
-    if json_:
-        print_json({"revision": revision})
-    else:
-        out.print(f"store at revision {revision}")
 
 
 # --------------------------------------------------------------------------- domains
@@ -362,50 +314,6 @@ def _sync_status(home: str | None, json_: bool) -> None:
         out.print("open alerts: lakemesh alerts list")
 
 
-# --------------------------------------------------------------------------- alerts
-
-
-@command(alerts_app, "list", acts=True)
-@click.option("--all", "all_", is_flag=True, help="Include resolved alerts.")
-def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
-    """Open alerts the caller may see (a domain's stewards and admins see its alerts)."""
-    with open_mesh(home) as mesh:
-        rows = mesh.alerts.all(include_resolved=all_, as_=as_)
-    if json_:
-        print_json(rows)
-        return
-    if not rows:
-        out.print("no open alerts" if not all_ else "no alerts")
-        return
-    table = TextTable("id", "created (UTC)", "domain", "severity", "kind", "message", "resolved")
-    for r in rows:
-        resolved = "" if r["resolved_at"] is None else f"{when(r['resolved_at'])}"
-        if r["resolved_by"]:
-            resolved += f" by {r['resolved_by']}"
-        table.add_row(
-            str(r["id"]),
-            when(r["created_at"]),
-            r["domain"] or "-",
-            r["severity"],
-            r["kind"],
-            r["message"],
-            resolved,
-        )
-    out.print(table)
-
-
-@command(alerts_app, "ack", acts=True)
-@click.argument("alert_id", metavar="ID", type=int)
-def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
-    """Acknowledge an open alert: it is resolved, and who did it is kept."""
-    with open_mesh(home) as mesh:
-        alert = mesh.alerts.acknowledge(alert_id, as_=as_)
-    if json_:
-        print_json(alert)
-    else:
-        out.print(f"acknowledged alert {alert['id']}: {alert['message']}")
-
-
 # --------------------------------------------------------------------------- discovery
 
 
@@ -504,42 +412,3 @@ def _tag_text(tags: dict[str, str]) -> str:
 def _change_text(change: dict[str, Any]) -> str:
     breaking = " (breaking)" if change["breaking"] else ""
     return f"{change['kind']} {change.get('column') or ''}".strip() + breaking
-
-
-@command(events_app, "list")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, metavar="N")
-@click.option("--type", "type_", metavar="PREFIX", help="Only types starting with PREFIX.")
-def events_list(limit: int, type_: str | None, home: str | None, json_: bool) -> None:
-    """The newest events, newest first."""
-    from lakemesh import events
-
-    with open_mesh(home) as mesh, mesh.store.read() as conn:
-        rows = events.recent(conn, limit, type_)
-    if json_:
-        print_json(rows)
-        return
-    for r in rows:
-        out.print(f"{r['id']:>6} {r['created_at']} {r['type']:<24} {r['subject'] or ''}")
-
-
-@command()
-@click.option("--dir", "directory", metavar="DIR", help="An empty directory to use.")
-def demo(directory: str | None, home: str | None, json_: bool) -> None:
-    """Tell the whole demo story, end to end, on the embedded defaults, then exit.
-
-    Three domains, the German credit data curated into a product, crawl, sync, tags, a
-    mask, a filtered share, delegation, governed queries on DuckDB and Spark, a model
-    trained on the result, and the audit chain verified. --home places the demo's mesh
-    (default: DIR/mesh); with --json the story goes to stderr and stdout gets
-    {"dir": ..., "home": ...}.
-    """
-    import contextlib
-
-    from lakemesh.demo import run_demo
-
-    if not json_:
-        run_demo(directory, home)
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        base, mesh_home = run_demo(directory, home)
-    print_json({"dir": str(base), "home": str(mesh_home)})

@@ -1,8 +1,8 @@
 """Full-text search over table names, column names and descriptions.
 
-SQLite uses an FTS5 table, PostgreSQL a ``tsvector`` column with a GIN index; both hold
-one document per table. User text never reaches the query language: it is split into
-words, and each word becomes a quoted prefix term.
+The index itself lives in the store (``lakemesh.store.fulltext``: FTS5 on SQLite, a
+``tsvector`` on PostgreSQL), one document per table. User text never reaches the query
+language: it is split into words here, and each word becomes a quoted prefix term.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from lakemesh.schema import Schema
+from lakemesh.store import fulltext
 
 MAX_TERMS = 16
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -33,27 +34,11 @@ def terms(query: str) -> list[str]:
 def index_table(
     conn: Connection, table_id: int, name: str, description: str | None, schema: Schema
 ) -> None:
-    body = document(name, description, schema)
-    if conn.dialect.name == "sqlite":
-        conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": table_id})
-        conn.execute(
-            text("INSERT INTO search_fts (rowid, body) VALUES (:id, :body)"),
-            {"id": table_id, "body": body},
-        )
-    else:
-        conn.execute(
-            text(
-                "INSERT INTO search_docs (table_id, body) VALUES (:id, :body) "
-                "ON CONFLICT (table_id) DO UPDATE SET body = excluded.body"
-            ),
-            {"id": table_id, "body": body},
-        )
+    fulltext.put(conn, table_id, document(name, description, schema))
 
 
 def unindex_table(conn: Connection, table_id: int) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.execute(text("DELETE FROM search_fts WHERE rowid = :id"), {"id": table_id})
-    # PostgreSQL: search_docs rows go with the table (ON DELETE CASCADE).
+    fulltext.drop(conn, table_id)
 
 
 def search(conn: Connection, query: str, limit: int | None = 50) -> list[dict[str, Any]]:
@@ -62,23 +47,7 @@ def search(conn: Connection, query: str, limit: int | None = 50) -> list[dict[st
     words = terms(query)
     if not words:
         return []
-    if conn.dialect.name == "sqlite":
-        match = " AND ".join(f'"{w}"*' for w in words)  # words are [^\W_]+: no quotes inside
-        sql = text(
-            "SELECT t.full_name, t.description, t.format, bm25(search_fts) AS score "
-            "FROM search_fts JOIN catalog_tables t ON t.id = search_fts.rowid "
-            "WHERE search_fts MATCH :q ORDER BY score, t.full_name LIMIT :n"
-        )
-    else:
-        match = " & ".join(f"{w}:*" for w in words)
-        sql = text(
-            "SELECT t.full_name, t.description, t.format, "
-            "-ts_rank(s.tsv, to_tsquery('simple', :q)) AS score "
-            "FROM search_docs s JOIN catalog_tables t ON t.id = s.table_id "
-            "WHERE s.tsv @@ to_tsquery('simple', :q) ORDER BY score, t.full_name LIMIT :n"
-        )
-    unlimited = -1 if conn.dialect.name == "sqlite" else None  # LIMIT -1 / LIMIT NULL
-    rows = conn.execute(sql, {"q": match, "n": unlimited if limit is None else limit})
+    rows = fulltext.match(conn, words, limit)
     return [{"table": r.full_name, "description": r.description, "format": r.format} for r in rows]
 
 

@@ -36,10 +36,12 @@ class Access:
     def users(self, *, as_: str = MESH_ADMIN) -> builtins.list[dict[str, str]]:
         """Users ``as_`` may see: every user for the mesh admin, else its domain's."""
         session = self._mesh.gate.session(as_)
-        actor = session.actor
-        target = MESH if actor.is_mesh_admin else Target("domain", actor.domain, actor.domain)
-        decision = session.require("principal.list", target, audit_as="principal.list")
-        domain = target.domain
+        domain: str | None = None
+        decision = session.check("principal.list", MESH)
+        if not decision.allowed:  # then the users of its own domain
+            domain = session.actor.domain
+            target = Target("domain", domain, domain)
+            decision = session.require("principal.list", target, audit_as="principal.list")
         return session.audited(
             "principal.list",
             domain,

@@ -16,7 +16,7 @@ naming a command can be parsed into the right model (``parse_command``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError
 from sqlalchemy import Connection
@@ -365,6 +365,8 @@ AnyCommand = Annotated[
     Field(discriminator="command"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyCommand)
+#: Every command, in the order above.
+COMMANDS: tuple[type[Command[Any]], ...] = get_args(get_args(AnyCommand)[0])
 
 
 def parse_command(data: dict[str, Any]) -> Command[Any]:

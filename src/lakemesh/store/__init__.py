@@ -189,6 +189,14 @@ class Store:
                 probe.close()
 
 
+def driver_cursor(conn: Connection, sql: str) -> tuple[Any, str]:
+    """The transaction's own DBAPI cursor, and ``sql`` (written with ``?`` placeholders)
+    in the driver's placeholder style (psycopg wants ``%s``). For the few bulk paths
+    where SQLAlchemy's per-row work would dominate; rows come back as plain tuples."""
+    driver_sql = sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+    return conn.connection.cursor(), driver_sql
+
+
 def _alembic_config() -> Any:
     from alembic.config import Config
 

@@ -1,17 +1,20 @@
-"""Grants: who may grant what to whom, two-level delegation, expiry and revocation.
+"""Grants: their shape, two-level delegation, expiry and revocation.
 
-Authority (SPEC 1 "Grant", "Two-level delegation"):
+Who may grant and revoke is decided by the action registry (``grant.create`` and
+``grant.revoke`` in ``lakemesh.access.actions``); this module does what the decision
+allows (SPEC 1 "Grant", "Two-level delegation"):
 
-* the mesh admin may grant on anything (tag-expression grants then span every domain);
-* an owning domain's stewards and admins may grant on their domain's resources (their
-  tag-expression grants are scoped to their domain);
-* a consumer domain's admin may grant, to its own users and roles only, what its domain
-  holds with grant option: each delegated grant must fit inside *one* grantable grant of
-  the domain (see ``_delegation``), which it records as its parent; what is left unsaid
-  (columns, expiry) is inherited from that grant, and its row filter ANDs with the
-  delegation's own;
-* nobody else may grant. Revocation compares-and-sets ``revoked_at`` and cascades to
-  grants delegated from the revoked one, all in one transaction.
+* ``resolve`` checks a request against the catalog and the tag vocabulary, before any
+  authority is looked at, so an error that depends only on what was typed says so;
+* ``create`` stores it on the authority the decision gave: the mesh admin's grants are
+  unscoped (tag-expression grants then span every domain); an owning domain's
+  tag-expression grants are scoped to its domain; a consumer domain's admin delegates,
+  to its own users and roles only, what its domain holds with grant option: each
+  delegated grant must fit inside *one* grantable grant of the domain (see
+  ``_delegation``), which it records as its parent; what is left unsaid (columns,
+  expiry) is inherited from that grant, and its row filter ANDs with the delegation's;
+* ``revoke`` compares-and-sets ``revoked_at`` and cascades to grants delegated from the
+  revoked one, all in one transaction.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from lakemesh import events
 from lakemesh.access import snapshot as policy
@@ -89,11 +89,26 @@ def apply_table(
     same input twice changes nothing the second time.
     """
     name = str(TableName(domain, info.database, info.name))
-    ct = t.catalog_tables
     row = conn.execute(_TABLE_BY_NAME, {"name": name}).first()
-    schema = info.table_schema
     stamp = now()
-    values: dict[str, Any] = {
+    values = _table_values(info)
+    if row is None:
+        table_id = _insert_table(conn, domain_id, name, info, values, stamp)
+        out = _fill_new_table(conn, table_id, info.table_schema, partitions, delta)
+        schema_version = 1
+    else:
+        table_id = row.id
+        out, schema_version = _update_table(conn, row, info, values, stamp, partitions, delta)
+    _index_for_search(conn, table_id, name, info, out)
+    _mark_policy_change(conn, name, out)
+    _emit_applied(conn, domain, name, info, out, schema_version, actor)
+    return out
+
+
+def _table_values(info: TableInfo) -> dict[str, Any]:
+    """The table row's fields that mirror the domain catalog: written as they are, and
+    compared one by one to tell the sync which of them changed."""
+    return {
         "format": info.format,
         "location": info.location,
         "description": info.description,
@@ -103,58 +118,124 @@ def apply_table(
         "file_count": info.file_count,
         "size_bytes": info.size_bytes,
         "row_count": info.row_count,
-        "schema_fingerprint": schema.fingerprint(),
+        "schema_fingerprint": info.table_schema.fingerprint(),
     }
-    out = Applied()
-    if row is None:
-        db_id = ensure_database(conn, domain_id, info.database)
-        table_id = int(
-            conn.execute(
-                insert(ct)
-                .values(
-                    domain_id=domain_id,
-                    database_id=db_id,
-                    name=info.name,
-                    full_name=name,
-                    schema_version=1,
-                    created_at=stamp,
-                    updated_at=stamp,
-                    **values,
-                )
-                .returning(ct.c.id)
-            ).scalar_one()
-        )
-        _write_columns(conn, table_id, schema)
-        _write_schema_version(conn, table_id, 1, schema, [])
-        out.created = True
-        out.partitions_added = _insert_partitions(
-            conn, table_id, partitions or (delta.upserts if delta else [])
-        )
-    else:
-        table_id = row.id
-        out.changed_fields = [
+
+
+def _insert_table(
+    conn: Connection,
+    domain_id: int,
+    name: str,
+    info: TableInfo,
+    values: dict[str, Any],
+    stamp: datetime,
+) -> int:
+    """A table seen for the first time gets its row (and its database's, if that is new
+    too) at schema version 1; returns the row's id."""
+    ct = t.catalog_tables
+    db_id = ensure_database(conn, domain_id, info.database)
+    return int(
+        conn.execute(
+            insert(ct)
+            .values(
+                domain_id=domain_id,
+                database_id=db_id,
+                name=info.name,
+                full_name=name,
+                schema_version=1,
+                created_at=stamp,
+                updated_at=stamp,
+                **values,
+            )
+            .returning(ct.c.id)
+        ).scalar_one()
+    )
+
+
+def _fill_new_table(
+    conn: Connection,
+    table_id: int,
+    schema: Schema,
+    partitions: Sequence[PartitionRow] | None,
+    delta: PartitionDelta | None,
+) -> Applied:
+    """A new table's columns, first schema version and partitions. With nothing held
+    to diff against, a listing or a delta's upserts are all plain inserts."""
+    _write_columns(conn, table_id, schema)
+    _write_schema_version(conn, table_id, 1, schema, [])
+    added = _insert_partitions(conn, table_id, partitions or (delta.upserts if delta else []))
+    return Applied(created=True, partitions_added=added)
+
+
+def _update_table(
+    conn: Connection,
+    row: Row[Any],
+    info: TableInfo,
+    values: dict[str, Any],
+    stamp: datetime,
+    partitions: Sequence[PartitionRow] | None,
+    delta: PartitionDelta | None,
+) -> tuple[Applied, int]:
+    """Bring a known table up to date; returns what changed and its schema version.
+
+    The row is rewritten only when something changed or the change mark moved, so a
+    table the sync merely looked at keeps its ``updated_at``."""
+    out = Applied(
+        changed_fields=[
             k for k, v in values.items() if k != "source_version" and getattr(row, k) != v
         ]
-        if row.schema_fingerprint != values["schema_fingerprint"]:
-            version = row.schema_version + 1
-            old = _current_schema(conn, table_id)
-            out.schema_changes = diff(old, schema)
-            _write_columns(conn, table_id, schema)
-            _write_schema_version(conn, table_id, version, schema, out.schema_changes)
-            values["schema_version"] = version
-        if delta is not None:
-            _apply_delta(conn, table_id, delta, out)
-        else:
-            _diff_partitions(conn, table_id, partitions or [], out)
-        if out.changed or row.source_version != info.version:
-            values["updated_at"] = stamp
-            conn.execute(_TABLE_UPDATE, {"b_id": table_id, **values})
+    )
+    schema_version = row.schema_version
+    if row.schema_fingerprint != values["schema_fingerprint"]:
+        schema_version = _new_schema_version(conn, row, info.table_schema, out)
+        values["schema_version"] = schema_version
+    _apply_partitions(conn, row.id, partitions, delta, out)
+    if out.changed or row.source_version != info.version:
+        values["updated_at"] = stamp
+        conn.execute(_TABLE_UPDATE, {"b_id": row.id, **values})
+    return out, schema_version
+
+
+def _new_schema_version(conn: Connection, row: Row[Any], schema: Schema, out: Applied) -> int:
+    """Store ``schema`` as the table's next version together with its diff from the
+    previous one: the history users read and the breaking-change alert both come from
+    that diff. Returns the new version number."""
+    version = int(row.schema_version) + 1
+    out.schema_changes = diff(_current_schema(conn, row.id), schema)
+    _write_columns(conn, row.id, schema)
+    _write_schema_version(conn, row.id, version, schema, out.schema_changes)
+    return version
+
+
+def _apply_partitions(
+    conn: Connection,
+    table_id: int,
+    partitions: Sequence[PartitionRow] | None,
+    delta: PartitionDelta | None,
+    out: Applied,
+) -> None:
+    """A change-feed delta touches only the keys it names; without one, the full listing
+    is diffed against every partition we hold (an absent listing means none)."""
+    if delta is not None:
+        _apply_delta(conn, table_id, delta, out)
+    else:
+        _diff_partitions(conn, table_id, partitions or [], out)
+
+
+def _index_for_search(
+    conn: Connection, table_id: int, name: str, info: TableInfo, out: Applied
+) -> None:
+    """Search reads the name, the description and the columns: re-index only when one of
+    them changed, so a sync that only moved partitions costs no index write."""
     if out.created or "description" in out.changed_fields or out.schema_changes:
-        search.index_table(conn, table_id, name, info.description, schema)
+        search.index_table(conn, table_id, name, info.description, info.table_schema)
+
+
+def _mark_policy_change(conn: Connection, name: str, out: Applied) -> None:
+    """Bump the policy version when a table or any of its columns is new: the
+    authorizer's snapshot must see them before a grant or a tag on them can apply."""
     if out.created or out.schema_changes:
-        policy.changed(conn, "table", name)  # the authorizer must see new tables and columns
-    _emit_applied(conn, domain, name, info, out, values.get("schema_version", 1), actor)
-    return out
+        policy.changed(conn, "table", name)
 
 
 def remove_table(
@@ -189,6 +270,8 @@ def _emit_applied(
     schema_version: int,
     actor: str | None,
 ) -> None:
+    """Announce what applying did: a new table once, as created (its schema and
+    partitions are part of that); a known one as a schema change, then as updated."""
     if out.created:
         events.emit(
             conn,

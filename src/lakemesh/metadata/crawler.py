@@ -99,6 +99,11 @@ class _DataFile:
     fmt: Format
     partition: tuple[tuple[str, str], ...]
 
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The partition keys in folder order: files of one table should all share it."""
+        return tuple(k for k, _ in self.partition)
+
 
 @dataclass
 class _TableDir:
@@ -336,6 +341,8 @@ class Crawler:
     def _describe(
         self, t: _TableDir, schemas: dict[str, tuple[pa.Schema, int | None] | None]
     ) -> tuple[TableInfo, list[Partition]] | None:
+        """A table folder as its catalog entry and partitions, or None (with a warning)
+        when its files cannot make one table: one bad folder must not stop the crawl."""
         full = f"{t.database}.{t.name}"
         if t.special:
             return self._describe_special(t)
@@ -343,30 +350,8 @@ class Crawler:
         if len(formats) > 1:
             self.warn(f"skipped table {full}: mixed file formats {sorted(formats)}")
             return None
-        layouts = {tuple(k for k, _ in f.partition) for f in t.files}
-        if len(layouts) > 1:
-            keep = max(
-                layouts,
-                key=lambda ks: sum(1 for f in t.files if tuple(k for k, _ in f.partition) == ks),
-            )
-            self.warn(f"table {full}: inconsistent partition layout; kept {'/'.join(keep)}")
-        else:
-            keep = layouts.pop()
-        merged: pa.Schema | None = None
-        used: list[_DataFile] = []
-        merged_in: set[int] = set()  # interned schemas already merged (see _read_schemas)
-        for f in t.files:
-            got = schemas.get(f.path)
-            if got is None or tuple(k for k, _ in f.partition) != keep:
-                continue
-            if id(got[0]) not in merged_in:
-                try:
-                    merged = got[0] if merged is None else merge_schemas(merged, got[0])
-                except SchemaConflict as exc:
-                    self.warn(f"skipped {f.path}: schema conflict ({exc})")
-                    continue
-                merged_in.add(id(got[0]))
-            used.append(f)
+        keep = self._partition_layout(t, full)
+        merged, used = self._merged_schema(t, keep, schemas)
         if merged is None or not used:
             self.warn(f"skipped table {full}: no readable data files")
             return None
@@ -376,21 +361,71 @@ class Crawler:
             self.warn(f"skipped table {full}: {exc}")
             return None
         parts = self._partitions(keep, used, schemas)
+        return self._table_info(t, merged, schema, keep, used, schemas), parts
+
+    def _partition_layout(self, t: _TableDir, full: str) -> tuple[str, ...]:
+        """The partition keys the table is catalogued with. Where files disagree, the
+        layout most of them share wins (the others are left out, with a warning), so a
+        stray folder does not cost the whole table."""
+        layouts = {f.layout for f in t.files}
+        if len(layouts) > 1:
+            keep = max(layouts, key=lambda ks: sum(1 for f in t.files if f.layout == ks))
+            self.warn(f"table {full}: inconsistent partition layout; kept {'/'.join(keep)}")
+            return keep
+        return layouts.pop()
+
+    def _merged_schema(
+        self,
+        t: _TableDir,
+        keep: tuple[str, ...],
+        schemas: dict[str, tuple[pa.Schema, int | None] | None],
+    ) -> tuple[pa.Schema | None, list[_DataFile]]:
+        """One schema for the readable files of the kept layout, and those files. A file
+        whose schema conflicts is left out (with a warning), not the table; interned
+        schemas (see ``_read_schemas``) are merged once each, not once per file."""
+        merged: pa.Schema | None = None
+        used: list[_DataFile] = []
+        merged_in: set[int] = set()
+        for f in t.files:
+            got = schemas.get(f.path)
+            if got is None or f.layout != keep:
+                continue
+            if id(got[0]) not in merged_in:
+                try:
+                    merged = got[0] if merged is None else merge_schemas(merged, got[0])
+                except SchemaConflict as exc:
+                    self.warn(f"skipped {f.path}: schema conflict ({exc})")
+                    continue
+                merged_in.add(id(got[0]))
+            used.append(f)
+        return merged, used
+
+    def _table_info(
+        self,
+        t: _TableDir,
+        merged: pa.Schema,
+        schema: Schema,
+        keys: tuple[str, ...],
+        used: list[_DataFile],
+        schemas: dict[str, tuple[pa.Schema, int | None] | None],
+    ) -> TableInfo:
+        """The table's catalog entry, with totals over the files it is made of. A row count
+        only when every file knows its own (Parquet footers do, text files do not): a sum
+        that silently skipped files would be wrong, not approximate."""
         rows = [schemas[f.path][1] for f in used]  # type: ignore[index]
-        info = TableInfo(
+        return TableInfo(
             database=t.database,
             name=t.name,
             format=used[0].fmt,
             description=description_of(merged.metadata),
             location=self.storage.location(t.path),
             table_schema=schema,
-            partition_keys=keep,
+            partition_keys=keys,
             version="0",
             file_count=len(used),
             size_bytes=sum(f.size for f in used),
             row_count=None if None in rows else sum(r or 0 for r in rows),
         )
-        return info, parts
 
     def _with_partition_columns(
         self, full: str, merged: pa.Schema, keys: tuple[str, ...], files: list[_DataFile]

@@ -19,9 +19,10 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from lakemesh import audit, events
 from lakemesh.catalog import (
@@ -370,76 +371,58 @@ class Syncer:
             )
 
     def _finish(self, domain: Domain, run_id: int, result: SyncResult, cursor: str | None) -> None:
+        """Record how the run ended. The domain's state, its alerts, the events, the audit
+        record and the run row commit in one transaction: none is seen without the rest."""
         stamp = now()
-        state: dict[str, Any] = {}
         with self.store.write() as conn:
             if result.status == "ok":
-                state = {"status": "ok", "last_success_at": stamp, "last_error": None}
-                if cursor:
-                    state["cursor"] = cursor
-                if result.mode == "full" and result.drift is not None:
-                    state.update(last_full_at=stamp, drift=json.dumps(result.drift))
-                conn.execute(
-                    update(t.alerts)
-                    .where(
-                        t.alerts.c.domain_id == domain.id,
-                        t.alerts.c.resolved_at.is_(None),
-                        t.alerts.c.kind.in_(("sync.failed", "sync.refused")),
-                    )
-                    .values(resolved_at=stamp)
-                )
-                if result.changed or result.mode == "full":
-                    events.emit(
-                        conn,
-                        events.SyncCompleted(
-                            domain=domain.name,
-                            mode=result.mode,
-                            summary=_counts(result),
-                            actor=self.actor,
-                        ),
-                    )
+                _resolve_sync_alerts(conn, domain, stamp)
+                self._emit_completed(conn, domain, result)
             elif result.status in ("failed", "refused"):
-                kind = f"sync.{result.status}"
-                state = {
-                    "status": "failed" if result.status == "failed" else "stale",
-                    "last_error": result.error,
-                    "last_error_at": stamp,
-                }
-                raise_alert(conn, domain.id, "error", kind, f"{domain.name}: {result.error}")
-                event: events.Event = (
-                    events.SyncFailed(
-                        domain=domain.name, mode=result.mode, error=result.error or ""
-                    )
-                    if result.status == "failed"
-                    else events.SyncRefused(
-                        domain=domain.name, mode=result.mode, reason=result.error or ""
-                    )
-                )
-                events.emit(conn, event.model_copy(update={"actor": self.actor}))
-            if state:
-                conn.execute(
-                    update(t.sync_state)
-                    .where(t.sync_state.c.domain_id == domain.id)
-                    .values(**state)
-                )
-            audit.record(
+                self._alert_failure(conn, domain, result)
+            _save_state(conn, domain, _state_after(result, cursor, stamp))
+            self._audit_run(conn, domain, result)
+            _close_run(conn, run_id, result, stamp)
+
+    def _emit_completed(self, conn: Connection, domain: Domain, result: SyncResult) -> None:
+        """A successful run is an event only when it changed something, or was a full
+        repair (its drift report is news even when nothing changed): the quiet runs of
+        ``sync --watch`` must not flood the event log."""
+        if result.changed or result.mode == "full":
+            events.emit(
                 conn,
-                principal=self.actor,
-                action=f"sync.{result.mode}",
-                resource=domain.name,
-                outcome=_AUDIT_OUTCOME[result.status],
-                details=_counts(result) | {"error": result.error},
+                events.SyncCompleted(
+                    domain=domain.name,
+                    mode=result.mode,
+                    summary=_counts(result),
+                    actor=self.actor,
+                ),
             )
-            conn.execute(
-                update(t.sync_runs)
-                .where(t.sync_runs.c.id == run_id)
-                .values(
-                    status=result.status,
-                    finished_at=stamp,
-                    error=result.error,
-                    summary=json.dumps(result.summary()),
-                )
-            )
+
+    def _alert_failure(self, conn: Connection, domain: Domain, result: SyncResult) -> None:
+        """A failed or refused run needs a person: it raises an alert (kept open until a
+        run succeeds) and says why in an event."""
+        raise_alert(
+            conn, domain.id, "error", f"sync.{result.status}", f"{domain.name}: {result.error}"
+        )
+        event: events.Event = (
+            events.SyncFailed(domain=domain.name, mode=result.mode, error=result.error or "")
+            if result.status == "failed"
+            else events.SyncRefused(domain=domain.name, mode=result.mode, reason=result.error or "")
+        )
+        events.emit(conn, event.model_copy(update={"actor": self.actor}))
+
+    def _audit_run(self, conn: Connection, domain: Domain, result: SyncResult) -> None:
+        """Every run is audited whatever its outcome (an interrupted one as aborted), with
+        the counts of what it did land: a partial run changed the catalog too."""
+        audit.record(
+            conn,
+            principal=self.actor,
+            action=f"sync.{result.mode}",
+            resource=domain.name,
+            outcome=_AUDIT_OUTCOME[result.status],
+            details=_counts(result) | {"error": result.error},
+        )
 
 
 @dataclass
@@ -471,6 +454,62 @@ def _counts(r: SyncResult) -> dict[str, int]:
             "partitions_removed",
         )
     }
+
+
+def _state_after(result: SyncResult, cursor: str | None, stamp: datetime) -> dict[str, Any]:
+    """The domain's sync state after a run. Only a success moves the cursor, so a failed,
+    refused or interrupted run is retried from where the last good one ended; an
+    interrupted run leaves the state as it was (empty)."""
+    if result.status == "ok":
+        state: dict[str, Any] = {"status": "ok", "last_success_at": stamp, "last_error": None}
+        if cursor:
+            state["cursor"] = cursor
+        if result.mode == "full" and result.drift is not None:
+            state.update(last_full_at=stamp, drift=json.dumps(result.drift))
+        return state
+    if result.status in ("failed", "refused"):
+        return {
+            "status": "failed" if result.status == "failed" else "stale",
+            "last_error": result.error,
+            "last_error_at": stamp,
+        }
+    return {}
+
+
+def _save_state(conn: Connection, domain: Domain, state: dict[str, Any]) -> None:
+    """Write the domain's new sync state; an empty one leaves the row as it was."""
+    if state:
+        conn.execute(
+            update(t.sync_state).where(t.sync_state.c.domain_id == domain.id).values(**state)
+        )
+
+
+def _resolve_sync_alerts(conn: Connection, domain: Domain, stamp: datetime) -> None:
+    """A successful run closes the alerts earlier failed or refused runs raised: the
+    problem they reported is over (other alerts, such as breaking changes, stay open)."""
+    conn.execute(
+        update(t.alerts)
+        .where(
+            t.alerts.c.domain_id == domain.id,
+            t.alerts.c.resolved_at.is_(None),
+            t.alerts.c.kind.in_(("sync.failed", "sync.refused")),
+        )
+        .values(resolved_at=stamp)
+    )
+
+
+def _close_run(conn: Connection, run_id: int, result: SyncResult, stamp: datetime) -> None:
+    """The run's own row, one per sync, keeps its outcome and summary as history."""
+    conn.execute(
+        update(t.sync_runs)
+        .where(t.sync_runs.c.id == run_id)
+        .values(
+            status=result.status,
+            finished_at=stamp,
+            error=result.error,
+            summary=json.dumps(result.summary()),
+        )
+    )
 
 
 def sync_status(store: Store) -> list[dict[str, Any]]:

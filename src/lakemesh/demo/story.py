@@ -1,0 +1,280 @@
+"""The demo's story: one method per step of SPEC section 4, told in order by ``tell``.
+
+Every mesh action is the real CLI, printed as ``$ lakemesh ...`` before it runs; the
+headings and those commands are the demo's output, so a change here changes what
+``lakemesh demo`` shows (tests/test_demo.py reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakemesh.demo.datasets import IDENTIFIER_NOTES, curate_credit, find_data, holdings
+from lakemesh.demo.model import train_credit_model
+from lakemesh.errors import LakemeshError
+
+#: Step 1's domains: name, kind, owner.
+DOMAINS = (
+    ("consumer_banking", "producer", "steward@consumer_banking"),
+    ("investment_banking", "producer", "steward@investment_banking"),
+    ("analytics", "consumer", "admin@analytics"),
+)
+CB_STEWARD, IB_STEWARD = "steward@consumer_banking", "steward@investment_banking"
+ANALYTICS_ADMIN, ANALYST = "admin@analytics", "analyst@analytics"
+PRODUCT = "consumer_banking.curated.consumer_credit_profile"
+HOLDINGS = "investment_banking.wealth.customer_holdings"
+
+JOIN_SQL = (
+    "SELECT c.customer_id, c.iban, c.purpose, c.credit_amount, c.creditability, "
+    "h.asset_class, h.market_value_eur "
+    "FROM consumer_banking.curated.consumer_credit_profile c "
+    "JOIN investment_banking.wealth.customer_holdings h ON h.customer_id = c.customer_id "
+    "WHERE h.month = '2024-03' ORDER BY c.credit_amount DESC LIMIT 5"
+)
+
+
+class Story:
+    """The demo told in ``base``: the domains' storage under ``base/domains``, the mesh
+    in ``home`` (default ``base/mesh``)."""
+
+    def __init__(self, base: Path, home: Path | None = None) -> None:
+        self.base = base
+        self.home = home or base / "mesh"
+        self.roots = {name: base / "domains" / name for name, _, _ in DOMAINS}
+
+    def say(self, text: str) -> None:
+        """A heading, flushed so that it lands between the commands' own output."""
+        print(f"\n== {text}", flush=True)
+
+    def run(self, *args: str) -> None:
+        """One CLI command on the demo's mesh, printed as a user would type it; a
+        command that fails stops the story (the demo doubles as a smoke test)."""
+        from lakemesh.cli import main
+
+        argv = [*args, "--home", str(self.home)]
+        print("$ lakemesh " + " ".join(shlex.quote(a) for a in args), flush=True)
+        code = main(argv)
+        if code != 0:
+            raise LakemeshError(f"demo step failed (exit {code}): lakemesh {' '.join(args)}")
+
+    def tell(self) -> None:
+        """SPEC 4, step by step. The data is looked up first, so a missing file fails
+        before any mesh is made."""
+        data = find_data()
+        self.create_domains()
+        self.publish_products(data)
+        self.tag_and_mask()
+        self.share_and_find()
+        self.query_and_train()
+        self.verify_audit()
+        self.say(f"Done. The mesh is at {self.home}")
+
+    # ------------------------------------------------------------------ the steps
+
+    def create_domains(self) -> None:
+        """Step 1: a mesh with two producer domains and one consumer, each on its own
+        storage and owned by its own people."""
+        self.say("1. A mesh with three domains")
+        self.run("init")
+        for name, kind, owner in DOMAINS:
+            self.run(
+                "domain",
+                "create",
+                name,
+                "--storage",
+                str(self.roots[name]),
+                "--create",
+                "--kind",
+                kind,
+                "--owner",
+                owner,
+            )
+        self.run("domain", "list")
+
+    def publish_products(self, data: Path) -> None:
+        """Step 2: the producers write their data, crawl it into their own catalogs, and
+        the central catalog syncs them: only then can the mesh find the products."""
+        self.say("2. consumer_banking lands raw German credit data and curates it")
+        curated = self._land_and_curate(data)
+        self._write_holdings(pc.unique(curated["customer_id"]).to_pylist())
+        self.say("Each producer crawls its own storage into its own catalog")
+        self.run("crawl", "consumer_banking")
+        self.run("crawl", "investment_banking")
+        self.say("The central catalog syncs every domain catalog")
+        self.run("sync")
+        self.run("sync", "status")
+        self.run("search", "credit history")
+        self.run("show", PRODUCT, "--partitions", "5")
+        self.run("show", HOLDINGS)
+
+    def tag_and_mask(self) -> None:
+        """Step 3: the domains' people get identities; the steward tags the identifier
+        columns ``pii=true``, and the tag, not a list of columns, drives the mask."""
+        self.say("3. Identities: each domain's people (tokens are shown once)")
+        for user, role in (
+            (CB_STEWARD, "steward"),
+            (IB_STEWARD, "steward"),
+            (ANALYTICS_ADMIN, "admin"),
+            (ANALYST, "member"),
+        ):
+            self.run("user", "create", user, "--role", role)
+        self.say("consumer_banking tags its product; the tag drives a mask")
+        self.run("tag", "define", "pii", "--values", "true,false")
+        self.run("tag", "assign", "consumer_banking.curated", "pii=false", "--as", CB_STEWARD)
+        for column in IDENTIFIER_NOTES:
+            self.run("tag", "assign", f"{PRODUCT}.{column}", "pii=true", "--as", CB_STEWARD)
+        self.run("tag", "assign", f"{HOLDINGS}.customer_id", "pii=true", "--as", IB_STEWARD)
+        self.run("mask", "--tag", "pii=true", "--with", "hash")
+
+    def share_and_find(self) -> None:
+        """Step 4: the producers share with analytics and its admin delegates to the
+        analyst, who then finds the product; ``access explain`` shows why each of the two
+        may or may not read it."""
+        self.say(
+            "consumer_banking shares the product with analytics: adults' credits "
+            "under 15,000 DM, grantable, for 90 days"
+        )
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            PRODUCT,
+            "--to",
+            "analytics",
+            "--row-filter",
+            "age_in_years >= 18 AND credit_amount < 15000",
+            "--grantable",
+            "--expires",
+            "90d",
+            "--as",
+            CB_STEWARD,
+        )
+        self.run(
+            "grant",
+            "SELECT",
+            "--on",
+            HOLDINGS,
+            "--to",
+            "analytics",
+            "--grantable",
+            "--as",
+            IB_STEWARD,
+        )
+        self.say("The analytics admin delegates to an analyst (never wider than analytics)")
+        for table in (PRODUCT, HOLDINGS):
+            self.run("grant", "SELECT", "--on", table, "--to", ANALYST, "--as", ANALYTICS_ADMIN)
+        self.run("search", "credit", "--as", ANALYST)
+        self.run("access", "explain", PRODUCT, "--as", ANALYST)
+        self.run("access", "explain", PRODUCT, "--as", ANALYTICS_ADMIN)
+
+    def query_and_train(self) -> None:
+        """Step 5: the analyst queries in place across two domains, on DuckDB and on
+        Spark, and trains a model on what the policies let through."""
+        self.say(
+            "5. The analyst queries in place, joining two domains: PII comes back masked "
+            "(a keyed hash, so the join on masked customer ids still works)"
+        )
+        self.run("query", JOIN_SQL, "--as", ANALYST)
+        self.say(
+            "The same query on Spark (local mode): the same policy inside every table "
+            "reference, the same answer"
+        )
+        self.run("query", JOIN_SQL, "--as", ANALYST, "--engine", "spark")
+        self._compare_engines()
+        self.run(
+            "query",
+            f"SELECT count(*) AS applications, max(credit_amount) AS largest FROM {PRODUCT}",
+            "--as",
+            ANALYST,
+        )
+        self.say(
+            "The analyst trains a credit-risk model (scikit-learn) on the governed result: "
+            "the hashed identifiers are left out, the filtered rows never arrive"
+        )
+        self._train_model()
+
+    def verify_audit(self) -> None:
+        """Step 6: every step above left audit records; their hash chain verifies."""
+        self.say("6. The audit chain verifies")
+        self.run("audit", "list", "--limit", "8")
+        self.run("audit", "verify")
+
+    # ------------------------------------------------------------------ the steps' parts
+
+    def _land_and_curate(self, data: Path) -> pa.Table:
+        """consumer_banking's own pipeline (plain pyarrow, no mesh involved): the raw file
+        lands as delivered and the curated product is written beside it as Parquet."""
+        cb = self.roots["consumer_banking"]
+        landed = cb / "raw" / "kredit_raw" / "kredit_raw.csv"
+        landed.parent.mkdir(parents=True, exist_ok=True)
+        landed.write_bytes((data / "kredit_raw.csv").read_bytes())
+        print(f"landed {landed.relative_to(self.base)}")
+        curated = curate_credit(landed, data / "columns.csv")
+        target = cb / "curated" / "consumer_credit_profile" / "part-0.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(curated, target)
+        print(
+            f"curated {curated.num_rows} rows, {curated.num_columns} columns (German -> "
+            f"English headers, customer identifiers added) -> {target.relative_to(self.base)}"
+        )
+        return curated
+
+    def _write_holdings(self, customer_ids: list[str]) -> None:
+        """investment_banking's product, in monthly Hive partitions, holds the same
+        customers, so that step 5 can join across the two domains."""
+        ib = self.roots["investment_banking"]
+        for month, tbl in holdings(customer_ids).items():
+            path = ib / "wealth" / "customer_holdings" / f"month={month}" / "part-0.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(tbl, path)
+        print("investment_banking wrote wealth/customer_holdings (3 monthly partitions)")
+
+    def _compare_engines(self) -> None:
+        """The join's answer from each engine, as JSON files, must be the same: the demo
+        fails if one engine's policy rewrite lets through what the other does not."""
+        answers = []
+        for engine in ("duckdb", "spark"):
+            out = self.base / f"join-{engine}.json"
+            self.run(
+                "query",
+                JOIN_SQL,
+                "--as",
+                ANALYST,
+                "--engine",
+                engine,
+                "--format",
+                "json",
+                "--output",
+                str(out),
+            )
+            answers.append(json.loads(out.read_text()))
+        if answers[0] != answers[1]:
+            raise LakemeshError("demo: DuckDB and Spark returned different answers")
+        print(f"DuckDB and Spark returned the same {len(answers[0])} rows.", flush=True)
+
+    def _train_model(self) -> None:
+        """The model learns from the governed result exported as Parquet, so what the
+        analyst may not see cannot reach the model either."""
+        training = self.base / "credit-training.parquet"
+        self.run(
+            "query",
+            f"SELECT * FROM {PRODUCT}",
+            "--as",
+            ANALYST,
+            "--format",
+            "parquet",
+            "--output",
+            str(training),
+        )
+        score = train_credit_model(training)
+        print(
+            f"logistic regression on {score.train_rows} applications: accuracy "
+            f"{score.accuracy:.3f}, ROC AUC {score.auc:.3f} on {score.test_rows} held out",
+            flush=True,
+        )

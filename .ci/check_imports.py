@@ -117,8 +117,8 @@ DIALECT_EXCEPTIONS = {
 }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -163,17 +163,21 @@ def dialect_branches(tree: ast.AST) -> list[int]:
 def check(package: Path = PACKAGE) -> list[str]:
     problems = []
     for path in sorted(package.rglob("*.py")):
-        module = module_name(path)
+        module = module_name(path, package)
         tree = ast.parse(path.read_text(), str(path))
-        rel = path.relative_to(ROOT)
+        rel = path.relative_to(package.parent.parent)
         rules = [bad for pkg, bad in FORBIDDEN.items() if within(module, pkg)]
+        reported: set[int] = set()  # one problem per import statement
         for line, name in imports(tree, module):
-            for bad in (b for rule in rules for b in rule):
-                if within(name, bad):
-                    problems.append(f"{rel}:{line}: {module} may not import {name}")
+            if line in reported:
+                continue
+            if any(within(name, bad) for rule in rules for bad in rule):
+                problems.append(f"{rel}:{line}: {module} may not import {name}")
+                reported.add(line)
             front_end = any(within(name, f) for f in ("lakemesh.cli", "lakemesh.demo"))
             if front_end and not any(within(module, u) for u in FRONT_END_USERS):
                 problems.append(f"{rel}:{line}: {module} may not import the front end {name}")
+                reported.add(line)
         if not within(module, "lakemesh.store") and module not in DIALECT_EXCEPTIONS:
             problems += [
                 f"{rel}:{line}: a store dialect branch outside lakemesh.store"

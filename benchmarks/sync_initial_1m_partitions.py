@@ -15,14 +15,14 @@ DESCRIPTION = """
 A builtin domain catalog with 100 tables x 10,000 partitions (1,000,000; half the tables
 keyed dt=YYYY-MM-DD/hour=HH, half customer_id=N; locations under the domain root; 9-10
 columns) is built once with CatalogWriter.put_table, outside the timing. Timed: Mesh.init
-into an empty home (SQLite store, Alembic migration), create_domain on that root and
-mesh.domains.sync([domain]) (initial, i.e. full), until it returns. Checked afterwards:
-status ok, 1,000,000 partitions added and stored. Peer: bare sqlite3 in a fresh file with the store's pragmas
-(WAL, synchronous=FULL, foreign_keys=ON), the partitions DDL of migration 0001 (verified
-against the real store) plus a minimal parent table, then one transaction per table doing
-one executemany of that table's 10,000 rows, prepared in memory beforehand (same columns
-and values as the sync writes). Value: median seconds over 3 interleaved repetitions;
-target: ours/peer <= 2.0.
+into an empty home (SQLite store, Alembic migration), domains.create on that root and
+domains.sync([domain]) (initial, i.e. full), until it returns. Checked afterwards: status
+ok, 1,000,000 partitions added and stored. Peer: bare sqlite3 in a fresh file with the
+store's pragmas (WAL, synchronous=FULL, foreign_keys=ON), the partitions DDL of migration
+0001 (verified against the real store) plus a minimal parent table, then one transaction
+per table doing one executemany of that table's 10,000 rows, prepared in memory
+beforehand (same columns and values as the sync writes). Value: median seconds over 3
+interleaved repetitions; target: ours/peer <= 2.0.
 """
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lakemesh.errors import AlreadyExists, InvalidInput, NotFound
 from lakemesh.store import tables as t
-from lakemesh.typedef import check_principal, now
+from lakemesh.typedef import Frozen, check_principal, now
 
 Role = Literal["admin", "steward", "member"]
 ROLES: tuple[Role, ...] = ("admin", "steward", "member")
@@ -94,19 +94,29 @@ def authenticate(conn: Connection, token: str) -> User | None:
     return User(row.name, row.domain, row.role)
 
 
-def list_users(conn: Connection, domain: str | None = None) -> list[dict[str, str]]:
-    """Users (of one domain, or all), by name; never their token hashes."""
+class UserInfo(Frozen):
+    """A user as listings show it: never its token or the token's hash."""
+
+    name: str
+    domain: str
+    role: Role
+    created_by: str
+    created_at: str
+
+
+def list_users(conn: Connection, domain: str | None = None) -> list[UserInfo]:
+    """Users (of one domain, or all), by name."""
     u = t.users.c
     q = select(u.name, u.domain, u.role, u.created_by, u.created_at).order_by(u.name)
     if domain:
         q = q.where(u.domain == domain)
     return [
-        {
-            "name": r.name,
-            "domain": r.domain,
-            "role": r.role,
-            "created_by": r.created_by,
-            "created_at": r.created_at.isoformat(),
-        }
+        UserInfo(
+            name=r.name,
+            domain=r.domain,
+            role=r.role,
+            created_by=r.created_by,
+            created_at=r.created_at.isoformat(),
+        )
         for r in conn.execute(q)
     ]

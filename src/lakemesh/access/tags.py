@@ -11,13 +11,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from lakemesh.errors import InvalidInput, NotFound
 from lakemesh.store import tables as t
-from lakemesh.typedef import check_domain_name, check_object_name, now
+from lakemesh.typedef import Frozen, check_domain_name, check_object_name, now
 
 KEY = re.compile(r"[a-z][a-z0-9_]{0,127}")
 VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}")
@@ -122,15 +122,24 @@ def definitions(conn: Connection) -> dict[str, frozenset[str]]:
     return {r.key: frozenset(json.loads(r.allowed)) for r in conn.execute(select(t.tags))}
 
 
-def list_tags(conn: Connection) -> list[dict[str, Any]]:
+class TagInfo(Frozen):
+    """A tag key of the governance vocabulary and the values it allows."""
+
+    key: str
+    values: list[str]
+    created_by: str
+    created_at: str
+
+
+def list_tags(conn: Connection) -> list[TagInfo]:
     """Every tag key with its allowed values, by key."""
     return [
-        {
-            "key": r.key,
-            "values": sorted(json.loads(r.allowed)),
-            "created_by": r.created_by,
-            "created_at": r.created_at.isoformat(),
-        }
+        TagInfo(
+            key=r.key,
+            values=sorted(json.loads(r.allowed)),
+            created_by=r.created_by,
+            created_at=r.created_at.isoformat(),
+        )
         for r in conn.execute(select(t.tags).order_by(t.tags.c.key))
     ]
 

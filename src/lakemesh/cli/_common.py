@@ -134,7 +134,13 @@ def split(text: str | None) -> list[str] | None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as indented JSON; typed results (pydantic models) as their JSON form."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else str(value)
 
 
 def warn(messages: Sequence[str]) -> None:

@@ -50,7 +50,7 @@ def user_list(as_: str, home: str | None, json_: bool) -> None:
         return
     table = TextTable("name", "domain", "role", "created (UTC)", "created by")
     for u in users:
-        table.add_row(u["name"], u["domain"], u["role"], when(u["created_at"]), u["created_by"])
+        table.add_row(u.name, u.domain, u.role, when(u.created_at), u.created_by)
     out.print(table)
 
 
@@ -96,7 +96,7 @@ def tag_list(as_: str, home: str | None, json_: bool) -> None:
     if not tags:
         out.print("no tags defined (lakemesh tag define KEY --values V1,V2)")
     for t in tags:
-        out.print(f"{t['key']} = {'|'.join(t['values'])}")
+        out.print(f"{t.key} = {'|'.join(t.values)}")
 
 
 # --------------------------------------------------------------------------- grants

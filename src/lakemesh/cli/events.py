@@ -40,16 +40,16 @@ def alerts_list(all_: bool, as_: str, home: str | None, json_: bool) -> None:
         return
     table = TextTable("id", "created (UTC)", "domain", "severity", "kind", "message", "resolved")
     for r in rows:
-        resolved = "" if r["resolved_at"] is None else f"{when(r['resolved_at'])}"
-        if r["resolved_by"]:
-            resolved += f" by {r['resolved_by']}"
+        resolved = "" if r.resolved_at is None else f"{when(r.resolved_at)}"
+        if r.resolved_by:
+            resolved += f" by {r.resolved_by}"
         table.add_row(
-            str(r["id"]),
-            when(r["created_at"]),
-            r["domain"] or "-",
-            r["severity"],
-            r["kind"],
-            r["message"],
+            str(r.id),
+            when(r.created_at),
+            r.domain or "-",
+            r.severity,
+            r.kind,
+            r.message,
             resolved,
         )
     out.print(table)
@@ -64,7 +64,7 @@ def alerts_ack(alert_id: int, as_: str, home: str | None, json_: bool) -> None:
     if json_:
         print_json(alert)
     else:
-        out.print(f"acknowledged alert {alert['id']}: {alert['message']}")
+        out.print(f"acknowledged alert {alert.id}: {alert.message}")
 
 
 # --------------------------------------------------------------------------- events

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from lakemesh.errors import Conflict, NotFound
 from lakemesh.store import tables as t
-from lakemesh.typedef import now
+from lakemesh.typedef import Frozen, now
 
 
 def raise_alert(
@@ -32,7 +32,7 @@ def raise_alert(
 
 def list_alerts(
     conn: Connection, visible: Callable[[str | None], bool], *, include_resolved: bool = False
-) -> list[dict[str, Any]]:
+) -> list[Alert]:
     """The alerts whose domain ``visible`` admits (None: a mesh-wide alert), newest
     first; open ones only unless asked."""
     q = _query().order_by(t.alerts.c.id.desc())
@@ -41,14 +41,14 @@ def list_alerts(
     return [_public(r) for r in conn.execute(q) if visible(r.domain)]
 
 
-def get(conn: Connection, alert_id: int) -> dict[str, Any]:
+def get(conn: Connection, alert_id: int) -> Alert:
     row = conn.execute(_query().where(t.alerts.c.id == alert_id)).first()
     if row is None:
         raise NotFound(f"unknown alert {alert_id}")
     return _public(row)
 
 
-def acknowledge(conn: Connection, actor: str, alert_id: int) -> dict[str, Any]:
+def acknowledge(conn: Connection, actor: str, alert_id: int) -> Alert:
     """Resolve an open alert as ``actor`` (compare-and-set: one acknowledger wins)."""
     done = conn.execute(
         update(t.alerts)
@@ -65,14 +65,27 @@ def _query() -> Any:
     return select(a, d.c.name.label("domain")).select_from(a.outerjoin(d, d.c.id == a.c.domain_id))
 
 
-def _public(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "domain": row.domain,
-        "severity": row.severity,
-        "kind": row.kind,
-        "message": row.message,
-        "created_at": row.created_at.isoformat(),
-        "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
-        "resolved_by": row.resolved_by,
-    }
+class Alert(Frozen):
+    """An alert as its readers see it (times as ISO-8601 text)."""
+
+    id: int
+    domain: str | None  #: None: the mesh itself (e.g. the audit checkpoint)
+    severity: str
+    kind: str
+    message: str
+    created_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+
+
+def _public(row: Any) -> Alert:
+    return Alert(
+        id=row.id,
+        domain=row.domain,
+        severity=row.severity,
+        kind=row.kind,
+        message=row.message,
+        created_at=row.created_at.isoformat(),
+        resolved_at=row.resolved_at.isoformat() if row.resolved_at else None,
+        resolved_by=row.resolved_by,
+    )

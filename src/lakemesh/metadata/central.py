@@ -21,7 +21,7 @@ from lakemesh.catalog import Partition, PartitionDelta, PartitionRow, TableInfo,
 from lakemesh.errors import NotFound
 from lakemesh.metadata import search
 from lakemesh.schema import Column, Schema, SchemaChange, diff
-from lakemesh.store import Store
+from lakemesh.store import Store, driver_cursor
 from lakemesh.store import tables as t
 from lakemesh.typedef import TableName, now
 
@@ -375,30 +375,23 @@ _PART_DELETE = 'DELETE FROM partitions WHERE table_id = ? AND "key" = ?'
 _PART_SELECT = f"SELECT {_PART_COLS} FROM partitions WHERE table_id = ?"
 
 
-def _cursor(conn: Connection, sql: str) -> tuple[Any, str]:
-    """The transaction's own DBAPI cursor, and ``sql`` in the driver's placeholder style
-    (our fixed statements use qmark; psycopg wants %s). Rows come back as plain tuples."""
-    driver_sql = sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
-    return conn.connection.cursor(), driver_sql
-
-
 def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        cur, sql = _cursor(conn, _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id)))
+        cur, sql = driver_cursor(conn, _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id)))
         cur.executemany(sql, parts)
     return len(parts)
 
 
 def _update_partitions(conn: Connection, table_id: int, parts: Sequence[PartitionRow]) -> int:
     if parts:
-        cur, sql = _cursor(conn, _PART_UPDATE)
+        cur, sql = driver_cursor(conn, _PART_UPDATE)
         cur.executemany(sql, [(*p[1:], table_id, p[0]) for p in parts])
     return len(parts)
 
 
 def _delete_partitions(conn: Connection, table_id: int, keys: Sequence[str]) -> int:
     if keys:
-        cur, sql = _cursor(conn, _PART_DELETE)
+        cur, sql = driver_cursor(conn, _PART_DELETE)
         cur.executemany(sql, [(table_id, k) for k in keys])
     return len(keys)
 
@@ -408,14 +401,15 @@ def _existing_partitions(
 ) -> dict[str, PartitionRow]:
     """The central copy of a table's partitions (all, or just those with ``keys``)."""
     if keys is None:
-        cur, sql = _cursor(conn, _PART_SELECT)
+        cur, sql = driver_cursor(conn, _PART_SELECT)
         cur.execute(sql, (table_id,))
         rows = cur.fetchall()
     else:
         rows = []
         for i in range(0, len(keys), _CHUNK):
             chunk = tuple(keys[i : i + _CHUNK])
-            cur, sql = _cursor(conn, f'{_PART_SELECT} AND "key" IN ({", ".join("?" * len(chunk))})')
+            marks = ", ".join("?" * len(chunk))
+            cur, sql = driver_cursor(conn, f'{_PART_SELECT} AND "key" IN ({marks})')
             cur.execute(sql, (table_id, *chunk))
             rows += cur.fetchall()
     return {r[0]: tuple(r) for r in rows}

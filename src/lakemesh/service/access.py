@@ -33,7 +33,7 @@ class Access:
         command = commands.CreateUser(name=name, role=role)
         return self._mesh.gate.session(as_).execute(command)
 
-    def users(self, *, as_: str = MESH_ADMIN) -> builtins.list[dict[str, str]]:
+    def users(self, *, as_: str = MESH_ADMIN) -> builtins.list[principals.UserInfo]:
         """Users ``as_`` may see: every user for the mesh admin, else its domain's."""
         session = self._mesh.gate.session(as_)
         domain: str | None = None
@@ -63,7 +63,7 @@ class Access:
         command = commands.DefineTag(key=key, values=tuple(values))
         return self._mesh.gate.session(as_).execute(command)
 
-    def tags(self, *, as_: str = MESH_ADMIN) -> builtins.list[dict[str, Any]]:
+    def tags(self, *, as_: str = MESH_ADMIN) -> builtins.list[tagmod.TagInfo]:
         """Tag keys and allowed values: the governance vocabulary, visible to every user."""
         session = self._mesh.gate.session(as_)
         decision = session.require("tag.list", MESH, audit_as="tag.list")

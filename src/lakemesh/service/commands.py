@@ -110,7 +110,7 @@ class CreateDomain(Command[Domain]):
         return Applied(d, event, (("domain", d.name),))
 
 
-class AcknowledgeAlert(Command[dict[str, Any]]):
+class AcknowledgeAlert(Command[alerts.Alert]):
     command: Literal["alert.ack"] = "alert.ack"
     action = "alert.ack"
     alert_id: int
@@ -120,7 +120,7 @@ class AcknowledgeAlert(Command[dict[str, Any]]):
         return str(self.alert_id)
 
     def target(self, session: Session, conn: Connection) -> Target:
-        domain = alerts.get(conn, self.alert_id)["domain"]
+        domain = alerts.get(conn, self.alert_id).domain
         target = Target("domain", domain, domain) if domain else MESH
         if not session.allowed("alert.read", target):  # reads like an unknown alert
             raise NotFound(f"unknown alert {self.alert_id}")
@@ -128,13 +128,10 @@ class AcknowledgeAlert(Command[dict[str, Any]]):
 
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[dict[str, Any]]:
+    ) -> Applied[alerts.Alert]:
         alert = alerts.acknowledge(conn, session.actor.name, self.alert_id)
         event = events.AlertAcknowledged(
-            domain=alert["domain"],
-            alert_id=self.alert_id,
-            kind=alert["kind"],
-            by=session.actor.name,
+            domain=alert.domain, alert_id=self.alert_id, kind=alert.kind, by=session.actor.name
         )
         return Applied(alert, event)
 

@@ -32,7 +32,7 @@ class Alerts:
     def __init__(self, mesh: Mesh) -> None:
         self._mesh = mesh
 
-    def all(self, *, include_resolved: bool = False, as_: str = MESH_ADMIN) -> list[dict[str, Any]]:
+    def all(self, *, include_resolved: bool = False, as_: str = MESH_ADMIN) -> list[alerts.Alert]:
         """Alerts ``as_`` may see (mesh admin: all; a domain's stewards and admins: the
         domain's), newest first. Listings of governance state are audited like search."""
         session = self._mesh.gate.session(as_)
@@ -48,6 +48,6 @@ class Alerts:
             lambda rows: {"results": len(rows)},
         )
 
-    def acknowledge(self, alert_id: int, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+    def acknowledge(self, alert_id: int, *, as_: str = MESH_ADMIN) -> alerts.Alert:
         """Resolve an open alert (compare-and-set: one acknowledger wins)."""
         return self._mesh.gate.session(as_).execute(AcknowledgeAlert(alert_id=alert_id))

@@ -83,6 +83,10 @@ class PlanRefused(LakemeshError):
     """A sync plan was refused; the sync's result already says why (internal to sync)."""
 
 
+class SyncInterrupted(LakemeshError):
+    """The caller asked a sync to stop; raised between tables (internal to sync)."""
+
+
 # --------------------------------------------------------------------------- policy
 
 

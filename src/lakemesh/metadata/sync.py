@@ -33,7 +33,7 @@ from lakemesh.catalog import (
     TableInfo,
     TableRef,
 )
-from lakemesh.errors import LakemeshError, NotFound, PlanRefused
+from lakemesh.errors import LakemeshError, NotFound, PlanRefused, SyncInterrupted
 from lakemesh.events.alerts import raise_alert
 from lakemesh.metadata import central
 from lakemesh.metadata.domains import Domain
@@ -79,10 +79,6 @@ class SyncResult:
         return bool(self.tables_added or self.tables_updated or self.tables_removed)
 
 
-class Interrupted(Exception):
-    """Raised between tables when the caller asked the sync to stop."""
-
-
 class Syncer:
     def __init__(
         self,
@@ -115,7 +111,7 @@ class Syncer:
             self._apply(domain, catalog, plan, result)
         except PlanRefused:
             pass  # the result already says why
-        except Interrupted:
+        except SyncInterrupted:
             result.status = "interrupted"
         except LakemeshError as exc:
             result.status, result.error = "failed", str(exc)
@@ -201,7 +197,7 @@ class Syncer:
         failures: list[str] = []
         for i, ref in enumerate(todo):
             if self.should_stop():
-                raise Interrupted
+                raise SyncInterrupted
             self._tick(domain.name, i, len(todo))
             try:
                 loaded = self._read(catalog, plan, ref, result)
@@ -211,7 +207,7 @@ class Syncer:
                 failures.append(f"{_fq(domain, ref.ident)}: {exc}")
         for db, name in plan.removed:
             if self.should_stop():
-                raise Interrupted
+                raise SyncInterrupted
             with self.store.write() as conn:
                 if central.remove_table(conn, domain.name, db, name, actor=self.actor):
                     result.tables_removed += 1

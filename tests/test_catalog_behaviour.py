@@ -392,46 +392,11 @@ def test_an_unknown_table_is_not_found(catalog: DomainCatalog, ident: tuple[str,
         catalog.load_table(*ident)
 
 
-@pytest.mark.parametrize(
-    "domain",
-    [
-        pytest.param(
-            "builtin",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=pytest.fail.Exception,
-                reason="bug: BuiltinCatalog.partitions/partition_rows answer [] for a table "
-                "that is not in the catalog, as for an unpartitioned one",
-            ),
-        ),
-        "iceberg",
-        "delta",
-    ],
-    indirect=True,
-)
 def test_partitions_of_an_unknown_table_are_not_found(catalog: DomainCatalog) -> None:
     with pytest.raises(NotFound):
         catalog.partitions("sales", "nope")
 
 
-@pytest.mark.parametrize(
-    "domain",
-    [
-        pytest.param(
-            "builtin",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="bug: the crawler drops a table whose files (or Delta/Iceberg "
-                "metadata) it cannot read (Crawler._remove_vanished), so the builtin "
-                "catalog reports it removed and the sync deletes it from the central catalog",
-            ),
-        ),
-        "iceberg",
-        "delta",
-    ],
-    indirect=True,
-)
 def test_a_broken_table_is_unreadable_never_dropped(domain: Domain) -> None:
     cursor = domain.open().changes(None).cursor
     written = domain.corrupt("orders")
@@ -461,13 +426,6 @@ def test_a_broken_table_is_unreadable_never_dropped(domain: Domain) -> None:
     assert catalog.load_table(*CUSTOMERS_IDENT).row_count == 2  # the rest reads on
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=json.JSONDecodeError,
-    reason="bug: BuiltinCatalog._load parses a table row's schema, partition keys and "
-    "properties unguarded: a damaged row raises a raw JSONDecodeError (pydantic's "
-    "ValidationError for a malformed column), which aborts a whole sync",
-)
 @pytest.mark.parametrize("domain", ["builtin"], indirect=True)
 def test_a_damaged_builtin_row_is_catalog_corrupt(domain: Domain) -> None:
     """Builtin only: it is the one backend with a record of its own per table (Iceberg's

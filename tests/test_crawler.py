@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +11,9 @@ import pytest
 
 from lakemesh.catalog.builtin import CATALOG_PATH, BuiltinCatalog
 from lakemesh.errors import CatalogCorrupt, InvalidInput, NotFound, PathOutsideRoot
+from lakemesh.mesh import Mesh
 from lakemesh.metadata.crawler import Crawler
+from lakemesh.storage import Entry
 from lakemesh.storage.local import LocalStorage
 from tests.conftest import write_jsonl, write_parquet
 
@@ -144,6 +147,95 @@ def test_recrawl_reads_only_changed_files_and_drops_vanished_tables(tmp_path: Pa
     assert report.files_read == 1 and report.updated == ["db.t"] and report.removed == ["db.u"]
     assert [c.kind for c in report.schema_changes["db.t"]] == ["column_added"]
     assert [r.name for r in cat.list_tables()] == ["t"]
+
+
+def test_an_unreadable_table_is_kept_through_crawl_and_sync(
+    sqlite_mesh: Mesh, tmp_path: Path
+) -> None:
+    """Files (or a Delta log) that cannot be read now are not a table that is gone: the
+    catalog keeps its last description, the crawl says why, the sync deletes nothing."""
+    from deltalake import write_deltalake
+
+    root = tmp_path / "root"
+    write_parquet(root / "db/t/k=1/a.parquet", {"x": [1, 2]})
+    write_parquet(root / "db/t/k=2/a.parquet", {"x": [3]})
+    write_deltalake(str(root / "db/d"), pa.table({"y": [1, 2, 3]}))
+    write_parquet(root / "db/gone/a.parquet", {"x": [1]})
+    sqlite_mesh.domains.create("dom", str(root), create=True)
+    sqlite_mesh.domains.crawl("dom")
+    [r] = sqlite_mesh.domains.sync()
+    assert (r.status, r.tables_added) == ("ok", 3)
+
+    for f in (root / "db/t").rglob("*.parquet"):
+        f.write_bytes(b"PAR1 not parquet any more")
+    max((root / "db/d/_delta_log").glob("*.json")).write_text("{not json")
+    for f in (root / "db/gone").iterdir():
+        f.unlink()
+    report = sqlite_mesh.domains.crawl("dom")
+    assert report.removed == ["db.gone"], "only the table with no data file left is removed"
+    for table in ("db.t", "db.d"):
+        assert any(w.startswith(f"table {table} not updated") for w in report.warnings), table
+    assert any("db/t/k=1/a.parquet: unreadable" in w for w in report.warnings)
+    cat = BuiltinCatalog(LocalStorage(str(root)))
+    assert [p.key for p in cat.partitions("db", "t")] == ["k=1", "k=2"]
+
+    for full in (False, True):
+        [r] = sqlite_mesh.domains.sync(full=full)
+        assert (r.status, r.tables_removed) == ("ok", 1 if not full else 0), r
+        assert sqlite_mesh.catalog.table("dom.db.t").row_count == 3
+        assert sqlite_mesh.catalog.table("dom.db.d").row_count == 3
+        assert [p.key for p in sqlite_mesh.catalog.partitions("dom.db.t")] == ["k=1", "k=2"]
+    with pytest.raises(NotFound):
+        sqlite_mesh.catalog.table("dom.db.gone")
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A denied listing says nothing about what lies below: its tables stay."""
+    write_parquet(tmp_path / "db/t/a.parquet", {"x": [1]})
+    write_parquet(tmp_path / "db/u/a.parquet", {"x": [1]})
+    crawl(tmp_path)
+    scan = LocalStorage.scan
+
+    def denied(self: LocalStorage, path: str = "") -> list[Entry]:
+        if path == "db/t":  # as root, chmod would not deny anything
+            raise PermissionError(13, "Permission denied", path)
+        return scan(self, path)
+
+    monkeypatch.setattr(LocalStorage, "scan", denied)
+    report, cat = crawl(tmp_path)
+    assert report.removed == [] and report.unchanged == ["db.u"]
+    assert "skipped db/t: permission denied" in report.warnings
+    assert "table db.t kept: db/t could not be listed" in report.warnings
+    assert [r.name for r in cat.list_tables()] == ["t", "u"]
+
+
+def test_a_damaged_catalog_row_fails_its_table_only(sqlite_mesh: Mesh, tmp_path: Path) -> None:
+    """A damaged row of the builtin catalog is ``CatalogCorrupt`` for that table: the
+    sync applies the other tables, keeps the damaged one, and says which it was."""
+    root = tmp_path / "root"
+    write_parquet(root / "db/t/a.parquet", {"x": [1]})
+    write_parquet(root / "db/u/a.parquet", {"x": [1]})
+    sqlite_mesh.domains.create("dom", str(root), create=True)
+    sqlite_mesh.domains.crawl("dom")
+    sqlite_mesh.domains.sync()
+    write_parquet(root / "db/u/b.parquet", {"x": [2]})
+    sqlite_mesh.domains.crawl("dom")
+    with sqlite3.connect(root / CATALOG_PATH) as conn:
+        conn.execute(  # damaged in the write that changed u: both are in the change feed
+            "UPDATE tables SET partition_keys = '[', "
+            "version = (SELECT max(version) FROM tables) WHERE name = 't'"
+        )
+    conn.close()
+    with pytest.raises(CatalogCorrupt, match=r"db\.t"):
+        BuiltinCatalog(LocalStorage(str(root))).load_table("db", "t")
+    for full in (False, True):
+        [r] = sqlite_mesh.domains.sync(full=full)
+        assert (r.status, r.tables_removed) == ("failed", 0)
+        assert any(w.startswith("dom.db.t: catalog entry") for w in r.warnings), r.warnings
+        assert sqlite_mesh.catalog.table("dom.db.u").row_count == 2  # applied all the same
+        assert sqlite_mesh.catalog.table("dom.db.t").row_count == 1
 
 
 def test_corrupt_catalog_file_is_refused(tmp_path: Path) -> None:

@@ -215,23 +215,6 @@ def in_root(storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return storage
 
 
-@pytest.mark.parametrize(
-    "roots",
-    [
-        pytest.param(
-            "local",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=pytest.fail.Exception,
-                reason="bug: LocalStorage.relative resolves a relative string against the "
-                "working directory (and caches its parents by that string), so 'sales' "
-                "passes as a location when the process runs inside the root",
-            ),
-        ),
-        "s3",
-    ],
-    indirect=True,
-)
 def test_a_relative_string_is_not_a_location(in_root: Storage) -> None:
     """``location`` only hands out absolute locations; anything else is foreign, wherever
     the process happens to run."""
@@ -269,13 +252,6 @@ def test_links_leaving_the_root_are_flagged_and_refused(linked: LocalStorage) ->
     assert [f.path for f in table_files(linked, "sales/orders")] == ["sales/orders/a.csv"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="gap: Storage.open_input and LocalStorage.scan check a path lexically only, so "
-    "they read and list through a link that leaves the root (callers never pass one today: "
-    "they only open what a scan showed as not escaping)",
-)
 def test_reading_through_a_link_that_leaves_the_root_is_refused(linked: LocalStorage) -> None:
     with pytest.raises(PathOutsideRoot):
         linked.open_input("sales/orders/leak.csv")

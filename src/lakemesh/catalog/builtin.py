@@ -31,7 +31,7 @@ from lakemesh.catalog import (
     TableInfo,
     TableRef,
 )
-from lakemesh.errors import BackendUnavailable, CatalogCorrupt, NotFound
+from lakemesh.errors import BackendUnavailable, CatalogCorrupt, NotFound, first_line
 from lakemesh.schema import Schema
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
@@ -154,23 +154,35 @@ class BuiltinCatalog(DomainCatalog):
         if row is None:
             raise NotFound(f"table {database}.{name} is not in the catalog")
         fmt, loc, schema, desc, props, keys, files, size, rows, version = row
-        return TableInfo(
-            database=database,
-            name=name,
-            format=fmt,
-            location=self.storage.location(loc),
-            table_schema=Schema.from_json(schema),
-            partition_keys=tuple(json.loads(keys)),
-            description=desc,
-            properties=json.loads(props),
-            version=str(version),
-            file_count=files,
-            size_bytes=size,
-            row_count=rows,
-        )
+        try:
+            return TableInfo(
+                database=database,
+                name=name,
+                format=fmt,
+                location=self.storage.location(loc),
+                table_schema=Schema.from_json(schema),
+                partition_keys=tuple(json.loads(keys)),
+                description=desc,
+                properties=json.loads(props),
+                version=str(version),
+                file_count=files,
+                size_bytes=size,
+                row_count=rows,
+            )
+        except (ValueError, TypeError) as exc:  # JSONDecodeError, pydantic's ValidationError
+            raise CatalogCorrupt(
+                f"catalog entry of table {database}.{name} is damaged: {first_line(exc, 300)}"
+            ) from exc
+
+    def _require(self, conn: sqlite3.Connection, database: str, name: str) -> None:
+        """Partitions of a table that is not in the catalog are not found, as on every
+        backend: an empty list would read as "unpartitioned" and clear them centrally."""
+        if not _has_table(conn, database, name):
+            raise NotFound(f"table {database}.{name} is not in the catalog")
 
     def partitions(self, database: str, name: str) -> list[Partition]:
         with self._open() as conn:
+            self._require(conn, database, name)
             return self._partitions(conn, database, name, None)
 
     def file_schemas(self, folder: str) -> dict[str, tuple[int, int, bytes]]:
@@ -186,6 +198,7 @@ class BuiltinCatalog(DomainCatalog):
 
     def partition_rows(self, database: str, name: str) -> list[PartitionRow]:
         with self._open() as conn:
+            self._require(conn, database, name)
             return self._partitions(conn, database, name, None, plain=True)
 
     def _partitions(
@@ -333,6 +346,9 @@ class CatalogWriter:
             self.dirty = True
         return bool(cur.rowcount)
 
+    def has_table(self, database: str, name: str) -> bool:
+        return _has_table(self.conn, database, name)
+
     def tables(self) -> list[tuple[str, str]]:
         rows = self.conn.execute("SELECT database, name FROM tables WHERE deleted = 0")
         return [(db, name) for db, name in rows]
@@ -360,6 +376,15 @@ class CatalogWriter:
 
     def forget_files(self, paths: list[str]) -> None:
         self.conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+
+def _has_table(conn: sqlite3.Connection, database: str, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM tables WHERE database = ? AND name = ? AND deleted = 0",
+            (database, name),
+        ).fetchone()
+    )
 
 
 def _init_meta(conn: sqlite3.Connection) -> None:

@@ -38,6 +38,7 @@ from lakemesh.errors import (
     BackendUnavailable,
     InvalidInput,
     LakemeshError,
+    PathOutsideRoot,
     SchemaConflict,
     first_line,
 )
@@ -123,6 +124,8 @@ class Crawler:
         self.report = CrawlReport()
         #: Folders that did not fit the layout, by kind, for the hint of an empty crawl.
         self._misfits: dict[str, str] = {}
+        #: Folders that could not be listed: what lies below them is unknown, not gone.
+        self._unlisted: list[str] = []
 
     def warn(self, message: str) -> None:
         self.report.warnings.append(message)
@@ -142,14 +145,16 @@ class Crawler:
             found: set[tuple[str, str]] = set()
             for i, t in enumerate(tables):
                 self._tick("tables", i, len(tables))
-                info_parts = self._describe(t, schemas)
-                if info_parts is None:
-                    continue
+                # Its folder is there: whether or not it reads now, it has not vanished.
                 found.add((t.database, t.name))
-                self._put(writer, *info_parts)
+                described = self._describe(t, schemas)
+                if isinstance(described, str):
+                    self._keep(writer, t, described)
+                else:
+                    self._put(writer, *described)
             self._remove_vanished(writer, rel, database, found)
             self._tick("tables", len(tables), len(tables))
-        if not found:
+        if not self.report.found:
             self.report.hint = self._hint(rel, database)
         return self.report
 
@@ -201,7 +206,7 @@ class Crawler:
                 self._walk_table(t, e.path, ())
                 if t.files or t.special:
                     tables.append(t)
-                else:
+                elif e.path not in self._unlisted:
                     self.warn(f"skipped {e.path}: no data files")
         return tables
 
@@ -210,8 +215,11 @@ class Crawler:
             return sorted(self.storage.scan(path), key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise InvalidInput(f"cannot crawl {path or '.'}: not a directory") from exc
+        except PathOutsideRoot:
+            raise  # a PermissionError too, but not one to crawl past
         except PermissionError:
             self.warn(f"skipped {path}: permission denied")
+            self._unlisted.append(path)
             return []
 
     def _visible(self, e: Entry) -> bool:
@@ -340,26 +348,23 @@ class Crawler:
 
     def _describe(
         self, t: _TableDir, schemas: dict[str, tuple[pa.Schema, int | None] | None]
-    ) -> tuple[TableInfo, list[Partition]] | None:
-        """A table folder as its catalog entry and partitions, or None (with a warning)
-        when its files cannot make one table: one bad folder must not stop the crawl."""
+    ) -> tuple[TableInfo, list[Partition]] | str:
+        """A table folder as its catalog entry and partitions, or why its files cannot make
+        one table now: one bad folder must not stop the crawl."""
         full = f"{t.database}.{t.name}"
         if t.special:
             return self._describe_special(t)
         formats = {f.fmt for f in t.files}
         if len(formats) > 1:
-            self.warn(f"skipped table {full}: mixed file formats {sorted(formats)}")
-            return None
+            return f"mixed file formats {sorted(formats)}"
         keep = self._partition_layout(t, full)
         merged, used = self._merged_schema(t, keep, schemas)
         if merged is None or not used:
-            self.warn(f"skipped table {full}: no readable data files")
-            return None
+            return "no readable data files"
         try:
             schema = self._with_partition_columns(full, merged, keep, used)
         except InvalidInput as exc:
-            self.warn(f"skipped table {full}: {exc}")
-            return None
+            return str(exc)
         parts = self._partitions(keep, used, schemas)
         return self._table_info(t, merged, schema, keep, used, schemas), parts
 
@@ -473,8 +478,7 @@ class Crawler:
             )
         return sorted(parts)
 
-    def _describe_special(self, t: _TableDir) -> tuple[TableInfo, list[Partition]] | None:
-        full = f"{t.database}.{t.name}"
+    def _describe_special(self, t: _TableDir) -> tuple[TableInfo, list[Partition]] | str:
         try:
             if t.special == "delta":
                 from lakemesh.catalog.delta import describe_delta_table as describe
@@ -482,8 +486,16 @@ class Crawler:
                 from lakemesh.catalog.iceberg import describe_iceberg_table as describe
             return describe(self.storage, t.path, t.database, t.name)
         except LakemeshError as exc:
-            self.warn(f"skipped table {full}: {exc}")
-            return None
+            return str(exc)
+
+    def _keep(self, writer: CatalogWriter, t: _TableDir, reason: str) -> None:
+        """A table whose folder is there but cannot be described now keeps its last
+        catalogued entry: unreadable is not gone, and the sync would delete what is."""
+        full = f"{t.database}.{t.name}"
+        if writer.has_table(t.database, t.name):
+            self.warn(f"table {full} not updated, its catalog entry is kept: {reason}")
+        else:
+            self.warn(f"skipped table {full}: {reason}")
 
     def _put(self, writer: CatalogWriter, info: TableInfo, parts: list[Partition]) -> None:
         full = f"{info.database}.{info.name}"
@@ -511,7 +523,8 @@ class Crawler:
     def _remove_vanished(
         self, writer: CatalogWriter, rel: str, database: str | None, found: set[tuple[str, str]]
     ) -> None:
-        """Tables of the crawled scope that no longer have data are dropped."""
+        """Tables of the crawled scope whose folder is gone, or holds no data file any
+        more, are dropped; not those below a folder that could not be listed."""
         for db, name in writer.tables():
             if (db, name) in found or (database is not None and db != database):
                 continue
@@ -519,10 +532,18 @@ class Crawler:
             if info is None:
                 continue
             loc = self.storage.relative(info.location)
-            if rel and not (loc == rel or loc.startswith(rel + "/")):
+            if not _within(loc, rel):
+                continue
+            if any(_within(loc, u) for u in self._unlisted):
+                self.warn(f"table {db}.{name} kept: {loc} could not be listed")
                 continue
             if writer.drop_table(db, name):
                 self.report.removed.append(f"{db}.{name}")
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether a relative path is ``folder`` or below it (``""`` is the root)."""
+    return not folder or path == folder or path.startswith(folder + "/")
 
 
 def read_file_schema(storage: Storage, path: str, fmt: Format) -> tuple[pa.Schema, int | None]:

@@ -40,7 +40,8 @@ class Storage(ABC):
 
     @abstractmethod
     def scan(self, path: str = "") -> list[Entry]:
-        """One directory level under ``path``; links leaving the root are flagged."""
+        """One directory level under ``path``; links leaving the root are flagged, and a
+        ``path`` that leads outside it is refused (``PathOutsideRoot``)."""
 
     @abstractmethod
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
@@ -59,14 +60,21 @@ class Storage(ABC):
         """Whether the root itself is reachable and present."""
 
     def open_input(self, path: str) -> BinaryIO:
-        fs, base = self.filesystem()
-        return fs.open_input_file(join(base, check_relative(path)))  # type: ignore[no-any-return]
+        fs, _ = self.filesystem()
+        return fs.open_input_file(self.resolve(path))  # type: ignore[no-any-return]
 
     def open_output(self, path: str) -> BinaryIO:
-        fs, base = self.filesystem()
-        target = join(base, check_relative(path))
+        fs, _ = self.filesystem()
+        target = self.resolve(path)
         fs.create_dir(posixpath.dirname(target), recursive=True)
         return fs.open_output_stream(target)  # type: ignore[no-any-return]
+
+    def resolve(self, path: str) -> str:
+        """The path on ``filesystem()`` that opening ``path`` reaches; raises
+        ``PathOutsideRoot`` if that is outside the root. Lexical here: object stores have
+        no links (``LocalStorage`` resolves them)."""
+        _, base = self.filesystem()
+        return join(base, check_relative(path))
 
     def contains(self, location: str) -> bool:
         try:

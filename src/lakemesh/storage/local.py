@@ -18,6 +18,7 @@ class LocalStorage(Storage):
         #: Resolved once: every containment check compares against real paths.
         self.root = os.path.realpath(os.path.abspath(os.path.expanduser(root)))
         self.uri = self.root
+        self._prefix = os.path.join(self.root, "")  #: the root with one trailing separator
         self._fs = pafs.LocalFileSystem()
         self._parents: dict[str, str] = {}
 
@@ -32,7 +33,11 @@ class LocalStorage(Storage):
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
 
     def relative(self, location: str) -> str:
-        real = self._realpath(location.removeprefix("file://"))
+        path = location.removeprefix("file://")
+        if not os.path.isabs(path):
+            # Resolving it would make the answer depend on the working directory.
+            raise PathOutsideRoot(f"location {location!r} is not an absolute path")
+        real = self._realpath(path)
         if real == self.root:
             return ""
         if os.path.commonpath([self.root, real]) != self.root:
@@ -55,9 +60,20 @@ class LocalStorage(Storage):
         full = os.path.join(real_parent, name)
         return os.path.realpath(full) if os.path.islink(full) else full
 
+    def resolve(self, path: str) -> str:
+        """The real path ``path`` reaches, links resolved (one ``realpath``, no cache: a
+        folder may become a link at any time); refused if it leaves the root."""
+        rel = check_relative(path)
+        if not rel:
+            return self.root
+        real = os.path.realpath(os.path.join(self.root, *rel.split("/")))
+        if real != self.root and not real.startswith(self._prefix):
+            raise PathOutsideRoot(f"path {path!r} leads outside the storage root")
+        return real
+
     def scan(self, path: str = "") -> list[Entry]:
         rel = check_relative(path)
-        base = self.location(rel)
+        base = self.resolve(rel)
         out: list[Entry] = []
         with os.scandir(base) as it:
             for de in it:

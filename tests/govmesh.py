@@ -1,20 +1,32 @@
 """A small governed mesh for the authorization tests: three domains, users in each role,
-tags defined, and a few synced tables. Built once, then copied per test (a copy of the
-mesh home is much cheaper than a new mesh)."""
+tags defined, and a few synced tables. Built once per store backend, then copied per test
+(a copy of the mesh home, and on PostgreSQL a ``CREATE DATABASE ... TEMPLATE`` of its
+database, is much cheaper than a new mesh)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, select
 
 from lakemesh.access import snapshot as policy
 from lakemesh.access.grants import GrantRequest, parse_actions
+from lakemesh.home import load_settings, write_settings
 from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
 from tests.files import write_parquet
+from tests.pgserver import PostgresServer
+
+#: The metadata stores the governance suites run on.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+#: ``pytestmark = ON_BOTH_STORES`` runs a module's ``gov`` tests once per backend.
+ON_BOTH_STORES = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 USERS = {
     "steward@cb": "steward",
@@ -27,8 +39,9 @@ USERS = {
 }
 
 
-def build(base: Path) -> Path:
-    """Create the template mesh under ``base``; returns its home."""
+def build(base: Path, db_url: str | None = None) -> Path:
+    """Create the template mesh under ``base`` (its store at ``db_url``, else the embedded
+    SQLite file); returns its home."""
     cb, ib = base / "cb", base / "ib"
     for day in ("2024-01-01", "2024-01-02"):
         write_parquet(
@@ -44,7 +57,7 @@ def build(base: Path) -> Path:
         {"customer_id": [1], "asset_class": ["bonds"], "value": [1.0]},
     )
     home = base / "home"
-    mesh = Mesh.init(home)
+    mesh = Mesh.init(home, db_url)
     mesh.domains.create("cb", str(cb), create=True)
     mesh.domains.create("ib", str(ib), create=True)
     mesh.domains.create("analytics", str(base / "analytics"), kind="consumer", create=True)
@@ -59,9 +72,36 @@ def build(base: Path) -> Path:
     return home
 
 
-def copy(template: Path, target: Path) -> Mesh:
-    shutil.copytree(template, target)
-    return Mesh.open(target)
+@dataclass(frozen=True)
+class Template:
+    """A built mesh to copy per test: its home and, on PostgreSQL, its frozen database."""
+
+    home: Path
+    server: PostgresServer | None = None
+    database: str | None = None
+
+    @classmethod
+    def build(cls, base: Path, server: PostgresServer | None = None) -> Template:
+        if server is None:
+            return cls(build(base))
+        database = server.create_database()
+        home = build(base, server.url(database))
+        server.freeze(database)
+        return cls(home, server, database)
+
+    @contextmanager
+    def copy(self, target: Path) -> Iterator[Mesh]:
+        """A private mesh at ``target``, closed (and its database dropped) afterwards."""
+        shutil.copytree(self.home, target)
+        if self.server is None:
+            with Mesh.open(target) as mesh:
+                yield mesh
+            return
+        with self.server.database(template=self.database) as url:
+            settings = load_settings(target)
+            write_settings(target, settings.model_copy(update={"db_url": url}))
+            with Mesh.open(target) as mesh:
+                yield mesh
 
 
 def request(step: dict[str, object]) -> GrantRequest:
@@ -84,8 +124,8 @@ def request(step: dict[str, object]) -> GrantRequest:
         exclude_columns=split("exclude_columns"),
         row_filter=step.get("row_filter"),  # type: ignore[arg-type]
         grantable=bool(step.get("grantable")),
-        expires=step.get("expires"),
-    )  # type: ignore[arg-type]
+        expires=step.get("expires"),  # type: ignore[arg-type]
+    )
 
 
 def register_product(mesh: Mesh, table: str, owner: str = "steward@cb") -> None:

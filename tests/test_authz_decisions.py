@@ -13,6 +13,8 @@ from lakemesh.access.filters import parse_row_filter
 from lakemesh.mesh import Mesh
 from tests import govmesh
 
+pytestmark = govmesh.ON_BOTH_STORES
+
 CASES = json.loads((Path(__file__).parent / "fixtures" / "authz_cases.json").read_text())["cases"]
 
 

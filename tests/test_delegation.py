@@ -16,6 +16,8 @@ from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from tests import govmesh
 
+pytestmark = govmesh.ON_BOTH_STORES
+
 ORDERS = "cb.sales.orders"
 ADMIN, ANALYST = "admin@analytics", "analyst@analytics"
 

@@ -13,6 +13,8 @@ from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from tests import govmesh
 
+pytestmark = govmesh.ON_BOTH_STORES
+
 
 def counts(mesh: Mesh) -> tuple[int, ...]:
     with mesh.store.read() as conn:

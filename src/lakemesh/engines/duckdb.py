@@ -220,6 +220,7 @@ class _Pool:
         #: Keys whose first connection the worker is opening for a waiting query.
         self._priming: dict[tuple[str, int], threading.Event] = {}
         self._pid = os.getpid()
+        self._closing = False
 
     def prime(self, limits: Limits) -> None:
         """Open a connection for ``limits`` on the worker now, unless one is ready: a
@@ -255,13 +256,19 @@ class _Pool:
         self._jobs.put(("fill", (limits.memory_limit, limits.threads)))
 
     def close(self) -> None:
-        """Stop the worker and close every ready connection (at interpreter exit)."""
+        """Stop the worker and close every ready connection (at interpreter exit).
+
+        The worker opens no more instances once closing (its queue may hold several
+        fills), and it is waited for until its current job ends: native code still
+        running in a daemon thread when the interpreter finalises aborts the process
+        ("exception not rethrown")."""
         with self._lock:
+            self._closing = True
             worker, self._worker = self._worker, None
             ready, self._ready = self._ready, {}
         if worker is not None:
             self._jobs.put(None)
-            worker.join(timeout=10)
+            worker.join(timeout=_CLOSE_WAIT_SECONDS)
         for cons in ready.values():
             for con in cons:
                 con.close()
@@ -284,6 +291,8 @@ class _Pool:
             try:
                 if kind == "close":
                     arg.close()
+                elif self._closing:  # at exit: open nothing new, just let waiters go
+                    self._release(arg)
                 else:
                     self._fill(arg)
             except (duckdb.Error, EngineError, RuntimeError):
@@ -293,10 +302,14 @@ class _Pool:
         try:
             self._fill_one(key)
         finally:
-            with self._lock:
-                primed = self._priming.pop(key, None)
-            if primed is not None:
-                primed.set()
+            self._release(key)
+
+    def _release(self, key: tuple[str, int]) -> None:
+        """Wake a query waiting for the first connection of ``key``."""
+        with self._lock:
+            primed = self._priming.pop(key, None)
+        if primed is not None:
+            primed.set()
 
     def _fill_one(self, key: tuple[str, int]) -> None:
         with self._lock:
@@ -321,6 +334,8 @@ class _Pool:
 
 #: How long a query waits for the connection its warm-up is opening before opening one.
 _PRIME_WAIT_SECONDS = 5.0
+#: How long interpreter exit waits for the pool's worker to finish its current job.
+_CLOSE_WAIT_SECONDS = 120.0
 _POOL = _Pool()
 atexit.register(_POOL.close)
 

@@ -20,6 +20,10 @@ from lakemesh.access.grants import GrantRequest
 from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lakemesh.mesh import Mesh
 from lakemesh.service import commands
+from tests import govmesh
+
+#: The decisions and the executor run on both stores.
+both_stores = govmesh.ON_BOTH_STORES
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = "cb.sales.orders"
@@ -117,6 +121,7 @@ MATRIX = [
 ]
 
 
+@both_stores
 @pytest.mark.parametrize(("principal", "action", "target", "allowed", "by"), MATRIX)
 def test_administrative_decisions(
     gov: Mesh, principal: str, action: str, target: Target, allowed: bool, by: str | None
@@ -142,6 +147,7 @@ def test_matrix_covers_every_administrative_action_both_ways() -> None:
         assert (action, False) in decided, action
 
 
+@both_stores
 def test_unknown_principal_and_unknown_action_are_refused(gov: Mesh) -> None:
     authz = gov.gate.authz()
     assert not authz.check("nobody@cb", "domain.sync", domain("cb")).allowed
@@ -151,6 +157,7 @@ def test_unknown_principal_and_unknown_action_are_refused(gov: Mesh) -> None:
 # --------------------------------------------------------------------------- reasons
 
 
+@both_stores
 def test_data_reasons_are_typed_and_read_as_their_labels(gov: Mesh) -> None:
     g = gov.access.grant(
         GrantRequest(actions=("SELECT",), principal="analytics", table=ORDERS, grantable=True)
@@ -177,6 +184,7 @@ def test_data_reasons_are_typed_and_read_as_their_labels(gov: Mesh) -> None:
 # --------------------------------------------------------------------------- executor
 
 
+@both_stores
 def test_a_refused_administrative_action_is_audited_with_its_reason(gov: Mesh) -> None:
     with pytest.raises(PermissionDenied, match="may not sync domain cb"):
         gov.domains.sync(["cb"], as_="member@cb")
@@ -185,6 +193,7 @@ def test_a_refused_administrative_action_is_audited_with_its_reason(gov: Mesh) -
     assert record.details["action"] == "domain.sync"
 
 
+@both_stores
 def test_an_allowed_change_records_who_decided_and_the_event_carries_the_actor(
     gov: Mesh,
 ) -> None:
@@ -196,6 +205,7 @@ def test_an_allowed_change_records_who_decided_and_the_event_carries_the_actor(
     assert event["payload"]["resource"] == ORDERS
 
 
+@both_stores
 def test_a_refused_command_changes_nothing(gov: Mesh) -> None:
     before = len(gov.events.recent(1000))
     with pytest.raises(PermissionDenied):
@@ -204,6 +214,7 @@ def test_a_refused_command_changes_nothing(gov: Mesh) -> None:
     assert "secret" not in {t.key for t in gov.access.tags()}
 
 
+@both_stores
 def test_revoke_is_compare_and_set(gov: Mesh) -> None:
     g = gov.access.grant(GrantRequest(actions=("SELECT",), principal="member@cb", table=ORDERS))
     assert gov.access.revoke(g["id"]) == [g["id"]]
@@ -213,6 +224,7 @@ def test_revoke_is_compare_and_set(gov: Mesh) -> None:
     assert [e["payload"]["grant_id"] for e in revoked] == [g["id"]]
 
 
+@both_stores
 def test_an_alert_the_caller_may_not_see_reads_like_an_unknown_one(gov: Mesh) -> None:
     from lakemesh.events.alerts import raise_alert
 
@@ -242,6 +254,7 @@ def test_commands_are_frozen() -> None:
 # --------------------------------------------------------------------------- explain
 
 
+@both_stores
 def test_explain_says_why_not_from_the_traced_decision(gov: Mesh) -> None:
     held = gov.access.grant(
         GrantRequest(
@@ -259,6 +272,7 @@ def test_explain_says_why_not_from_the_traced_decision(gov: Mesh) -> None:
     assert why[held["id"]].startswith("held by domain analytics")
 
 
+@both_stores
 def test_explain_of_an_expired_grant(gov: Mesh) -> None:
     import time
 

@@ -80,6 +80,8 @@ class TagDefined(Event):
     type = "policy.tag.defined"
     key: str
     values: list[str]
+    #: False when an existing key's values changed.
+    created: bool = True
 
 
 class TagAssigned(Event):
@@ -118,6 +120,8 @@ class MaskSet(Event):
     method: str | None
     target_kind: str | None = None
     mask_id: str | None = None
+    #: A custom mask's SQL over ``value`` (None for the named methods).
+    expression: str | None = None
 
 
 class AlertAcknowledged(Event):

@@ -40,8 +40,9 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Applied(Generic[R]):
-    """What a command did: its result, its event, the policy entities it changed, and
-    the audit details when they are not simply the event."""
+    """What a command did: its result, its event (also its audit record's details), the
+    policy entities it changed; ``details`` only for a command that changed nothing and
+    so has no event (the grant that was already held)."""
 
     result: R
     event: events.Event | None = None
@@ -179,8 +180,8 @@ class DefineTag(Command[dict[str, Any]]):
     ) -> Applied[dict[str, Any]]:
         created, allowed = tagmod.define(conn, self.key, list(self.values), session.actor.name)
         result = {"key": self.key, "values": allowed, "created": created}
-        event = events.TagDefined(key=self.key, values=allowed)
-        return Applied(result, event, (("tag", self.key),), details=result)
+        event = events.TagDefined(key=self.key, values=allowed, created=created)
+        return Applied(result, event, (("tag", self.key),))
 
 
 class AssignTag(Command[dict[str, Any]]):
@@ -207,7 +208,7 @@ class AssignTag(Command[dict[str, Any]]):
         event = events.TagAssigned(
             domain=res.domain, resource=str(res), key=self.key, value=self.value, previous=old
         )
-        return Applied(result, event, (("tag_assignment", str(res)),), details=result)
+        return Applied(result, event, (("tag_assignment", str(res)),))
 
 
 # --------------------------------------------------------------------------- grants
@@ -276,7 +277,7 @@ class CreateGrant(Command[dict[str, Any]]):
             grantable=bool(g["grantable"]),
             expires_at=g["expires_at"],
         )
-        return Applied(g, event, (("grant", g["id"]),), details=g)
+        return Applied(g, event, (("grant", g["id"]),))
 
 
 def _listed(names: tuple[str, ...] | None) -> list[str] | None:
@@ -310,9 +311,7 @@ class RevokeGrant(Command[list[str]]):
         event = events.GrantRevoked(
             domain=session.actor.domain, grant_id=self.grant_id, cascaded=revoked[1:]
         )
-        return Applied(
-            revoked, event, tuple(("grant", gid) for gid in revoked), details={"revoked": revoked}
-        )
+        return Applied(revoked, event, tuple(("grant", gid) for gid in revoked))
 
 
 # --------------------------------------------------------------------------- masks
@@ -345,9 +344,10 @@ class SetMask(Command[dict[str, Any]]):
             method=rule["method"],
             target_kind=rule["target_kind"],
             mask_id=rule.get("id"),
+            expression=rule.get("expression"),
             domain=target.domain,
         )
-        return Applied(rule, event, (("mask", rule["target"]),), details=rule)
+        return Applied(rule, event, (("mask", rule["target"]),))
 
 
 AnyCommand = Annotated[

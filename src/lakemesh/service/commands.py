@@ -297,11 +297,15 @@ class RevokeGrant(Command[list[str]]):
     def resource(self) -> str:
         return self.grant_id
 
+    #: The grant's row, read in the command's transaction by ``target``.
+    _row: Any = PrivateAttr(default=None)
+
     def target(self, session: Session, conn: Connection) -> Target:
-        return grants.target(grants.get(conn, self.grant_id))
+        self._row = grants.get(conn, self.grant_id)
+        return grants.target(self._row)
 
     def precondition(self, session: Session, conn: Connection, target: Target) -> None:
-        if grants.get(conn, self.grant_id).revoked_at is not None:
+        if self._row.revoked_at is not None:
             raise Conflict(f"grant {self.grant_id} is already revoked")
 
     def apply(

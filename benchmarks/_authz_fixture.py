@@ -8,7 +8,7 @@ filters and tag expressions, ``scope_domain`` on tag grants made by a domain ste
 ``parent_id`` on grants a domain admin delegated from its domain's grant). ``write`` creates
 a fresh mesh (``Mesh.init``, SQLite) and inserts every row with SQLAlchemy Core executemany
 in one write transaction, then one ``policy_log`` row so the policy version is above 0.
-Going through ``Mesh.grant`` would validate and audit each of the 100,000 grants one by one.
+Going through ``mesh.access.grant`` would validate and audit each of the 100,000 grants one by one.
 
 Grants, by grantee (named grants; the tag-expression grants are extra):
 

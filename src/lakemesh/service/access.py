@@ -5,17 +5,16 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
-from lakemesh.access import grants as grantmod
 from lakemesh.access import principals
 from lakemesh.access import tags as tagmod
 from lakemesh.access.actions import DATA_ACTIONS, MESH, Target
 from lakemesh.access.authorizer import Decision
 from lakemesh.access.principals import MESH_ADMIN, User
 from lakemesh.errors import InvalidInput, NotFound
-from lakemesh.service import commands
 from lakemesh.typedef import TableName
 
 if TYPE_CHECKING:
+    from lakemesh.access import grants as grantmod
     from lakemesh.mesh import Mesh
 
 
@@ -30,6 +29,8 @@ class Access:
     ) -> tuple[User, str]:
         """A new user and its API token (shown once). The mesh admin creates anyone; a
         domain admin creates users of its own domain."""
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         command = commands.CreateUser(name=name, role=role)
         return self._mesh.gate.session(as_).execute(command)
 
@@ -60,6 +61,8 @@ class Access:
     def define_tag(
         self, key: str, values: builtins.list[str], *, as_: str = MESH_ADMIN
     ) -> dict[str, Any]:
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         command = commands.DefineTag(key=key, values=tuple(values))
         return self._mesh.gate.session(as_).execute(command)
 
@@ -80,6 +83,8 @@ class Access:
         key, sep, value = assignment.partition("=")
         if not sep:
             raise InvalidInput(f"invalid tag assignment {assignment!r}: expected KEY=VALUE")
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         command = commands.AssignTag(
             on=str(res), key=tagmod.check_key(key.strip()), value=tagmod.check_value(value.strip())
         )
@@ -88,6 +93,8 @@ class Access:
     # ------------------------------------------------------------------ grants and masks
 
     def grant(self, request: grantmod.GrantRequest, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         command = commands.CreateGrant(
             actions=tuple(request.actions),
             principal=request.principal,
@@ -113,6 +120,8 @@ class Access:
         as_: str = MESH_ADMIN,
     ) -> builtins.list[dict[str, Any]]:
         """Grants ``as_`` may see (made, revocable, or applying to it), newest first."""
+        from lakemesh.access import grants as grantmod  # not for a query
+
         session = self._mesh.gate.session(as_)
         return session.audited(
             "grant.list",
@@ -129,11 +138,15 @@ class Access:
 
     def revoke(self, grant_id: str, *, as_: str = MESH_ADMIN) -> builtins.list[str]:
         """Revoke a grant and what was delegated from it; returns their ids."""
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         return self._mesh.gate.session(as_).execute(commands.RevokeGrant(grant_id=grant_id))
 
     def mask(
         self, *, column: str | None = None, tag: str | None = None, spec: str, as_: str = MESH_ADMIN
     ) -> dict[str, Any]:
+        from lakemesh.service import commands  # pydantic models: not for a query
+
         command = commands.SetMask(column=column, tag=tag, spec=spec)
         return self._mesh.gate.session(as_).execute(command)
 

@@ -15,6 +15,7 @@ naming a command can be parsed into the right model (``parse_command``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
 
@@ -365,15 +366,21 @@ AnyCommand = Annotated[
     | SetMask,
     Field(discriminator="command"),
 ]
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyCommand)
 #: Every command, in the order above.
 COMMANDS: tuple[type[Command[Any]], ...] = get_args(get_args(AnyCommand)[0])
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Any]:
+    """Built on first use: building it validates every command's schema, which every
+    CLI process would otherwise pay at import."""
+    return TypeAdapter(AnyCommand)
 
 
 def parse_command(data: dict[str, Any]) -> Command[Any]:
     """A command from its JSON form (``{"command": "grant.revoke", ...}``)."""
     try:
-        return _ADAPTER.validate_python(data)  # type: ignore[no-any-return]
+        return _adapter().validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "command"

@@ -12,7 +12,6 @@ from lakemesh.access.principals import MESH_ADMIN
 from lakemesh.errors import InvalidInput
 from lakemesh.events import DomainCrawled, emit
 from lakemesh.metadata.domains import Domain, get_domain, list_domains
-from lakemesh.service.commands import CreateDomain
 
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
@@ -35,6 +34,8 @@ class Domains:
         region, create (see ``CreateDomain``)."""
         if "owners" in options:
             options["owners"] = tuple(options["owners"] or ())
+        from lakemesh.service.commands import CreateDomain  # not for a query
+
         command = CreateDomain(name=name, storage=storage, **options)
         return self._mesh.gate.session(as_).execute(command)
 

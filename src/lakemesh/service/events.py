@@ -8,7 +8,6 @@ from lakemesh import events
 from lakemesh.access.actions import MESH, Target
 from lakemesh.access.principals import MESH_ADMIN
 from lakemesh.events import alerts
-from lakemesh.service.commands import AcknowledgeAlert
 
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
@@ -50,4 +49,6 @@ class Alerts:
 
     def acknowledge(self, alert_id: int, *, as_: str = MESH_ADMIN) -> alerts.Alert:
         """Resolve an open alert (compare-and-set: one acknowledger wins)."""
+        from lakemesh.service.commands import AcknowledgeAlert  # not for a query
+
         return self._mesh.gate.session(as_).execute(AcknowledgeAlert(alert_id=alert_id))

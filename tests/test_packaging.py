@@ -26,8 +26,8 @@ REQUIRED = [
     "lakemesh/py.typed",
     "lakemesh/store/migrations/env.py",
     "lakemesh/store/migrations/script.py.mako",
-    "lakemesh/query/functions/duckdb.csv",
-    "lakemesh/query/functions/spark.csv",
+    "lakemesh/engines/functions/duckdb.csv",
+    "lakemesh/engines/functions/spark.csv",
     *(
         f"lakemesh/store/migrations/versions/{p.name}"
         for p in (ROOT / "src/lakemesh/store/migrations/versions").glob("0*.py")

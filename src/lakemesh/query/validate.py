@@ -34,6 +34,7 @@ from lakemesh.access.filters import EXTRACT_UNITS, NODES
 from lakemesh.engines.functions import ENGINES, FunctionPolicy, FunctionRefused, policy
 from lakemesh.engines.sqltree import SYNTAX_CALLS, call_name
 from lakemesh.errors import QueryRefused as QueryRefused
+from lakemesh.errors import first_line
 
 #: Longest query text accepted, in UTF-8 bytes.
 MAX_QUERY_BYTES = 100_000
@@ -369,7 +370,7 @@ def spark_translation(tree: exp.Expr, functions: FunctionPolicy) -> None:
     try:
         tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as e:
-        reason = str(e).splitlines()[0] if str(e) else "a construct"
+        reason = first_line(e) if str(e).strip() else "a construct"
         raise QueryRefused(f"not available on the spark engine: {reason}") from None
 
 

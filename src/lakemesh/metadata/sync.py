@@ -35,7 +35,7 @@ from lakemesh.catalog import (
 )
 from lakemesh.errors import LakemeshError, NotFound, PlanRefused, SyncInterrupted
 from lakemesh.events.alerts import raise_alert
-from lakemesh.metadata import central
+from lakemesh.metadata import apply
 from lakemesh.metadata.domains import Domain
 from lakemesh.store import Store
 from lakemesh.store import tables as t
@@ -209,7 +209,7 @@ class Syncer:
             if self.should_stop():
                 raise SyncInterrupted
             with self.store.write() as conn:
-                if central.remove_table(conn, domain.name, db, name, actor=self.actor):
+                if apply.remove_table(conn, domain.name, db, name, actor=self.actor):
                     result.tables_removed += 1
                     audit.record(
                         conn,
@@ -255,7 +255,7 @@ class Syncer:
     ) -> None:
         """One table's central change, its events and alerts: one transaction."""
         with self.store.write() as conn:
-            applied = central.apply_table(
+            applied = apply.apply_table(
                 conn, domain.name, domain.id, info, parts, delta, actor=self.actor
             )
             if applied.changed:

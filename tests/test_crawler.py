@@ -176,6 +176,8 @@ def test_an_unreadable_table_is_kept_through_crawl_and_sync(
     for table in ("db.t", "db.d"):
         assert any(w.startswith(f"table {table} not updated") for w in report.warnings), table
     assert any("db/t/k=1/a.parquet: unreadable" in w for w in report.warnings)
+    # kept entries are unchanged ones: the crawl did not "find no table" (the CLI's error)
+    assert sorted(report.unchanged) == ["db.d", "db.t"] and report.hint is None
     cat = BuiltinCatalog(LocalStorage(str(root)))
     assert [p.key for p in cat.partitions("db", "t")] == ["k=1", "k=2"]
 

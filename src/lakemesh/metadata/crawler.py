@@ -490,9 +490,11 @@ class Crawler:
 
     def _keep(self, writer: CatalogWriter, t: _TableDir, reason: str) -> None:
         """A table whose folder is there but cannot be described now keeps its last
-        catalogued entry: unreadable is not gone, and the sync would delete what is."""
+        catalogued entry: unreadable is not gone, and the sync would delete what is. The
+        entry counts as unchanged, so a crawl that kept it is not "found no table"."""
         full = f"{t.database}.{t.name}"
         if writer.has_table(t.database, t.name):
+            self.report.unchanged.append(full)
             self.warn(f"table {full} not updated, its catalog entry is kept: {reason}")
         else:
             self.warn(f"skipped table {full}: {reason}")

@@ -34,7 +34,7 @@ SQLITE_PRAGMAS = (
 )
 _WRITE = "lakemesh_write"
 #: The revision of the newest migration in ``migrations/versions``.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: Errors a caller may see from the database layer, re-exported so modules above the
 #: store never import SQLAlchemy just to catch them.

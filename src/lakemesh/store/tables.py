@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -286,6 +287,11 @@ data_products = Table(
     Column("description", Text),
     Column("registered_by", String(200), nullable=False),
     Column("registered_at", TS, nullable=False),
+    Column("classification", String(64)),
+    Column("sensitivity", String(64)),
+    #: The product_contracts version in force (NULL: no contract).
+    Column("contract_version", Integer),
+    Column("updated_at", TS),
 )
 
 #: Every policy change appends a row; its version is the policy version.
@@ -321,4 +327,125 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# --------------------------------------------------------------------------- products (0005)
+
+#: The classifier's recommendations: pending for the owning domain's stewards, then
+#: accepted or rejected (a rejection is remembered). Counts and reasons, never values.
+classifications = Table(
+    "classifications",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), nullable=False),
+    Column("column", String(128), nullable=False),
+    Column("recogniser", String(64), nullable=False),
+    Column("tag_key", String(128), nullable=False),
+    Column("tag_value", String(256), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("sampled", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("column_type", Text, nullable=False),
+    #: pending | accepted | rejected | superseded
+    Column("status", String(16), nullable=False),
+    #: Compared and set by a decision: one steward's accept or reject wins.
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", TS, nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", TS),
+    Column("comment", Text),
+    Index("ix_classifications_column", "table_id", "column"),
+    Index("ix_classifications_status", "status", "table_id"),
+)
+
+#: Every contract a product was registered with, newest = highest version.
+product_contracts = Table(
+    "product_contracts",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("contract_id", String(200), nullable=False),
+    Column("contract_version", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("registered_by", String(200), nullable=False),
+    Column("registered_at", TS, nullable=False),
+    UniqueConstraint("table_id", "version", name="uq_product_contracts_table_version"),
+)
+
+#: Quality measurements, a time series per product: one ``run`` per measurement.
+quality_metrics = Table(
+    "quality_metrics",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("table_id", ID, ForeignKey("catalog_tables.id", ondelete="CASCADE"), nullable=False),
+    Column("run", String(32), nullable=False),
+    Column("measured_at", TS, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("column", String(128)),
+    Column("rule", String(200)),
+    Column("value", Float),
+    Column("unit", String(16), nullable=False),
+    Column("passed", Boolean),
+    Column("detail", Text, nullable=False),
+    Index("ix_quality_metrics_table", "table_id", "measured_at"),
+)
+
+#: OpenLineage run events as ingested (``event_hash`` makes a re-ingest a no-op).
+lineage_runs = Table(
+    "lineage_runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("event_hash", String(64), nullable=False, unique=True),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("event_time", TS, nullable=False),
+    Column("job", Text, nullable=False),
+    Column("producer", Text, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("ingested_by", String(200), nullable=False),
+    Column("ingested_at", TS, nullable=False),
+)
+
+#: The lineage graph: a job read ``source`` and wrote ``target`` (a central table name,
+#: or ``namespace/name`` for a dataset outside the mesh).
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("source", String(1100), nullable=False),
+    Column("target", String(1100), nullable=False),
+    Column("job", String(1100), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    UniqueConstraint("source", "target", "job", name="uq_lineage_edges"),
+    Index("ix_lineage_edges_target", "target"),
+)
+
+glossary_terms = Table(
+    "glossary_terms",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("definition", Text, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+glossary_links = Table(
+    "glossary_links",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("term_id", ID, ForeignKey("glossary_terms.id", ondelete="CASCADE"), nullable=False),
+    Column("resource_kind", String(16), nullable=False),
+    Column("resource", String(450), nullable=False),
+    Column("linked_by", String(200), nullable=False),
+    Column("linked_at", TS, nullable=False),
+    UniqueConstraint("term_id", "resource", name="uq_glossary_links_term_resource"),
+    Index("ix_glossary_links_resource", "resource"),
 )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pytest
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
+from sqlglot import exp
 
 from lakemesh.errors import InvalidInput
 from lakemesh.products.contracts import (
@@ -20,6 +24,7 @@ from lakemesh.products.contracts import (
     rule_query,
     unknown_columns,
 )
+from lakemesh.products.quality import measure, metric_queries
 
 FIXTURES = Path(__file__).parent / "fixtures" / "contracts"
 CREDIT = (FIXTURES / "credit_profile.odcs.yaml").read_text()
@@ -448,8 +453,6 @@ def test_a_huge_contract_is_refused_before_parsing() -> None:
 
 
 def test_placeholders_are_swapped_on_the_tree() -> None:
-    from sqlglot import exp
-
     table = exp.table_("profile", db="credit", catalog="bank", quoted=True)
     rule = QualityRule(
         id="r",
@@ -573,7 +576,79 @@ def test_physical_type_fits(physical: str, actual: str, fits: bool) -> None:
 
 
 def _contract_with(column: ContractColumn) -> Any:
-    from dataclasses import replace
-
     contract = parse_contract(yaml.safe_dump(minimal()))
     return replace(contract, columns=(column,), rules=())
+
+
+# --------------------------------------------------------------------------- hostile names
+
+
+def test_a_hostile_column_name_is_only_ever_a_quoted_identifier() -> None:
+    """Names in a contract reach SQL only as quoted identifiers: measured on DuckDB, the
+    column is read and nothing else happens."""
+    name = 'a"; DROP TABLE x; --'
+    data = minimal(
+        slaProperties=[{"property": "latency", "value": 1, "unit": "d", "element": name}]
+    )
+    data["schema"][0]["properties"] = [
+        {
+            "name": name,
+            "logicalType": "timestamp",
+            "required": True,
+            "unique": True,
+            "quality": [
+                {"metric": "nullValues", "mustBe": 0},
+                {"metric": "missingValues", "arguments": {"missingValues": ["x'); --"]}},
+                {"metric": "invalidValues", "arguments": {"pattern": "^2024"}, "mustBe": 0},
+                {"type": "sql", "query": "SELECT count({property}) FROM {object}", "mustBe": 2},
+            ],
+        }
+    ]
+    data["schema"][0]["quality"] = [
+        {"metric": "duplicateValues", "arguments": {"properties": [name]}, "mustBe": 0}
+    ]
+    contract = parse_contract(yaml.safe_dump(data), "hostile.yaml")
+    con = duckdb.connect()
+    try:
+        con.execute("ATTACH ':memory:' AS bank")
+        con.execute("CREATE SCHEMA bank.credit")
+        con.execute("CREATE TABLE x (id INTEGER)")
+        con.execute("CREATE TABLE bank.credit.x (id INTEGER)")
+        moments = pa.array([datetime(2024, 5, 1), datetime(2024, 5, 2)], pa.timestamp("us"))
+        con.register("staging", pa.table({name: moments}))
+        con.execute("CREATE TABLE bank.credit.profile AS SELECT * FROM staging")
+        con.unregister("staging")
+        columns = {name: "timestamp[us]"}
+
+        def run_sql(sql: str) -> pa.Table:
+            return con.sql(sql).to_arrow_table()
+
+        queries = metric_queries(contract, "bank.credit.profile", columns)
+        metrics = measure(
+            contract,
+            "bank.credit.profile",
+            columns,
+            run_sql,
+            updated_at=None,
+            now=datetime(2024, 5, 2, 12, tzinfo=UTC),
+        )
+        assert len(queries) == 3
+        assert [(m.kind, m.value, m.passed) for m in metrics] == [
+            ("row_count", 2.0, None),
+            ("completeness", 1.0, True),
+            ("validity", 0.0, True),  # nullValues
+            ("validity", 0.0, None),  # missingValues
+            ("validity", 0.0, True),  # invalidValues
+            ("validity", 0.0, True),  # table-level duplicateValues
+            ("validity", 0.0, True),  # unique
+            ("validity", 2.0, True),  # the sql rule
+            ("freshness", 12 * 3600.0, True),
+        ]
+        tables = con.sql("SELECT database_name, table_name FROM duckdb_tables()").fetchall()
+        assert sorted(tables) == [
+            ("bank", "profile"),
+            ("bank", "x"),
+            ("memory", "x"),
+        ]
+    finally:
+        con.close()

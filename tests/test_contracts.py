@@ -652,3 +652,13 @@ def test_a_hostile_column_name_is_only_ever_a_quoted_identifier() -> None:
         ]
     finally:
         con.close()
+
+
+def test_yaml_alias_bombs_and_cycles_are_refused() -> None:
+    lines = ["apiVersion: v3.1.0", "kind: DataContract", "id: x", "version: '1'"]
+    lines.append("p0: &p0 {name: a}")
+    for i in range(1, 9):
+        lines.append(f"p{i}: &p{i} {{name: a, properties: [{', '.join([f'*p{i - 1}'] * 10)}]}}")
+    lines.append("schema: [{name: t, properties: [*p8]}]")
+    assert "expands to more than 200000 elements" in refusal("\n".join(lines))
+    assert "refers to its own anchor" in refusal("a: &a [1, *a]\n")

@@ -81,6 +81,8 @@ SLA_UNITS: dict[str, int] = {
 }
 #: Contracts larger than this are refused before YAML sees them.
 MAX_CONTRACT_CHARS = 1_000_000
+#: YAML nodes a contract may expand to, aliases counted each time they are used.
+MAX_NODES = 200_000
 
 #: What the placeholders of a sql rule become before parsing; swapped back on the AST.
 OBJECT_PLACEHOLDER = "__lakemesh_object__"
@@ -269,7 +271,7 @@ def _load_yaml(text: str, source: str) -> tuple[Any, Any]:
         root = loader.get_single_node()
         if root is None:
             raise InvalidInput(f"{source}: the contract is empty")
-        _no_duplicate_keys(root, source)
+        _check_nodes(root, source)
         return loader.construct_document(root), root
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -282,27 +284,41 @@ def _load_yaml(text: str, source: str) -> tuple[Any, Any]:
         loader.dispose()
 
 
-def _no_duplicate_keys(root: Any, source: str) -> None:
-    """YAML keeps the last of two equal keys; a contract that says a thing twice is
-    ambiguous, so it is refused."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+def _check_nodes(root: Any, source: str) -> None:
+    """Refuse what YAML allows but a contract must not have: two equal keys in one
+    mapping (YAML keeps the last: ambiguous), an alias inside itself, and aliases that
+    expand to more than ``MAX_NODES`` nodes (a few lines of anchors can stand for
+    billions; validation would walk every one)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            line = node.start_mark.line + 1
+            raise InvalidInput(f"{source}: line {line}: a YAML alias refers to its own anchor")
+        open_nodes.add(key)
+        total = 1
         if isinstance(node, yaml.MappingNode):
             keys: set[str] = set()
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in keys:
-                        line = key.start_mark.line + 1
-                        raise InvalidInput(f"{source}: line {line}: duplicate key {key.value!r}")
-                    keys.add(key.value)
-                stack.extend((key, value))
+            for k, value in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in keys:
+                        line = k.start_mark.line + 1
+                        raise InvalidInput(f"{source}: line {line}: duplicate key {k.value!r}")
+                    keys.add(k.value)
+                total += size(k) + size(value)
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+            total += sum(size(child) for child in node.value)
+        open_nodes.discard(key)
+        if total > MAX_NODES:
+            raise InvalidInput(f"{source}: the contract expands to more than {MAX_NODES} elements")
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 @functools.cache

@@ -13,6 +13,12 @@ it come the columns, the quality rules (``library``, ``sql``, ``text``, ``custom
 first two are measured by ``quality.py``) and the freshness SLA (``latency`` or
 ``freshness``, with a value and a unit, on the column named by ``element``).
 
+A rule's id is its ``id`` or ``name`` (unique in the contract), else made from where it
+sits (``email.nullValues``, ``table.rowCount``, ``age.sql``, then ``-2``, ``-3``...); a
+property declared ``unique`` adds the rule ``<column>.unique`` (no duplicate values). A
+sql rule must be one SELECT that reads only its own table, written ``{object}`` (its
+property ``{property}``); it runs as the central node, so it may not name another table.
+
 Every refusal is one ``InvalidInput`` line: ``"{source}: line N: what is wrong"``, the
 line when the YAML tells it. Parsing writes nothing, so a refused contract leaves no trace.
 """

@@ -14,6 +14,8 @@ modules):
   the policy core or the application layer.
 * the backends (``store/``, ``storage/``, ``catalog/``) know nothing above them.
 * ``metadata/``, ``audit/`` and ``events/`` do not reach up into queries or front ends.
+* ``classify/`` and ``products/`` compute on what they are handed: no engine, no
+  planner, no application layer.
 * only the CLI and the demo import the CLI; only the CLI imports the demo.
 
 And one rule about SQL dialects: branching on the metadata store's database
@@ -101,6 +103,24 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "lakemesh.audit": (*ENGINES, *FRONT_ENDS, *WEB, "lakemesh.query", "lakemesh.service"),
     "lakemesh.events": (*ENGINES, *FRONT_ENDS, *WEB, "lakemesh.query", "lakemesh.service"),
+    # the classifier and the products' libraries work on what they are handed (a sample, a
+    # contract, a ``run_sql`` callable): the service layer reads through the engines
+    "lakemesh.classify": (
+        *ENGINES,
+        *FRONT_ENDS,
+        *WEB,
+        "lakemesh.query",
+        "lakemesh.service",
+        "lakemesh.mesh",
+    ),
+    "lakemesh.products": (
+        *ENGINES,
+        *FRONT_ENDS,
+        *WEB,
+        "lakemesh.query",
+        "lakemesh.service",
+        "lakemesh.mesh",
+    ),
     "lakemesh.query": (*FRONT_ENDS, *WEB, "lakemesh.service.commands"),
     "lakemesh.service": (*FRONT_ENDS, *WEB),
 }

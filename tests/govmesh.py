@@ -12,14 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
 
-from lakemesh.access import snapshot as policy
 from lakemesh.access.grants import GrantRequest, parse_actions
 from lakemesh.home import load_settings, write_settings
 from lakemesh.mesh import Mesh
-from lakemesh.store import tables as t
-from lakemesh.typedef import now
 from tests.files import write_parquet
 from tests.pgserver import PostgresServer
 
@@ -129,14 +125,5 @@ def request(step: dict[str, object]) -> GrantRequest:
 
 
 def register_product(mesh: Mesh, table: str, owner: str = "steward@cb") -> None:
-    """Products get their own command in a later issue; the discovery rule needs one now."""
-    with mesh.store.write() as conn:
-        tid = conn.execute(
-            select(t.catalog_tables.c.id).where(t.catalog_tables.c.full_name == table)
-        ).scalar_one()
-        conn.execute(
-            insert(t.data_products).values(
-                table_id=tid, owner=owner, registered_by=owner, registered_at=now()
-            )
-        )
-        policy.changed(conn, "product", table)
+    """Register ``table`` as a data product owned by ``owner`` (as the mesh admin)."""
+    mesh.products.register(table, owner=owner)

@@ -45,7 +45,7 @@ def test_every_action_is_registered_with_a_resource_kind_and_a_description() -> 
 
 
 def test_every_command_is_decided_by_a_registered_administrative_action() -> None:
-    assert len(commands.COMMANDS) == 8
+    assert len(commands.COMMANDS) == 16
     for kind in commands.COMMANDS:
         assert kind.action in ACTIONS, kind.__name__
         assert not ACTIONS[kind.action].is_data
@@ -118,6 +118,38 @@ MATRIX = [
         False,
         None,
     ),
+    ("steward@cb", "classify.run", Target("table", ORDERS, "cb"), True, "owner:steward"),
+    ("member@cb", "classify.run", Target("table", ORDERS, "cb"), False, None),
+    ("steward@cb", "classify.read", domain("cb"), True, "owner:steward"),
+    ("admin@cb", "classify.read", domain("cb"), False, None),
+    (
+        "steward@cb",
+        "classify.decide",
+        Target("column", f"{ORDERS}.email", "cb"),
+        True,
+        "owner:steward",
+    ),
+    ("steward@ib", "classify.decide", Target("column", f"{ORDERS}.email", "cb"), False, None),
+    ("admin@cb", "product.register", Target("table", ORDERS, "cb"), True, "owner:admin"),
+    ("steward@ib", "product.register", Target("table", ORDERS, "cb"), False, None),
+    ("steward@cb", "quality.check", Target("table", ORDERS, "cb"), True, "owner:steward"),
+    ("analyst@analytics", "quality.check", Target("table", ORDERS, "cb"), False, None),
+    ("steward@cb", "lineage.ingest", domain("cb"), True, "owner:steward"),
+    ("steward@cb", "lineage.ingest", MESH, False, None),
+    ("admin@central", "lineage.ingest", MESH, True, "mesh-admin"),
+    ("steward@ib", "glossary.define", Target("term", "Revenue"), True, "owner:steward"),
+    ("member@cb", "glossary.define", Target("term", "Revenue"), False, None),
+    (
+        "steward@cb",
+        "glossary.define",
+        Target("term", "Revenue", None, "steward@cb"),
+        True,
+        "term-owner",
+    ),
+    ("steward@ib", "glossary.define", Target("term", "Revenue", None, "steward@cb"), False, None),
+    ("admin@cb", "glossary.link", Target("table", ORDERS, "cb"), True, "owner:admin"),
+    ("member@cb", "glossary.link", Target("column", f"{ORDERS}.id", "cb"), False, None),
+    ("analyst@analytics", "glossary.read", MESH, True, "everyone"),
 ]
 
 
@@ -141,7 +173,7 @@ def test_matrix_covers_every_administrative_action_both_ways() -> None:
     covered = {a for a, _ in decided}
     wanted = {n for n, a in ACTIONS.items() if not a.is_data}
     # public listings are never refused; the rest appear allowed and refused
-    public = {"domain.read", "tag.list", "catalog.search", "catalog.list"}
+    public = {"domain.read", "tag.list", "catalog.search", "catalog.list", "glossary.read"}
     assert wanted - covered <= {"catalog.search", "catalog.list", "domain.status", "alert.ack"}
     for action in covered - public:
         assert (action, False) in decided, action

@@ -27,6 +27,19 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     ):
         assert step in out
     assert "columns: credit_history" in out
+    # step 3: the classifier's recommendations, with reasons, accepted by the steward
+    step3 = out[out.index("== 3.") : out.index("== consumer_banking shares")]
+    assert "valid IBANs (mod-97)" in step3 and "are e-mail addresses" in step3
+    for column in ("customer_id", "full_name", "email", "iban"):
+        assert f"profile.{column} tagged pii=true" in step3, column
+    assert "holdings.customer_id tagged pii=true" in step3
+    assert "registered data product consumer_banking.curated.consumer_credit_profile" in step3
+    assert "quality: " in step3 and " 0 failed" in step3
+    assert (
+        "upstream: consumer_banking.raw.kredit_raw -> "
+        "consumer_banking.curated.consumer_credit_profile" in step3
+    )
+    assert "Creditability" in step3
     explained = out[out.index("$ lakemesh access explain") :]
     assert (
         "analyst@analytics SELECT consumer_banking.curated.consumer_credit_profile: ALLOWED"

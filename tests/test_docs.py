@@ -54,7 +54,13 @@ def _resolve(words: list[str]) -> tuple[tuple[str, ...], click.Command]:
     cmd: click.Command = app
     path: list[str] = []
     for word in words:
-        if not isinstance(cmd, click.Group) or word not in cmd.commands:
+        if not isinstance(cmd, click.Group):
+            break
+        if word not in cmd.commands:
+            default = getattr(cmd, "DEFAULT", None)  # ``classify TABLE``: the group's default
+            if default is not None and not word.startswith("-"):
+                cmd = cmd.commands[default]
+                path.append(default)
             break
         cmd = cmd.commands[word]
         path.append(word)

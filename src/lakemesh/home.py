@@ -25,11 +25,19 @@ class SyncSettings(BaseModel):
     max_removal_ratio: float = Field(0.5, ge=0, le=1)
 
 
+class ProductSettings(BaseModel):
+    #: Classify, after a sync, every table that sync added or changed.
+    classify_on_sync: bool = True
+    #: Check, after a sync, the contract and quality of every product whose table changed.
+    check_on_sync: bool = True
+
+
 class Settings(BaseModel):
     #: None means the embedded default, ``<home>/lakemesh.db``: kept relative so a mesh
     #: home can be moved or copied whole.
     db_url: str | None = None
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    products: ProductSettings = Field(default_factory=ProductSettings)
 
     def store_url(self, home: Path) -> str:
         return self.db_url or f"sqlite:///{home / DEFAULT_DB}"

@@ -8,6 +8,9 @@ hands out one API per context, each of which returns typed objects:
 * ``mesh.access``: users, tags, grants, revokes, masks, decisions and ``explain``;
 * ``mesh.audit``: the hash-chained log, verification, checkpoints;
 * ``mesh.events`` and ``mesh.alerts``;
+* ``mesh.classification``: classify a table, the stewards' queue, accept and reject;
+* ``mesh.products``, ``mesh.lineage``, ``mesh.glossary``: data products with contracts
+  and quality, the lineage graph, the business glossary;
 * ``mesh.query(sql, as_=...)``: governed SQL over shared data in place.
 
 Every operation opens one session on the ``Gate`` (``lakemesh.service.session``): the
@@ -38,8 +41,10 @@ from lakemesh.metadata.central import CentralCatalog
 from lakemesh.service.access import Access
 from lakemesh.service.audit import Audit
 from lakemesh.service.catalog import Catalog
+from lakemesh.service.classification import Classification
 from lakemesh.service.domains import Domains
 from lakemesh.service.events import Alerts, Events
+from lakemesh.service.products import Glossary, Lineage, Products
 from lakemesh.service.session import Gate
 from lakemesh.store import Store
 
@@ -54,6 +59,10 @@ class Mesh:
         self.audit = Audit(self)
         self.events = Events(self)
         self.alerts = Alerts(self)
+        self.classification = Classification(self)
+        self.products = Products(self)
+        self.lineage = Lineage(self)
+        self.glossary = Glossary(self)
         #: Set by ``init`` only: the mesh admin's API token, shown once.
         self.admin_token: str | None = None
 

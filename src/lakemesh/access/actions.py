@@ -106,6 +106,8 @@ OWNING_DOMAIN = Reason("owner", None, "domain")
 EVERYONE = Reason("everyone")
 GRANTOR = Reason("grantor")
 GRANTEE = Reason("grantee")
+#: The central node reading on its own behalf (``principals.SYSTEM``).
+SYSTEM_READ = Reason("system")
 
 
 @functools.lru_cache(maxsize=64)
@@ -129,7 +131,17 @@ def delegation_reason(domain: str) -> Reason:
 # --------------------------------------------------------------------------- targets
 
 TargetKind = Literal[
-    "mesh", "domain", "database", "table", "column", "tag", "tags", "grant", "user", "alert"
+    "mesh",
+    "domain",
+    "database",
+    "table",
+    "column",
+    "tag",
+    "tags",
+    "grant",
+    "user",
+    "alert",
+    "term",
 ]
 
 
@@ -282,6 +294,17 @@ def alert_read(user: User, target: Target, s: Snapshot) -> Reason | None:
     if target.domain is None:
         return mesh_admin(user, target, s)
     return domain_operator(user, target, s)
+
+
+def term_define(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """A glossary term is defined by the mesh admin or by the people who run a domain; once
+    it exists, only its owner (or the mesh admin) redefines it (``granted_by`` carries the
+    owner of an existing term)."""
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    if target.granted_by is not None:
+        return Reason("term-owner") if target.granted_by == user.name else None
+    return owner_reason(user.role) if user.role in OPERATORS else None
 
 
 # --------------------------------------------------------------------------- registry
@@ -451,6 +474,69 @@ ACTIONS: Mapping[str, Action] = MappingProxyType(
                 mesh_admin,
                 "only the mesh admin may sign audit checkpoints",
             ),
+            Action(
+                "classify.run",
+                ("table",),
+                "classify tables",
+                domain_operator,
+                "{actor} may not classify tables of domain {domain}",
+            ),
+            Action(
+                "classify.read",
+                ("mesh", "domain"),
+                "see classification recommendations",
+                domain_steward,
+                "{actor} may not see the classification queue of {name}",
+            ),
+            Action(
+                "classify.decide",
+                ("column",),
+                "accept or reject classification recommendations",
+                domain_steward,
+                "{actor} may not decide classifications of domain {domain}",
+            ),
+            Action(
+                "product.register",
+                ("table",),
+                "register data products",
+                domain_operator,
+                "{actor} may not register products of domain {domain}",
+            ),
+            Action(
+                "quality.check",
+                ("table",),
+                "check a product's contract and quality",
+                domain_operator,
+                "{actor} may not check the quality of products of domain {domain}",
+            ),
+            Action(
+                "lineage.ingest",
+                ("mesh", "domain"),
+                "ingest lineage",
+                domain_operator,
+                "{actor} may not ingest lineage for {name}",
+                MappingProxyType(
+                    {
+                        "mesh": "only the mesh admin may ingest lineage that spans "
+                        "domains or leaves the mesh"
+                    }
+                ),
+            ),
+            Action(
+                "glossary.define",
+                ("term",),
+                "define glossary terms",
+                term_define,
+                "{actor} may not define glossary term {name}",
+            ),
+            Action(
+                "glossary.link",
+                ("table", "column"),
+                "link glossary terms",
+                domain_operator,
+                "{actor} may not link glossary terms to resources of domain {domain}",
+            ),
+            Action("glossary.read", ("mesh",), "read the glossary", anyone),
             Action(
                 "events.read",
                 ("mesh",),

@@ -19,6 +19,9 @@ Semantics (SPEC 1-2, Lake Formation where SPEC is silent):
 * Masks apply to every selected column that has one (directly or through a tag), unless
   the principal holds UNMASK on that column.
 * Expiry is compared with server time at every decision.
+* The central node's own reads (``principals.SYSTEM``: classification samples, quality
+  metrics, SPEC 2.9) see whole tables unmasked. That principal is not a user: the gate
+  opens a session as it only for the node's own code (``Gate.system_session``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from lakemesh.access.actions import (
     MESH_ADMIN,
     OWNER_IMPLICIT,
     OWNING_DOMAIN,
+    SYSTEM_READ,
     Reason,
     Target,
     ceiling_reason,
@@ -45,7 +49,7 @@ from lakemesh.access.actions import (
     mask_reason,
     owner_reason,
 )
-from lakemesh.access.principals import CENTRAL, User
+from lakemesh.access.principals import CENTRAL, SYSTEM, User
 from lakemesh.access.snapshot import GrantEntry, MaskRule, Snapshot, TableMeta
 from lakemesh.access.tags import TagExpression
 
@@ -84,6 +88,23 @@ class Decision(NamedTuple):
         if not self.permits or any(p.row_filter is None for p in self.permits):
             return None
         return tuple(p.row_filter for p in self.permits if p.row_filter is not None)
+
+
+#: What the central node reads on its own behalf: whole tables, unmasked (the classifier
+#: must see real values to recognise them; only counts and reasons are kept).
+_SYSTEM_READS = frozenset({"DESCRIBE", "SELECT"})
+
+
+def _system_read(action: str, tm: TableMeta) -> Decision:
+    return Decision(
+        True,
+        SYSTEM,
+        action,
+        tm.name,
+        tm.columns,
+        (Permit(tm.colset, None, ()),),
+        determined_by=(SYSTEM_READ,),
+    )
 
 
 class Authorizer:
@@ -141,6 +162,8 @@ class Authorizer:
         at = time.time() if at is None else at
         user = s.users.get(principal)
         if user is None:
+            if principal == SYSTEM and action in _SYSTEM_READS:
+                return _system_read(action, tm)
             if principal not in s.domains:
                 return Decision(
                     False, principal, action, table, missing=f"unknown principal {principal}"

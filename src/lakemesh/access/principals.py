@@ -23,6 +23,10 @@ Role = Literal["admin", "steward", "member"]
 ROLES: tuple[Role, ...] = ("admin", "steward", "member")
 CENTRAL = "central"
 MESH_ADMIN = "admin@central"
+#: The central node itself, reading on its own behalf (classification samples, quality
+#: metrics: SPEC 2.9). Not a user: no token, no session can be opened as it from outside,
+#: and no user may take its name.
+SYSTEM = "system@central"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ def token_hash(token: str) -> str:
 def create_user(conn: Connection, name: str, role: str, created_by: str) -> tuple[User, str]:
     """Insert a user; returns it and its token (the only time the token exists in clear)."""
     check_principal(name)
+    if name == SYSTEM:
+        raise InvalidInput(f"{SYSTEM} is reserved for the central node's own reads")
     if role not in ROLES:
         raise InvalidInput(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
     domain = name.partition("@")[2]

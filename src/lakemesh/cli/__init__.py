@@ -90,6 +90,7 @@ def root() -> click.Group:
         events,
         mesh,
         metadata,
+        products,
         query,
     )
     from lakemesh.cli._common import app

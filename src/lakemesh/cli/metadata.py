@@ -320,7 +320,7 @@ def _sync_status(home: str | None, json_: bool) -> None:
 @command(name="search", acts=True)
 @click.argument("text")
 def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
-    """Full-text search over table names, column names and descriptions."""
+    """Search names, descriptions, columns, tags and glossary terms (products first)."""
     with open_mesh(home) as mesh:
         hits = mesh.catalog.search(text, as_=as_)
     if json_:
@@ -330,7 +330,8 @@ def search_cmd(text: str, as_: str, home: str | None, json_: bool) -> None:
         out.print("no tables match")
     for h in hits:
         cols = f"  (columns: {', '.join(h['columns'])})" if h["columns"] else ""
-        out.print(f"{h['table']}  [{h['format']}]  {h['description'] or ''}{cols}")
+        kind = "product" if h.get("product") else h["format"]
+        out.print(f"{h['table']}  [{kind}]  {h['description'] or ''}{cols}")
 
 
 @command(acts=True)
@@ -364,10 +365,12 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
             out.print(f"  {key}: {data[key]}")
     if data["tags"]:
         out.print(f"  tags: {_tag_text(data['tags'])}")
-    if data["product"]:
-        out.print("  registered data product")
+    out.print(
+        f"  pii: {'yes' if data['pii'] else 'no'} (database: "
+        f"{'yes' if data['database_pii'] else 'no'})"
+    )
     cols = TextTable(
-        "column", "type", "null", "part", "tags", "mask", "description", title="schema"
+        "column", "type", "null", "part", "tags", "mask", "glossary", "description", title="schema"
     )
     for c in data["columns"]:
         own = {k: v for k, v in c["tags"].items() if data["tags"].get(k) != v}
@@ -378,6 +381,7 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
             "yes" if c.get("partition") else "",
             _tag_text(own),
             c["mask"] or "",
+            ", ".join(c.get("glossary") or []),
             c.get("description") or "",
         )
     out.print(cols)
@@ -394,6 +398,16 @@ def show(table: str, partitions: int, as_: str, home: str | None, json_: bool) -
     for v in data["history"]:
         changes = "; ".join(_change_text(c) for c in v["changes"]) or "created"
         out.print(f"  v{v['version']} {v['created_at']}: {changes}")
+    from lakemesh.cli.products import print_product, print_recommendations, print_stewardship
+
+    if data["product_info"]:
+        print_product(data)
+    else:
+        print_stewardship(data)
+    pending = [r for r in data.get("classification", []) if r["status"] == "pending"]
+    if pending:
+        out.print("classification recommendations (pending):")
+        print_recommendations(pending)
 
 
 def _column_text(column: dict[str, Any]) -> str:

@@ -71,6 +71,13 @@ IDENTIFIER_NOTES = {
 }
 
 
+def find_contract() -> Path:
+    """The ODCS contract consumer_banking publishes its product with (in the package)."""
+    return (
+        Path(__file__).resolve().parent / "data" / "contracts" / "consumer_credit_profile.odcs.yaml"
+    )
+
+
 def find_data() -> Path:
     """The German credit data shipped in the package (``$LAKEMESH_DEMO_DATA`` overrides).
 
@@ -106,11 +113,19 @@ def curate_credit(raw_csv: Path, columns_csv: Path) -> pa.Table:
         f"{nm.lower().replace(' ', '.').replace('ü', 'ue').replace('ä', 'ae')}{i}@example.com"
         for i, nm in enumerate(names)
     ]
-    ibans = [f"DE{_h(i, 3) % 90 + 10:02d}{_h(i, 4) % 10**18:018d}" for i in range(n)]
+    ibans = [_iban(_h(i, 4) % 10**18) for i in range(n)]
     identifiers = {"customer_id": ids, "full_name": names, "email": emails, "iban": ibans}
     curated = pa.table({**identifiers, **{c: table[c] for c in table.column_names}})
     fields = [f.with_metadata({"description": notes[f.name]}) for f in curated.schema]
     return curated.cast(pa.schema(fields, metadata={"description": PRODUCT_DESCRIPTION}))
+
+
+def _iban(number: int) -> str:
+    """A German IBAN with valid check digits (the classifier checks them: mod-97)."""
+    from stdnum import iban
+
+    bban = f"{number:018d}"
+    return f"DE{iban.calc_check_digits('DE00' + bban)}{bban}"
 
 
 def holdings(customer_ids: list[str]) -> dict[str, pa.Table]:

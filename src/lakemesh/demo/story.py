@@ -15,9 +15,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lakemesh.demo.datasets import IDENTIFIER_NOTES, curate_credit, find_data, holdings
+from lakemesh.demo.datasets import (
+    IDENTIFIER_NOTES,
+    curate_credit,
+    find_contract,
+    find_data,
+    holdings,
+)
 from lakemesh.demo.model import train_credit_model
 from lakemesh.errors import LakemeshError
+from lakemesh.products.lineage import Dataset, emit_run
 
 #: Step 1's domains: name, kind, owner.
 DOMAINS = (
@@ -69,7 +76,8 @@ class Story:
         data = find_data()
         self.create_domains()
         self.publish_products(data)
-        self.tag_and_mask()
+        self.classify_and_mask()
+        self.register_products()
         self.share_and_find()
         self.query_and_train()
         self.verify_audit()
@@ -109,14 +117,16 @@ class Story:
         self.say("The central catalog syncs every domain catalog")
         self.run("sync")
         self.run("sync", "status")
+        self.say("The curation job's OpenLineage events (raw -> curated) reach the mesh")
+        self.run("lineage", "ingest", str(self.lineage_file))
         self.run("search", "credit history")
-        self.run("show", PRODUCT, "--partitions", "5")
         self.run("show", HOLDINGS)
 
-    def tag_and_mask(self) -> None:
-        """Step 3: the domains' people get identities; the steward tags the identifier
-        columns ``pii=true``, and the tag, not a list of columns, drives the mask."""
-        self.say("3. Identities: each domain's people (tokens are shown once)")
+    def classify_and_mask(self) -> None:
+        """Step 3: the sync had the classifier sample every new table (as the central node,
+        audited, nothing kept but counts and reasons); the stewards accept its
+        recommendations, the accepted ``pii=true`` tags drive the mask."""
+        self.say("Identities: each domain's people (tokens are shown once)")
         for user, role in (
             (CB_STEWARD, "steward"),
             (IB_STEWARD, "steward"),
@@ -124,13 +134,72 @@ class Story:
             (ANALYST, "member"),
         ):
             self.run("user", "create", user, "--role", role)
-        self.say("consumer_banking tags its product; the tag drives a mask")
         self.run("tag", "define", "pii", "--values", "true,false")
         self.run("tag", "assign", "consumer_banking.curated", "pii=false", "--as", CB_STEWARD)
+        self.say(
+            "3. Classification: the sync sampled each new table; the recommendations, with "
+            "their reasons, wait for each domain's stewards"
+        )
+        self.run("classify", "queue", "--as", CB_STEWARD)
+        self.say("The steward accepts the identifier columns: each becomes pii=true")
         for column in IDENTIFIER_NOTES:
-            self.run("tag", "assign", f"{PRODUCT}.{column}", "pii=true", "--as", CB_STEWARD)
-        self.run("tag", "assign", f"{HOLDINGS}.customer_id", "pii=true", "--as", IB_STEWARD)
+            self.run("classify", "accept", f"{PRODUCT}.{column}", "--as", CB_STEWARD)
+        self._decide_the_rest(CB_STEWARD, "consumer_banking")
+        self.run("classify", "queue", "--as", IB_STEWARD)
+        self.run("classify", "accept", f"{HOLDINGS}.customer_id", "--as", IB_STEWARD)
+        self._decide_the_rest(IB_STEWARD, "investment_banking")
+        self.say("The mesh admin masks every pii=true column: the accepted tags drive it")
         self.run("mask", "--tag", "pii=true", "--with", "hash")
+
+    def register_products(self) -> None:
+        """Step 3, continued: the producers publish their tables as data products with a
+        data contract (ODCS v3), checked on the data in place; the glossary names what the
+        columns mean, and the lineage from raw to curated is there to see."""
+        self.say(
+            "consumer_banking registers its data product with an ODCS contract; the mesh "
+            "checks it on the data in place"
+        )
+        self.run(
+            "product",
+            "register",
+            PRODUCT,
+            "--description",
+            "German consumer credit applications, curated: one row per application, "
+            "English names, customer identifiers",
+            "--contract",
+            str(find_contract()),
+            "--classification",
+            "confidential",
+            "--sensitivity",
+            "high",
+            "--as",
+            CB_STEWARD,
+        )
+        self.run(
+            "product",
+            "register",
+            HOLDINGS,
+            "--description",
+            "Monthly investment holdings per customer",
+            "--classification",
+            "internal",
+            "--as",
+            IB_STEWARD,
+        )
+        self.run(
+            "glossary",
+            "add",
+            "Creditability",
+            "--definition",
+            "Whether the bank judged a credit good (repaid as agreed) or bad",
+            "--as",
+            CB_STEWARD,
+        )
+        self.run(
+            "glossary", "link", "Creditability", f"{PRODUCT}.creditability", "--as", CB_STEWARD
+        )
+        self.run("product", "show", PRODUCT)
+        self.run("lineage", "show", PRODUCT)
 
     def share_and_find(self) -> None:
         """Step 4: the producers share with analytics and its admin delegates to the
@@ -207,6 +276,29 @@ class Story:
 
     # ------------------------------------------------------------------ the steps' parts
 
+    @property
+    def lineage_file(self) -> Path:
+        return self.base / "lineage" / "curation.jsonl"
+
+    def _decide_the_rest(self, steward: str, domain: str) -> None:
+        """Any recommendation still pending after the accepted identifiers is one the
+        steward reviews and rejects, so the demo's queue ends empty (and says why)."""
+        from lakemesh.mesh import Mesh
+
+        with Mesh.open(self.home) as mesh:
+            left = mesh.classification.queue(domain, as_=steward)
+        for rec in left:
+            self.run(
+                "classify",
+                "reject",
+                f"{rec.table}.{rec.column}",
+                rec.tag,
+                "--comment",
+                "not personal data in this product",
+                "--as",
+                steward,
+            )
+
     def _land_and_curate(self, data: Path) -> pa.Table:
         """consumer_banking's own pipeline (plain pyarrow, no mesh involved): the raw file
         lands as delivered and the curated product is written beside it as Parquet."""
@@ -219,6 +311,13 @@ class Story:
         target = cb / "curated" / "consumer_credit_profile" / "part-0.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(curated, target)
+        emit_run(
+            self.lineage_file,
+            job_namespace="consumer_banking",
+            job_name="curate_consumer_credit_profile",
+            inputs=[Dataset("file", str(landed))],
+            outputs=[Dataset("file", str(target.parent))],
+        )
         print(
             f"curated {curated.num_rows} rows, {curated.num_columns} columns (German -> "
             f"English headers, customer identifiers added) -> {target.relative_to(self.base)}"

@@ -26,7 +26,16 @@ class Event(Frozen):
 
     @property
     def subject(self) -> str | None:
-        for name in ("table", "resource", "grant_id", "target", "user", "key", "alert_id"):
+        for name in (
+            "table",
+            "resource",
+            "grant_id",
+            "target",
+            "user",
+            "key",
+            "alert_id",
+            "term",
+        ):
             value = getattr(self, name, None)
             if value:
                 return str(value)
@@ -157,6 +166,80 @@ class SyncRefused(Event):
     type = "sync.refused"
     mode: str
     reason: str
+
+
+class ClassificationRecommended(Event):
+    """The classifier has new recommendations for a table, waiting for its stewards."""
+
+    type = "classification.recommended"
+    table: str
+    recommendations: list[dict[str, Any]]
+
+
+class ClassificationDecided(Event):
+    type = "classification.decided"
+    table: str
+    column: str
+    decision: str  #: accepted | rejected
+    tag: str
+    recogniser: str
+
+
+class ProductRegistered(Event):
+    type = "product.registered"
+    table: str
+    owner: str
+    contract_version: int | None = None
+    #: False when an already registered product's details or contract changed.
+    created: bool = True
+
+
+class ContractViolated(Event):
+    """A product's data broke its contract: missing columns, a failed quality rule, stale
+    data. Carries the checks that failed, never data values."""
+
+    type = "product.contract.violated"
+    table: str
+    violations: list[dict[str, Any]]
+
+
+class QualityMeasured(Event):
+    type = "product.quality.measured"
+    table: str
+    run: str
+    passed: int
+    failed: int
+
+
+class BreakingChange(Event):
+    """A product's schema or partitioning changed in a way its consumers notice, named to
+    them: every principal holding a grant on it."""
+
+    type = "product.breaking_change"
+    table: str
+    version: int
+    changes: list[dict[str, Any]]
+    subscribers: list[str]
+
+
+class LineageIngested(Event):
+    type = "lineage.ingested"
+    runs: int
+    edges: int
+    tables: list[str]
+
+
+class GlossaryTermDefined(Event):
+    type = "glossary.term.defined"
+    term: str
+    owner: str
+    created: bool = True
+
+
+class GlossaryTermLinked(Event):
+    type = "glossary.term.linked"
+    term: str
+    resource: str
 
 
 def emit(conn: Connection, event: Event) -> None:

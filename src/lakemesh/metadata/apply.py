@@ -22,6 +22,7 @@ from lakemesh import events
 from lakemesh.access import snapshot as policy
 from lakemesh.catalog import PartitionDelta, PartitionRow, TableInfo
 from lakemesh.metadata import search
+from lakemesh.products import notices
 from lakemesh.schema import Schema, SchemaChange, diff
 from lakemesh.store import driver_cursor
 from lakemesh.store import tables as t
@@ -288,6 +289,7 @@ def _emit_applied(
         )
         return
     if out.schema_changes:
+        changes = [c.model_dump() for c in out.schema_changes]
         events.emit(
             conn,
             events.SchemaChanged(
@@ -296,9 +298,11 @@ def _emit_applied(
                 table=name,
                 version=schema_version,
                 breaking=any(c.breaking for c in out.schema_changes),
-                changes=[c.model_dump() for c in out.schema_changes],
+                changes=changes,
             ),
         )
+        # a registered product tells its subscribers, by name, in the same transaction
+        notices.breaking_change(conn, domain, name, schema_version, changes, actor)
     if out.changed:
         events.emit(
             conn,

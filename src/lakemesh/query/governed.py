@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
 
 def run_query(
-    mesh: Mesh, sql: str, *, principal: str, engine: str = "duckdb", limits: Limits | None = None
+    mesh: Mesh,
+    sql: str,
+    *,
+    principal: str,
+    engine: str = "duckdb",
+    limits: Limits | None = None,
+    session: Session | None = None,
+    purpose: str | None = None,
 ) -> pa.Table:
     """Run ``sql`` for ``principal``; the result's column names are unique (made so the
     way DuckDB names duplicates: ``x, x`` -> ``x, x_1``). Every query is audited under
@@ -50,13 +57,19 @@ def run_query(
     The decision record of an allowed query is committed on a helper thread while the
     engine runs (the commit's fsync then costs no latency), and the result is returned
     only once that record is durable: no rows leave without their audit record.
+
+    ``session`` is the caller's own (the central node's system session for its own
+    reads: ``Gate.system_session``); ``purpose`` says why in the audit record.
     """
     runner = load_engine(engine)  # unknown engine or missing extra: plain bad input
     runner.warm(limits or Limits())
-    session = mesh.gate.session(principal)
+    if session is None:
+        session = mesh.gate.session(principal)
     actor = session.actor
     correlation = uuid.uuid4().hex[:16]
     details: dict[str, Any] = {"correlation_id": correlation, "engine": engine, "sql": sql[:4000]}
+    if purpose is not None:
+        details["purpose"] = purpose
     decisions: dict[str, Any] = {}
 
     def record(d: Decision) -> None:

@@ -8,9 +8,10 @@ session: one actor resolution and one policy refresh, however much it reads.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lakemesh.access.actions import MESH
+from lakemesh.access.actions import MESH, Target
 from lakemesh.access.authorizer import Decision
 from lakemesh.access.principals import MESH_ADMIN
 from lakemesh.errors import NotFound
@@ -19,6 +20,7 @@ from lakemesh.service.session import Session
 from lakemesh.typedef import TableName
 
 if TYPE_CHECKING:
+    from lakemesh.access.snapshot import Snapshot
     from lakemesh.catalog import Partition
     from lakemesh.mesh import Mesh
     from lakemesh.schema import SchemaChange
@@ -32,21 +34,51 @@ class Catalog:
         self, text: str, *, as_: str = MESH_ADMIN, limit: int = 50
     ) -> builtins.list[dict[str, Any]]:
         """Tables matching ``text`` that ``as_`` may describe (SPEC 2.1: products are
-        listed to everyone, other tables only with DESCRIBE)."""
+        listed to everyone, other tables only with DESCRIBE), registered products first.
+
+        Every word of ``text`` must start a word of what the caller may see of a table:
+        its name, description, columns, the product's description and owner, its tags and
+        its columns' tags, and the glossary terms linked to it or its columns."""
         from lakemesh.metadata import search as fulltext
+        from lakemesh.products import glossary, registry
 
         session = self._mesh.gate.session(as_)
         decision = session.require("catalog.search", MESH, audit_as="catalog.search")
+        words = fulltext.terms(text)
         with session.read() as conn:
             hits = fulltext.search(conn, text, limit=None)
+            products = {p.table: p for p in registry.all_products(conn)}
+            terms: dict[str, builtins.list[str]] = {}  # resource -> its terms
+            for term in glossary.all_terms(conn):
+                for resource in term.links:
+                    terms.setdefault(resource, []).append(term.name)
+        linked = {".".join(r.split(".")[:3]) for r in terms}
+        snapshot = session.snapshot
+        order = {h["table"]: i for i, h in enumerate(hits)}
+        by_name = {h["table"]: h for h in hits}
+        for name in (*products, *_tagged(snapshot, words), *linked):
+            tm = snapshot.tables.get(name)
+            if tm is not None and name not in by_name:
+                by_name[name] = {"table": name, "description": None, "format": None}
         authz, actor = session.authz, session.actor.name
-        visible = set(authz.filter_allowed(actor, "DESCRIBE", [h["table"] for h in hits]))
+        visible = set(authz.filter_allowed(actor, "DESCRIBE", list(by_name)))
+        ranked = sorted(
+            visible,
+            key=lambda n: (n not in products, order.get(n, len(order)), n),
+        )
         found = []
-        for hit in (h for h in hits if h["table"] in visible):
-            seen = self._visible_detail(authz.decide(actor, "DESCRIBE", hit["table"]))
-            if not fulltext.matches(text, hit["table"], seen.description, seen.schema):
+        for name in ranked:
+            hit = by_name[name]
+            seen = self._visible_detail(authz.decide(actor, "DESCRIBE", name))
+            product = products.get(name)
+            extra = _extra_text(snapshot.tables[name], seen.schema.names, product, terms, name)
+            described = " ".join(p for p in (seen.description, extra) if p)
+            if not fulltext.matches(text, name, described, seen.schema):
                 continue  # it matched only through what the caller may not see
-            hit["columns"] = fulltext.matching_columns(hit["table"], seen.schema, text)
+            hit["format"] = hit["format"] or seen.format
+            hit["description"] = (product.description if product else None) or seen.description
+            hit["product"] = product is not None
+            hit["columns"] = fulltext.matching_columns(name, seen.schema, text)
             found.append(hit)
             if len(found) == limit:
                 break
@@ -121,10 +153,55 @@ class Catalog:
             col["mask"] = rule.method if rule else None
         out["tags"] = tm.table_tags
         out["product"] = tm.product
+        out["pii"] = pii_flag(tm.column_tags, tm.columns)
+        out["database_pii"] = database_pii(session.snapshot, detail.name)
         out["partitions"] = [
             p._asdict() for p in self._central.partitions(detail.name, limit=partitions)
         ]
         out["history"] = self._history(session, decision)
+        out.update(self._stewardship(session, detail.name, out["columns"]))
+        return out
+
+    def _stewardship(
+        self, session: Session, table: str, columns: builtins.list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Product info, quality over time, lineage, glossary terms and the classifier's
+        recommendations, limited to what the caller may see."""
+        from lakemesh.products import glossary, graph, registry
+
+        visible = {c["name"] for c in columns}
+        with session.read() as conn:
+            product = registry.find(conn, table) if session.snapshot.tables[table].product else None
+            quality = registry.quality_series(conn, table) if product else []
+            terms = glossary.terms_of(conn, table)
+            up = graph.walk(conn, table, "upstream", 3)
+            down = graph.walk(conn, table, "downstream", 3)
+        seen = {
+            r: names for r, names in terms.items() if r == table or r.rsplit(".", 1)[1] in visible
+        }
+        for c in columns:
+            c["glossary"] = seen.get(f"{table}.{c['name']}", [])
+
+        def shown(node: str) -> bool:
+            return "/" in node or session.allowed("DESCRIBE", node)
+
+        out: dict[str, Any] = {
+            "product_info": product.as_dict() if product else None,
+            "quality": [
+                q | {"metrics": [m for m in q["metrics"] if m["column"] in (None, *visible)]}
+                for q in quality
+            ],
+            "glossary": seen,
+            "lineage": {
+                "upstream": [e for e in up if shown(e["source"]) and shown(e["target"])],
+                "downstream": [e for e in down if shown(e["source"]) and shown(e["target"])],
+            },
+        }
+        if session.allowed("classify.read", Target("domain", *[table.partition(".")[0]] * 2)):
+            from lakemesh.classify import recommendations as recs
+
+            with session.read() as conn:
+                out["classification"] = [r.as_dict() for r in recs.for_table(conn, table)]
         return out
 
     # ------------------------------------------------------------------ internals
@@ -163,6 +240,57 @@ class Catalog:
             }
             for v in history
         ]
+
+
+def _tagged(snapshot: Snapshot, words: builtins.list[str]) -> builtins.list[str]:
+    """Tables with a tag (on them or a column) whose key or value starts with a word."""
+    if not words:
+        return []
+    out = []
+    for name, tm in snapshot.tables.items():
+        tokens = {
+            x.lower()
+            for tags in (tm.table_tags, *tm.column_tags.values())
+            for kv in tags.items()
+            for x in kv
+        }
+        if any(tok.startswith(w) for tok in tokens for w in words):
+            out.append(name)
+    return out
+
+
+def _extra_text(
+    tm: Any,
+    columns: builtins.list[str],
+    product: Any,
+    terms: Mapping[str, builtins.list[str]],
+    table: str,
+) -> str:
+    """What search reads beyond the catalog's own document, limited to ``columns``."""
+    parts = [f"{k} {v}" for k, v in tm.table_tags.items()]
+    for c in columns:
+        parts += [f"{k} {v}" for k, v in tm.column_tags.get(c, {}).items()]
+        parts += terms.get(f"{table}.{c}", [])
+    parts += terms.get(table, [])
+    if product is not None:
+        parts += [product.description or "", product.owner]
+    return " ".join(parts)
+
+
+def pii_flag(column_tags: Mapping[str, Mapping[str, str]], columns: Iterable[str]) -> bool:
+    """The derived ``pii`` flag: some column is tagged ``pii=true`` (directly or by
+    inheritance). Access-request rules read it."""
+    return any(column_tags.get(c, {}).get("pii") == "true" for c in columns)
+
+
+def database_pii(snapshot: Snapshot, table: str) -> bool:
+    """A database's derived ``pii`` flag: one of its tables has it."""
+    database = table.rsplit(".", 1)[0] + "."
+    for name in snapshot.domain_tables.get(table.partition(".")[0], ()):
+        tm = snapshot.tables[name]
+        if name.startswith(database) and pii_flag(tm.column_tags, tm.columns):
+            return True
+    return False
 
 
 def _whole(session: Session, decision: Decision) -> bool:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lakemesh.metadata.crawler import Progress as CrawlProgress
     from lakemesh.metadata.sync import Progress as SyncProgress
     from lakemesh.metadata.sync import SyncResult
+    from lakemesh.service.session import Session
 
 
 def domain_target(name: str) -> Target:
@@ -131,9 +132,24 @@ class Domains:
         for d in targets:
             if stop is not None and stop.is_set():
                 break
-            results.append(syncer.sync(d, full=full))
+            result = syncer.sync(d, full=full)
+            if result.status == "ok":
+                result.warnings += self._after_sync(d.name, session)
+            results.append(result)
         self._mesh.gate.checkpoint_if_due()
         return results
+
+    def _after_sync(self, domain: str, session: Session) -> builtins.list[str]:
+        """What a sync sets off on the tables it added or changed: classification, and the
+        contract and quality check of products. Each runs on its own and only warns when
+        it cannot: the catalog change is already committed and stays."""
+        settings = self._mesh.settings.products
+        warnings: builtins.list[str] = []
+        if settings.classify_on_sync:
+            warnings += self._mesh.classification.classify_due(domain, session)
+        if settings.check_on_sync:
+            warnings += self._mesh.products.check_due(domain, session)
+        return warnings
 
     def status(self, *, as_: str = MESH_ADMIN) -> builtins.list[dict[str, Any]]:
         """Per domain ``as_`` runs: state, last success and error, lag, counts, drift."""

@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from lakemesh import audit
 from lakemesh.access.actions import Target
 from lakemesh.access.authorizer import Authorizer, Decision
-from lakemesh.access.principals import User
+from lakemesh.access.principals import SYSTEM, User
 from lakemesh.access.snapshot import Snapshot, changed
 from lakemesh.errors import LakemeshError, NotFound, PermissionDenied
 from lakemesh.events import emit
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from lakemesh.service.commands import Command
 
 T = TypeVar("T")
+
+#: The central node as an actor: not in the users table, so no rule lets it administer.
+SYSTEM_USER = User(SYSTEM, "central", "member")
 
 #: How often (at most) ``checkpoint_if_due`` looks at the audit chain, per process.
 CHECKPOINT_CHECK_SECONDS = 1.0
@@ -71,6 +74,12 @@ class Gate:
         """A session for one operation by ``principal`` (unknown principals are refused)."""
         authz = self.authz()
         return Session(self, known(authz, principal), authz)
+
+    def system_session(self) -> Session:
+        """A session of the central node itself (``principals.SYSTEM``), for the reads it
+        makes on its own behalf: classification samples and quality metrics (SPEC 2.9).
+        It may read, never change anything; its reads are audited as its own."""
+        return Session(self, SYSTEM_USER, self.authz())
 
     def checkpoint_if_due(self) -> None:
         """Sign the chain head when due. It runs after the change committed, so a failure

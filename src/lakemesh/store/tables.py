@@ -116,6 +116,8 @@ catalog_tables = Table(
     Column("row_count", BigInteger),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    #: The ``source_version`` last classified: a table whose version moved on is due.
+    Column("classified_version", Text),
     Index("ix_catalog_tables_domain", "domain_id"),
 )
 
@@ -292,6 +294,8 @@ data_products = Table(
     #: The product_contracts version in force (NULL: no contract).
     Column("contract_version", Integer),
     Column("updated_at", TS),
+    #: The table's ``source_version`` its contract was last checked against.
+    Column("checked_version", Text),
 )
 
 #: Every policy change appends a row; its version is the policy version.
@@ -415,14 +419,18 @@ lineage_edges = Table(
     "lineage_edges",
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
-    Column("source", String(1100), nullable=False),
-    Column("target", String(1100), nullable=False),
-    Column("job", String(1100), nullable=False),
+    #: SHA-256 of source, target and job: names may be long (a btree entry may not).
+    Column("edge_hash", String(64), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("source_hash", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("target_hash", String(64), nullable=False),
+    Column("job", Text, nullable=False),
     Column("run_id", String(64), nullable=False),
     Column("first_seen", TS, nullable=False),
     Column("last_seen", TS, nullable=False),
-    UniqueConstraint("source", "target", "job", name="uq_lineage_edges"),
-    Index("ix_lineage_edges_target", "target"),
+    Index("ix_lineage_edges_source", "source_hash"),
+    Index("ix_lineage_edges_target", "target_hash"),
 )
 
 glossary_terms = Table(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -27,6 +26,8 @@ def _table_fk() -> sa.Column[int]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("catalog_tables") as batch:
+        batch.add_column(sa.Column("classified_version", sa.Text))
     op.create_table(
         "classifications",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -54,6 +55,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sensitivity", sa.String(64)))
         batch.add_column(sa.Column("contract_version", sa.Integer))
         batch.add_column(sa.Column("updated_at", TS))
+        batch.add_column(sa.Column("checked_version", sa.Text))
     op.create_table(
         "product_contracts",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -98,15 +100,18 @@ def upgrade() -> None:
     op.create_table(
         "lineage_edges",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column("source", sa.String(1100), nullable=False),
-        sa.Column("target", sa.String(1100), nullable=False),
-        sa.Column("job", sa.String(1100), nullable=False),
+        sa.Column("edge_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("source_hash", sa.String(64), nullable=False),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("target_hash", sa.String(64), nullable=False),
+        sa.Column("job", sa.Text, nullable=False),
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("first_seen", TS, nullable=False),
         sa.Column("last_seen", TS, nullable=False),
-        sa.UniqueConstraint("source", "target", "job", name="uq_lineage_edges"),
     )
-    op.create_index("ix_lineage_edges_target", "lineage_edges", ["target"])
+    op.create_index("ix_lineage_edges_source", "lineage_edges", ["source_hash"])
+    op.create_index("ix_lineage_edges_target", "lineage_edges", ["target_hash"])
     op.create_table(
         "glossary_terms",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -144,5 +149,13 @@ def downgrade() -> None:
     ):
         op.drop_table(name)
     with op.batch_alter_table("data_products") as batch:
-        for column in ("updated_at", "contract_version", "sensitivity", "classification"):
+        for column in (
+            "checked_version",
+            "updated_at",
+            "contract_version",
+            "sensitivity",
+            "classification",
+        ):
             batch.drop_column(column)
+    with op.batch_alter_table("catalog_tables") as batch:
+        batch.drop_column("classified_version")

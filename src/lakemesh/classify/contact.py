@@ -23,6 +23,15 @@ EMAIL = re.compile(
 )
 
 
+_DISPLAY = re.compile(r"^[^<>@]*<([^<>]+)>$")
+
+
+def is_email(value: str) -> bool:
+    """An address, alone or with a display name ("Ann Lee <ann@example.org>")."""
+    display = _DISPLAY.match(value)
+    return EMAIL.fullmatch(display.group(1) if display else value) is not None
+
+
 class Email(Recogniser):
     name = "email"
     label = "e-mail"
@@ -38,9 +47,7 @@ class Email(Recogniser):
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
         at = sample.match("@")
-        return Evidence(
-            sample.tally(lambda v: EMAIL.fullmatch(v) is not None, at), "are e-mail addresses"
-        )
+        return Evidence(sample.tally(is_email, at), "are e-mail addresses")
 
 
 # ------------------------------------------------------------------------------ phone
@@ -51,7 +58,8 @@ REGIONS = (
     "US", "GB", "DE", "FR", "NL", "ES", "IT", "BE", "AT", "CH", "IE", "PT", "SE", "DK",
     "NO", "FI", "PL", "AU", "IN", "BR", "MX", "JP", "ZA", "TR",
 )  # fmt: skip
-_PHONE_CHARS = r"^[+(0-9][0-9 ()./-]{5,24}$"
+_PHONE_CHARS = r"^[+(0-9][0-9 ()./-]{5,24}(\s*(ext\.?|x|#)\s*[0-9]{1,6})?$"
+_EXTENSION = re.compile(r"\s*(?:ext\.?|x|#)\s*\d{1,6}$")
 #: How people write phone numbers: with a country code, with the trunk 0 and
 #: separators, or North American 3-3-4 groups. Bare digits are anything's digits.
 _WRITTEN = re.compile(
@@ -87,7 +95,7 @@ class Phone(Recogniser):
     named_strength = 0.85
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
-        what = "are valid phone numbers written as phone numbers are"
+        what = "are valid phone numbers written with a country code or separators"
         values = sample.values
         if sample.kind == INTEGER:
             written = [False] * len(values)
@@ -99,7 +107,8 @@ class Phone(Recogniser):
                 for ok, v in zip(gate, values, strict=True)
             ]
             written = [
-                ok and bool(_WRITTEN.match(v)) for ok, v in zip(plausible, values, strict=True)
+                ok and bool(_WRITTEN.match(_EXTENSION.sub("", v)))
+                for ok, v in zip(plausible, values, strict=True)
             ]
         candidates = plausible if named else written
         if not any(candidates):
@@ -294,7 +303,10 @@ _STREET_LINE = re.compile(
     rf"|{_NUMBER},?\s+(?:{_STREET})\b\.?(?:\s+{_WORD}){{1,5}}"
     # Hauptstraße 12, Calle Mayor 12, Via Roma 15, Avenida de la Paz 3
     rf"|(?:{_WORD}\s+){{0,3}}{_SUFFIX}\.?,?\s+{_NUMBER}\b"
-    rf"|(?:{_STREET})\b\.?\s+(?:{_WORD}\s+){{1,5}}?{_NUMBER}\b"
+    # Am Markt 3, Berliner Allee 5
+    rf"|(?:{_WORD}\s+){{1,3}}(?:{_STREET})\b\.?,?\s+{_NUMBER}\b"
+    # Calle Mayor 12, Via Roma, 15, C/ Real 4, Avenida de la Paz 3
+    rf"|(?:{_STREET})\b[./]?\s*(?:{_WORD}\s+){{0,5}}?{_WORD},?\s+{_NUMBER}\b"
     rf")(?:[\s,].*)?$",
     re.IGNORECASE,
 )

@@ -136,5 +136,9 @@ class Recogniser(ABC):
     def _unsupported(self, where: str, ev: Evidence, n: int) -> str:
         said = f"{where} suggests {self.label}"
         if ev.strong.matched == 0 and (ev.weak is None or ev.weak.matched == 0):
-            return f"{said}, but none of {n} sampled values is one"
-        return f"{said}, but only {count_text(ev.strong)} of {n} sampled values {ev.what}"
+            return f"{said}, but no sampled value is one ({n} checked)"
+        out = f"{said}, but too few sampled values support it: "
+        out += f"{count_text(ev.strong)} of {n} {ev.what}"
+        if ev.weak is not None and ev.weak.matched > ev.strong.matched:
+            out += f"; {count_text(ev.weak)} {ev.weak_what}"
+        return out

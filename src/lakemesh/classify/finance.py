@@ -38,17 +38,17 @@ class Iban(Recogniser):
         )
 
 
-_ACCOUNT_SHAPE = r"^[0-9]{6,18}$"
+_ACCOUNT_SHAPE = r"^[0-9]{6,20}$"
 
 
 class BankAccount(Recogniser):
-    """Plain (domestic) account numbers: 6 to 18 digits, separators allowed. Digits
+    """Plain (domestic) account numbers: 6 to 20 digits, separators allowed. Digits
     alone are no evidence (order numbers are digits too), so this recogniser needs a
     name that says account number; IBANs are the ``iban`` recogniser's."""
 
     name = "bank_account"
     label = "bank account number"
-    description = "domestic bank account numbers (named so, 6-18 digits)"
+    description = "domestic bank account numbers (named so, 6-20 digits)"
     kinds = frozenset({TEXT, INTEGER})
     names = NamePatterns(
         r"(bank |checking |savings |current |deposit )?(account|acct|acc|konto|rekening|"
@@ -66,7 +66,7 @@ class BankAccount(Recogniser):
             return Evidence(Tally(0), "are account numbers")
         shaped = sample.match(_ACCOUNT_SHAPE, compact=True)
         weak = sample.tally(_not_repeated, shaped, compact=True)
-        return Evidence(Tally(0), "are account numbers", weak, "are 6-18 digit account numbers")
+        return Evidence(Tally(0), "are account numbers", weak, "are 6-20 digit account numbers")
 
 
 def _not_repeated(value: str) -> bool:

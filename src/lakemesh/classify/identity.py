@@ -7,7 +7,7 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -67,7 +67,7 @@ SCHEMES = (
         r"^[A-Z]{6}[0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]$",
     ),
     Scheme("se.personnummer", "Swedish personal identity numbers", r"^(\d{2})?\d{6}[+]?\d{4}$"),
-    Scheme("dk.cpr", "Danish CPR numbers", r"^\d{10}$"),
+    Scheme("dk.cpr", "Danish CPR numbers", r"^\d{10}$", raw=r"^\d{6}-\d{4}$"),
     Scheme("no.fodselsnummer", "Norwegian national identity numbers", r"^\d{11}$"),
     Scheme("fi.hetu", "Finnish personal identity codes", r"^\d{6}[+A-FU-Y]\d{3}[0-9A-Y]$"),
     Scheme("pl.pesel", "Polish PESEL numbers", r"^\d{11}$"),
@@ -75,7 +75,7 @@ SCHEMES = (
     Scheme("at.vnr", "Austrian social insurance numbers", r"^\d{10}$"),
     Scheme("ch.ssn", "Swiss social security numbers (AHV)", r"^756\d{10}$"),
     Scheme("ie.pps", "Irish PPS numbers", r"^\d{7}[A-W][ABWTXZ]?$"),
-    Scheme("pt.cc", "Portuguese citizen card numbers", r"^\d{9}[A-Z0-9]{2}\d$"),
+    Scheme("pt.cc", "Portuguese citizen card numbers", r"^\d{9}[A-Z][A-Z0-9]\d$"),
     Scheme("ca.sin", "Canadian social insurance numbers", r"^\d{9}$"),
     Scheme("br.cpf", "Brazilian CPF numbers", r"^\d{11}$"),
     Scheme("in_.aadhaar", "Indian Aadhaar numbers", r"^[2-9]\d{11}$"),
@@ -136,7 +136,7 @@ class NationalId(Recogniser):
             if sample.weight(shaped) < _SCHEME_FLOOR * n:
                 continue
             where = shaped
-            if scheme.raw is not None:
+            if scheme.raw is not None and not named:  # bare digits count under a name
                 where = pc.and_(shaped, sample.match(scheme.raw))
             check = scheme.validator()
             hits = _hits(sample, check, where)
@@ -219,7 +219,7 @@ class CustomerId(Recogniser):
         if sample.kind == INTEGER:
             shaped = pc.invert(sample.match(r"^-"))
         else:
-            shaped = sample.match(r"^[A-Za-z0-9][A-Za-z0-9_\-./:#@+]{0,63}$")
+            shaped = sample.match(r"^[A-Za-z0-9][A-Za-z0-9_\-./:#]{0,63}$")
         count = sample.weight(shaped)
         distinct = sum(1 for ok in shaped.to_pylist() if ok)
         enough = distinct >= min(count, 5) and (count < 100 or distinct >= 20)
@@ -248,9 +248,11 @@ _DATE_FORMATS = (
     ("%m/%d/%Y", r"^\d{1,2}/\d{1,2}/\d{4}$"),
     ("%d-%m-%Y", r"^\d{1,2}-\d{1,2}-\d{4}$"),
     ("%Y%m%d", r"^\d{8}$"),
-    ("%Y-%m-%dT%H:%M:%S", r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"),
-    ("%Y-%m-%d %H:%M:%S", r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"),
+    ("%d %B %Y", r"^\d{1,2} [A-Za-z]{3,9} \d{4}$"),
+    ("%B %d, %Y", r"^[A-Za-z]{3,9} \d{1,2}, \d{4}$"),
 )
+#: a date with a time (ISO 8601, any zone): its first ten characters are the date
+_DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 MAX_AGE = 120
 
 
@@ -265,7 +267,9 @@ def birth_range(today: date | None = None) -> tuple[date, date]:
 
 class DateOfBirth(Recogniser):
     """Dates a living person could be born on (age 0-120, none in the future) under a
-    name that says birth. Order dates and birth dates look alike, so the name leads."""
+    name that says birth. Without such a name, dates are birth dates only when nearly
+    all lie 16 to 100 years back and spread over decades, as a table of adults' birth
+    dates does and order, signup or shipping dates do not; that stays below HIGH."""
 
     name = "date_of_birth"
     label = "date of birth"
@@ -284,31 +288,76 @@ class DateOfBirth(Recogniser):
         r"geburtsort|geburtsland|geburtsname|lieu (de )?naissance|lugar (de )?nacimiento|"
         r"luogo (di )?nascita|geboorteplaats"
     )
+    strength = 0.6
     named_strength = 0.9
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
         what = "are plausible birth dates (age 0-120)"
-        if not named:
+        days, weights = _dates(sample)
+        if days is None:
             return Evidence(Tally(0), what)
         oldest, today = birth_range()
-        if sample.kind == TEMPORAL:
-            days = sample.days
-            assert days is not None
-            ok = pc.and_(
-                pc.greater_equal(days, pa.scalar(oldest, pa.date32())),
-                pc.less_equal(days, pa.scalar(today, pa.date32())),
-            )
-            return Evidence(Tally(0), what, Tally(int(pc.sum(ok).as_py() or 0)), what)
-        plausible = pa.array([False] * sample.distinct_count)
-        low = pa.scalar(datetime(oldest.year, oldest.month, oldest.day), pa.timestamp("s"))
-        high = pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))
-        for fmt, shape in _DATE_FORMATS:
-            shaped = sample.match(shape)
-            if not pc.any(shaped).as_py():
-                continue
-            parsed = pc.strptime(sample.distinct, format=fmt, unit="s", error_is_null=True)
-            inside = pc.and_kleene(
-                shaped, pc.and_kleene(pc.greater_equal(parsed, low), pc.less_equal(parsed, high))
-            )
-            plausible = pc.or_(plausible, pc.fill_null(inside, False))
-        return Evidence(Tally(0), what, Tally(sample.weight(plausible)), what)
+        plausible = _weight(_between(days, oldest, today), weights)
+        young, old = _years_before(today, ADULT[0]), _years_before(today, ADULT[1])
+        adult_mask = _between(days, old, young)
+        adult = _weight(adult_mask, weights)
+        spread = _spread_years(days.filter(adult_mask))
+        if spread < MIN_SPREAD_YEARS:
+            adult = 0
+        adults = f"are dates {ADULT[0]}-{ADULT[1]} years back, spread over {spread} years"
+        if not named:
+            return Evidence(Tally(adult), adults)
+        return Evidence(Tally(adult), adults, Tally(plausible), what)
+
+
+ADULT = (16, 100)  #: ages of the people in a table of adults, for dates without a name
+MIN_SPREAD_YEARS = 25  #: the middle 80% of birth dates of adults span decades
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _between(days: pa.Array, low: date, high: date) -> pa.Array:
+    inside = pc.and_kleene(
+        pc.greater_equal(days, pa.scalar(low, pa.date32())),
+        pc.less_equal(days, pa.scalar(high, pa.date32())),
+    )
+    return pc.fill_null(inside, False)
+
+
+def _weight(mask: pa.Array, weights: pa.Array | None) -> int:
+    if weights is None:
+        return int(pc.sum(mask).as_py() or 0)
+    return int(pc.sum(pc.filter(weights, mask)).as_py() or 0)
+
+
+def _spread_years(days: pa.Array) -> int:
+    """Years between the 10th and the 90th percentile of the distinct dates."""
+    distinct = pc.unique(days)
+    if len(distinct) < 20:
+        return 0
+    q = pc.quantile(distinct.cast(pa.int32()), q=[0.1, 0.9]).to_pylist()
+    return int((q[1] - q[0]) / 365.25)
+
+
+def _dates(sample: Sample) -> tuple[pa.Array | None, pa.Array | None]:
+    """The sampled values as days (with their weights), or None if none is a date."""
+    if sample.kind == TEMPORAL:
+        return sample.days, None
+    parsed: pa.Array | None = None
+    values = sample.distinct
+    if sample.kind == TEXT and pc.any(sample.match(_DATE_TIME)).as_py():
+        head = pc.utf8_slice_codeunits(values, 0, 10)
+        values = pc.if_else(sample.match(_DATE_TIME), head, values)
+    for fmt, shape in _DATE_FORMATS if sample.kind == TEXT else _DATE_FORMATS[6:7]:
+        shaped = pc.match_substring_regex(values, shape)
+        if not pc.any(shaped).as_py():
+            continue
+        stamps = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+        days = pc.if_else(shaped, stamps.cast(pa.date32()), pa.scalar(None, pa.date32()))
+        parsed = days if parsed is None else pc.coalesce(parsed, days)
+    return parsed, sample.counts

@@ -164,7 +164,7 @@ PARTICLES = _words(
     "van von der den de del della di da dos das du le la ten ter zu y e bin ibn al el af"
 )
 
-#: Words that make a capitalised phrase a company, not a person.
+#: Words that make a phrase a company, a place or a placeholder, not a person.
 NOT_PERSON = _words(
     """
     gmbh ag ltd limited inc incorporated llc llp plc corp corporation co kg ohg gbr ug
@@ -172,6 +172,10 @@ NOT_PERSON = _words(
     and und et & services service solutions systems technologies technology
     international global consulting partners associates trust foundation stiftung
     verein ev club hotel restaurant cafe shop store market studio agency institute
-    university school hospital clinic
+    university school hospital clinic street st road rd avenue ave lane ln drive way
+    strasse str weg allee platz gasse straat laan plein rue avenue boulevard calle via
+    viale piazza corso plaza square park airport station unknown unbekannt inconnu
+    desconocido sconosciuto onbekend none null nil nan na tbd tba test dummy sample
+    anonymous anonym anonyme redacted deleted removed hidden
     """
 )

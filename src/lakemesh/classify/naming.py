@@ -13,99 +13,32 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^0-9a-z]+|(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
 
 #: A last token that makes a column a property of the thing, not the thing itself:
 #: ``zip_count``, ``iban_country``, ``phone_model``, ``email_verified``, ``card_type``.
-DERIVED_LAST = frozenset(
-    [
-        "count",
-        "cnt",
-        "counts",
-        "total",
-        "sum",
-        "avg",
-        "mean",
-        "min",
-        "max",
-        "qty",
-        "quantity",
-        "amount",
-        "amt",
-        "flag",
-        "flags",
-        "type",
-        "types",
-        "kind",
-        "category",
-        "model",
-        "brand",
-        "make",
-        "length",
-        "len",
-        "size",
-        "status",
-        "country",
-        "countries",
-        "format",
-        "valid",
-        "validated",
-        "verified",
-        "hash",
-        "hashed",
-        "sha",
-        "sha1",
-        "sha256",
-        "md5",
-        "digest",
-        "masked",
-        "mask",
-        "encrypted",
-        "enc",
-        "token",
-        "tokenised",
-        "tokenized",
-        "domain",
-        "provider",
-        "consent",
-        "optin",
-        "pct",
-        "percent",
-        "ratio",
-        "share",
-        "rate",
-        "score",
-        "bucket",
-        "band",
-        "range",
-        "year",
-        "month",
-        "hour",
-        "prefix",
-        "suffix",
-        "region",
-        "language",
-        "lang",
-        "source",
-        "channel",
-        "changed",
-        "updated",
-        "created",
-        "at",
-        "on",
-        "last4",
-        "present",
-        "known",
-        "exists",
-        "missing",
-    ]
+DERIVED_LAST = _words(
+    """
+    count cnt counts total sum avg mean min max qty quantity amount amt flag flags
+    type types kind category model brand make length len size status country
+    countries format valid validated verified hash hashed sha sha1 sha256 md5 digest
+    masked mask encrypted enc token tokenised tokenized domain provider consent
+    optin pct percent ratio share rate score bucket band range year month hour
+    prefix suffix region language lang source channel changed updated created last4
+    present known exists missing sent opened clicked bounced deleted
+    """
 )
 #: A first token that makes a column an aggregate or a flag: ``num_emails`` is not
 #: an e-mail column, ``has_phone`` not a phone column.
-DERIVED_FIRST = frozenset(
-    ["n", "nb", "count", "cnt", "has", "is", "total", "avg", "max", "min", "sum", "pct", "no"]
-)
+DERIVED_FIRST = _words("n nb count cnt has is total avg max min sum pct no")
+#: Trailing words of a time stamp: ``email_verified_at`` is about the word before them.
+_WHEN = _words("at on date time ts timestamp")
 
 
 def fold(text: str) -> str:
@@ -140,15 +73,14 @@ class ColumnText:
     @cached_property
     def derived(self) -> bool:
         """True for names like ``zip_count`` or ``has_email``: about the thing, not it."""
-        toks = self.name_tokens
-        if not toks:
-            return False
-        last = toks[-1] if not toks[-1].isdigit() or len(toks) < 2 else toks[-2]
-        if toks[-1] == "4" and last == "last":
+        toks = list(self.name_tokens)
+        if toks[-2:] == ["last", "4"]:
             return True
-        if len(toks) > 1 and (toks[0] in DERIVED_FIRST or toks[:2] == ("number", "of")):
+        if len(toks) > 1 and (toks[0] in DERIVED_FIRST or toks[:2] == ["number", "of"]):
             return True
-        return last in DERIVED_LAST
+        while len(toks) > 1 and (toks[-1].isdigit() or toks[-1] in _WHEN):
+            toks.pop()
+        return bool(toks) and toks[-1] in DERIVED_LAST
 
 
 class NamePatterns:

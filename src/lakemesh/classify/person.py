@@ -19,6 +19,9 @@ _PEOPLE = (
     r"klant|traveller|traveler|insured|policyholder|tenant|landlord|author|emergency contact"
 )
 _MAX_TOKENS = 5
+_FULL_GATE = 0.3  #: share of full names the lexicon must know for values alone to count
+_SINGLE_GATE = 0.5  #: the same for single words (cities, categories are single words)
+_MIN_DISTINCT = 20
 
 
 def name_shape(value: str) -> list[str] | None:
@@ -120,7 +123,10 @@ class PersonName(Recogniser):
         return where is not None and column.name_text not in self._GENERIC
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
-        shaped = known = checked = 0
+        """Name-shaped values are evidence when enough of them are names the lexicon
+        knows (a third of full names, half of single words: product, city and company
+        names rarely are) and they are varied (not a handful of repeated labels)."""
+        shaped = known = single = distinct = checked = 0
         capped = False
         for value, count in zip(sample.values, sample.weights, strict=True):
             if checked >= 400:
@@ -130,17 +136,27 @@ class PersonName(Recogniser):
             words = name_shape(value)
             if words is None:
                 continue
+            common = in_lexicon(words, value.count(",") == 1)
+            if not common and value == value.lower():
+                continue  # lower-case words have no shape to speak of
             shaped += count
-            if in_lexicon(words, value.count(",") == 1):
-                known += count
+            distinct += 1
+            single += count if len(words) == 1 else 0
+            known += count if common else 0
         seen = sum(sample.weights[:checked])
         if capped and seen:
             rest = sample.total - sample.long - seen
             shaped += round(rest * shaped / seen)
             known += round(rest * known / seen)
+        gate = _SINGLE_GATE if single > shaped / 2 else _FULL_GATE
+        varied = distinct >= min(_MIN_DISTINCT, sample.total / 2)
+        if shaped and varied and known >= gate * shaped:
+            strong, what = shaped, f"are name-shaped, {known} of them common names"
+        else:
+            strong, what = (known if varied else 0), "are name-shaped common names"
         return Evidence(
-            Tally(known, capped),
-            "are name-shaped and known to the common-name lexicon",
+            Tally(strong, capped),
+            what,
             Tally(shaped, capped),
             "are name-shaped (letters, one to five capitalised words)",
         )

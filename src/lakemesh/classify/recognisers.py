@@ -158,7 +158,8 @@ def classify_column(
                 judgement.name_match,
             )
         )
-    findings.sort(key=lambda f: -f.confidence)
+    # where name and values agree on a recogniser, it leads a value-only finding
+    findings.sort(key=lambda f: (f.name_match and f.confidence >= HIGH, f.confidence), reverse=True)
     return ColumnResult(name, tuple(findings), notes=tuple(notes))
 
 

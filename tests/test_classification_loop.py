@@ -18,6 +18,7 @@ from stdnum import iban as stdiban
 from lakemesh.access.grants import GrantRequest
 from lakemesh.classify import recommendations as recs
 from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lakemesh.home import write_settings
 from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
 from tests.conftest import Cli
@@ -56,11 +57,17 @@ def write(root: Path, table: pa.Table, name: str = "customers.parquet") -> None:
     pq.write_table(table, path)
 
 
-@pytest.fixture
-def crm(tmp_path: Path) -> Mesh:
+def build(tmp_path: Path, reclassify_seconds: float = 0) -> Mesh:
+    """The crm mesh; by default every data change is classified again (the tests of
+    rejections need that; the interval has its own test)."""
     root = tmp_path / "crm"
     write(root, customers())
     mesh = Mesh.init(tmp_path / "home")
+    settings = mesh.settings
+    settings.products.reclassify_seconds = reclassify_seconds
+    write_settings(mesh.home, settings)
+    mesh.close()
+    mesh = Mesh.open(tmp_path / "home")
     mesh.domains.create("crm", str(root), create=True)
     mesh.domains.create("ops", str(tmp_path / "ops"), create=True)
     mesh.domains.create("analytics", str(tmp_path / "an"), kind="consumer", create=True)
@@ -76,6 +83,11 @@ def crm(tmp_path: Path) -> Mesh:
     mesh.domains.crawl("crm")
     mesh.domains.sync()
     return mesh
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Mesh:
+    return build(tmp_path)
 
 
 def pending(mesh: Mesh, column: str | None = None) -> list[recs.Recommendation]:
@@ -127,6 +139,17 @@ def test_a_table_that_did_not_change_is_not_sampled_again(crm: Mesh) -> None:
     [result] = crm.domains.sync(["crm"])
     assert result.status == "ok"
     assert _samples(crm) == before
+
+
+def test_appends_are_sampled_again_only_after_the_refresh_interval(tmp_path: Path) -> None:
+    mesh = build(tmp_path, reclassify_seconds=3600)
+    before = _samples(mesh)
+    write(tmp_path / "crm", customers(70), "more.parquet")  # data changed, schema did not
+    resync(mesh)
+    assert _samples(mesh) == before
+    write(tmp_path / "crm", customers(70).append_column("phone", pa.array(["x"] * 70)))
+    resync(mesh)  # schema changed: sampled at once, whatever the interval
+    assert _samples(mesh) == before + 1
 
 
 def _samples(mesh: Mesh) -> int:

@@ -113,7 +113,16 @@ def test_every_query_record_names_the_tables_it_read(cli_gov: Cli) -> None:
     )
     assert code == 0
     for table in (ORDERS, "ib.wealth.holdings"):
-        [record] = cli.json("audit", "list", "--resource", table, "--action", "query")
+        [record] = cli.json(  # the sync's classification samples are the central node's
+            "audit",
+            "list",
+            "--resource",
+            table,
+            "--action",
+            "query",
+            "--principal",
+            "admin@central",
+        )
         assert record["outcome"] == "allowed" and "JOIN" in record["details"]["sql"]
     code, _, _ = cli("query", "SELECT count(*) FROM cb.sales.customers", "--as", "member@cb")
     assert code == 1

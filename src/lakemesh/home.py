@@ -26,8 +26,12 @@ class SyncSettings(BaseModel):
 
 
 class ProductSettings(BaseModel):
-    #: Classify, after a sync, every table that sync added or changed.
+    #: Classify, after a sync, every table that sync added or whose schema changed, and a
+    #: table whose data changed when its last classification is older than
+    #: ``reclassify_seconds`` (appends rarely change what a column holds; a schema change
+    #: or a new table always may).
     classify_on_sync: bool = True
+    reclassify_seconds: float = Field(3600.0, ge=0)
     #: Check, after a sync, the contract and quality of every product whose table changed.
     check_on_sync: bool = True
 

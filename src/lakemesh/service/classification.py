@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from lakemesh.access.actions import MESH, Target
 from lakemesh.access.principals import MESH_ADMIN, SYSTEM
 from lakemesh.errors import InvalidInput, LakemeshError, NotFound, first_line
 from lakemesh.service.session import Session
-from lakemesh.typedef import TableName
+from lakemesh.typedef import TableName, now
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -145,20 +146,20 @@ class Classification:
 
         ct = t.catalog_tables
         with session.read() as conn:
-            due = (
-                conn.execute(
-                    select(ct.c.full_name)
-                    .join(t.domains, t.domains.c.id == ct.c.domain_id)
-                    .where(
-                        t.domains.c.name == domain,
-                        ct.c.classified_version.is_(None)
-                        | (ct.c.classified_version != ct.c.source_version),
-                    )
-                    .order_by(ct.c.full_name)
+            rows = conn.execute(
+                select(
+                    ct.c.full_name,
+                    ct.c.schema_version,
+                    ct.c.source_version,
+                    ct.c.classified_version,
+                    ct.c.classified_at,
                 )
-                .scalars()
-                .all()
-            )
+                .join(t.domains, t.domains.c.id == ct.c.domain_id)
+                .where(t.domains.c.name == domain)
+                .order_by(ct.c.full_name)
+            ).all()
+        stale = now() - timedelta(seconds=self._mesh.settings.products.reclassify_seconds)
+        due = [r.full_name for r in rows if _due(r, stale)]
         if not due:
             return []
         warnings: builtins.list[str] = []
@@ -201,7 +202,7 @@ class Classification:
                 )
             )
         command = RecordClassification(table=table).with_results(
-            results, detail.source_version, sample.rows
+            results, f"{detail.schema_version}:{detail.source_version}", sample.rows
         )
         outcome = session.execute(command)
         with session.read() as conn:
@@ -255,6 +256,17 @@ class Classification:
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"{domain}:{DOMAIN_RECOGNISERS}: not UTF-8 text") from exc
         return files
+
+
+def _due(row: Any, stale: datetime) -> bool:
+    """Never classified, or its schema changed, or its data changed and the last
+    classification is older than the refresh interval."""
+    if row.classified_version is None or row.classified_at is None:
+        return True
+    schema, _, source = row.classified_version.partition(":")
+    if schema != str(row.schema_version):
+        return True
+    return bool(source != row.source_version and row.classified_at <= stale)
 
 
 def read_sample(mesh: Mesh, table: str, columns: list[Column], rows: int) -> SampleRead:

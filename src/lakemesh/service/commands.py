@@ -32,7 +32,7 @@ from lakemesh.errors import Conflict, InvalidInput, NotFound, first_line
 from lakemesh.events import alerts
 from lakemesh.metadata.domains import Domain, create_domain
 from lakemesh.store import tables as t
-from lakemesh.typedef import Frozen, TableName, check_principal
+from lakemesh.typedef import Frozen, TableName, check_principal, now
 
 if TYPE_CHECKING:
     from lakemesh.service.session import Session
@@ -410,7 +410,7 @@ class RecordClassification(Command[dict[str, Any]]):
         conn.execute(
             update(t.catalog_tables)
             .where(t.catalog_tables.c.id == tid)
-            .values(classified_version=self._source_version)
+            .values(classified_version=self._source_version, classified_at=now())
         )
         result = {
             "table": table,

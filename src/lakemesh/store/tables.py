@@ -116,8 +116,9 @@ catalog_tables = Table(
     Column("row_count", BigInteger),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
-    #: The ``source_version`` last classified: a table whose version moved on is due.
+    #: What was last classified: ``<schema_version>:<source_version>``, and when.
     Column("classified_version", Text),
+    Column("classified_at", TS),
     Index("ix_catalog_tables_domain", "domain_id"),
 )
 

@@ -28,6 +28,7 @@ def _table_fk() -> sa.Column[int]:
 def upgrade() -> None:
     with op.batch_alter_table("catalog_tables") as batch:
         batch.add_column(sa.Column("classified_version", sa.Text))
+        batch.add_column(sa.Column("classified_at", TS))
     op.create_table(
         "classifications",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -158,4 +159,5 @@ def downgrade() -> None:
         ):
             batch.drop_column(column)
     with op.batch_alter_table("catalog_tables") as batch:
+        batch.drop_column("classified_at")
         batch.drop_column("classified_version")

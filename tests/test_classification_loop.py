@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,12 +58,12 @@ def write(root: Path, table: pa.Table, name: str = "customers.parquet") -> None:
     pq.write_table(table, path)
 
 
-def build(tmp_path: Path, reclassify_seconds: float = 0) -> Mesh:
+def build(tmp_path: Path, reclassify_seconds: float = 0, db_url: str | None = None) -> Mesh:
     """The crm mesh; by default every data change is classified again (the tests of
     rejections need that; the interval has its own test)."""
     root = tmp_path / "crm"
     write(root, customers())
-    mesh = Mesh.init(tmp_path / "home")
+    mesh = Mesh.init(tmp_path / "home", db_url)
     settings = mesh.settings
     settings.products.reclassify_seconds = reclassify_seconds
     write_settings(mesh.home, settings)
@@ -86,8 +87,11 @@ def build(tmp_path: Path, reclassify_seconds: float = 0) -> Mesh:
 
 
 @pytest.fixture
-def crm(tmp_path: Path) -> Mesh:
-    return build(tmp_path)
+def crm(tmp_path: Path, db_url: str) -> Iterator[Mesh]:
+    """On both metadata stores (``db_url`` is the SQLite file or a PostgreSQL database)."""
+    mesh = build(tmp_path, db_url=db_url)
+    yield mesh
+    mesh.close()
 
 
 def pending(mesh: Mesh, column: str | None = None) -> list[recs.Recommendation]:

@@ -262,6 +262,16 @@ def print_product(data: dict[str, Any]) -> None:
             for c in p["contracts"]
         )
         out.print(f"  contract: v{p['contract_version']} of {versions}")
+    history = data.get("history") or []
+    if history:
+        out.print("  schema versions:")
+        for v in history:
+            changes = "; ".join(
+                f"{c['kind']} {c.get('column') or ''}".strip()
+                + (" (breaking)" if c.get("breaking") else "")
+                for c in v["changes"]
+            )
+            out.print(f"    v{v['version']} {when(v['created_at'])}: {changes or 'created'}")
     quality = data.get("quality") or []
     if quality:
         out.print("  quality over time:")

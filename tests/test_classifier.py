@@ -141,6 +141,10 @@ def test_phone_in_every_written_form() -> None:
     assert top(classify("kontakt", numbers)) == "phone"
     named = classify("mobile", ["015112345678", "017612345678", "016098765432"] * 20)
     assert top(named) == "phone" and named.findings[0].name_match
+    # digits after a trunk 0 are likely a phone number, not surely one
+    mobiles = [f"0740{i:07d}" for i in range(1000000, 1000000 + N * 7919, 7919)]
+    bare = classify("col_5", mobiles)
+    assert top(bare) == "phone" and bare.findings[0].confidence < HIGH
 
 
 def test_phone_negatives() -> None:

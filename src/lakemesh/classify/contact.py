@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import phonenumbers
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakemesh.classify.evidence import Evidence, Recogniser
 from lakemesh.classify.naming import NamePatterns
@@ -46,7 +45,7 @@ class Email(Recogniser):
     strength = 0.95
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
-        at = sample.match("@")
+        at = sample.contains("@")
         return Evidence(sample.tally(is_email, at), "are e-mail addresses")
 
 
@@ -54,6 +53,7 @@ class Email(Recogniser):
 
 #: Regions tried for numbers written without a country code, most likely first; the
 #: column's own values pick the few that fit (a column is rarely of many countries).
+_CAP = 50  #: parsing is the slowest check there is: fewer candidates, extrapolated
 REGIONS = (
     "US", "GB", "DE", "FR", "NL", "ES", "IT", "BE", "AT", "CH", "IE", "PT", "SE", "DK",
     "NO", "FI", "PL", "AU", "IN", "BR", "MX", "JP", "ZA", "TR",
@@ -68,10 +68,14 @@ _WRITTEN = re.compile(
     r"|^(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}$"
 )
 _DATE_LIKE = re.compile(r"^\d{1,4}([./-])\d{1,2}\1\d{1,4}$")
+#: digits after a trunk 0 (07407 320169 without its space): likely a phone, not surely
+_TRUNK = re.compile(r"^0[1-9][0-9]{7,11}$")
+_TRUNK_STRENGTH = 0.65
+_NOT_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _digits(value: str) -> int:
-    return sum(c.isdigit() for c in value)
+    return len(value) - len(value.translate(_NOT_DIGITS))
 
 
 class Phone(Recogniser):
@@ -98,7 +102,7 @@ class Phone(Recogniser):
         what = "are valid phone numbers written with a country code or separators"
         values = sample.values
         if sample.kind == INTEGER:
-            written = [False] * len(values)
+            written = trunk = [False] * len(values)
             plausible = [7 <= len(v) <= 15 and v[0] != "-" for v in values]
         else:
             gate = sample.match(_PHONE_CHARS).to_pylist()
@@ -110,16 +114,32 @@ class Phone(Recogniser):
                 ok and bool(_WRITTEN.match(_EXTENSION.sub("", v)))
                 for ok, v in zip(plausible, values, strict=True)
             ]
-        candidates = plausible if named else written
+            trunk = [bool(_TRUNK.match(v)) for v in values]
+        candidates = [
+            p if named else w or t for p, w, t in zip(plausible, written, trunk, strict=True)
+        ]
         if not any(candidates):
             return Evidence(Tally(0), what)
         bare = sample.kind == INTEGER
         regions = _regions([v for v, ok in zip(values, candidates, strict=True) if ok], bare=bare)
-        strong = sample.tally(lambda v: valid_phone(v, regions), pa.array(written))
-        if not named:
-            return Evidence(strong, what)
-        weak = sample.tally(lambda v: valid_phone(v, regions, bare=bare), pa.array(plausible))
-        return Evidence(strong, what, weak, "are valid phone numbers")
+        seen: dict[str, bool] = {}
+
+        def valid(value: str) -> bool:
+            if value not in seen:
+                seen[value] = valid_phone(value, regions, bare=bare)
+            return seen[value]
+
+        weak = sample.tally(valid, pa.array(plausible), cap=_CAP) if named else None
+        strong = sample.tally(valid, pa.array(written), cap=_CAP)
+        national = sample.tally(valid, pa.array(trunk), cap=_CAP) if any(trunk) else Tally(0)
+        strength = None
+        if national.matched > strong.matched:  # digits alone, only the trunk 0 says phone
+            what = "are valid phone numbers in national form (trunk 0, no separators)"
+            strength = _TRUNK_STRENGTH
+        both = Tally(strong.matched + national.matched, strong.estimated or national.estimated)
+        if weak is None:
+            return Evidence(both, what, strong_strength=strength)
+        return Evidence(both, what, weak, "are valid phone numbers", strong_strength=strength)
 
 
 def _parse(value: str, region: str | None) -> phonenumbers.PhoneNumber | None:
@@ -147,20 +167,21 @@ def valid_phone(value: str, regions: Sequence[str], *, bare: bool = False) -> bo
 
 def _regions(values: Sequence[str], *, bare: bool, probe: int = 6) -> list[str]:
     """The regions in which the first few national-format candidates are valid, best
-    first (at most three), so the rest are parsed a few times, not two dozen."""
+    first (at most three), so the rest are parsed a few times, not two dozen: the
+    first value is tried in every region, the next ones only where it was valid."""
     hits: Counter[str] = Counter()
-    national = [v for v in values if not v.startswith(("+", "00"))][:probe]
-    for text in national:
-        for region in REGIONS:
-            if valid_phone(text, (region,), bare=bare):
-                hits[region] += 1
+    regions: Sequence[str] = REGIONS
+    for text in [v for v in values if not v.startswith(("+", "00"))][:probe]:
+        valid = [r for r in regions if valid_phone(text, (r,), bare=bare)]
+        hits.update(valid)
+        if valid:
+            regions = [r for r in REGIONS if r in hits]
     return [r for r, _ in hits.most_common(3)]
 
 
 # ------------------------------------------------------------------------------ IP
 
-_IPV4 = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
-_IPV6 = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(%[0-9A-Za-z]+)?$|^::ffff:[0-9.]+$"
+_IP_CHARS = r"^[0-9A-Fa-f]{0,4}[.:][0-9A-Fa-f:.]{2,44}(%[0-9A-Za-z]+)?$"
 
 
 class IpAddress(Recogniser):
@@ -178,7 +199,7 @@ class IpAddress(Recogniser):
     strength = 0.93
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
-        cand = pc.or_(sample.match(_IPV4), sample.match(_IPV6))
+        cand = sample.match(_IP_CHARS)
         return Evidence(sample.tally(_ip, cand), "are IP addresses")
 
 

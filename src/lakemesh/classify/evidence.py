@@ -32,6 +32,8 @@ FLOOR = 0.5
 FULL = 0.9
 MIN_MATCHES = 5
 NAME_BOOST = 0.6  #: share of the gap to certainty that a matching name closes
+#: below this share of number-like values, recognisers of written numbers do not look
+NUMBERISH = 0.2
 PII = "pii=true"
 
 
@@ -46,6 +48,7 @@ class Evidence:
     weak_what: str = ""
     detail: str = ""  #: appended to the reason, e.g. "; 1000 distinct"
     weak_strength: float | None = None  #: overrides the recogniser's ``named_strength``
+    strong_strength: float | None = None  #: overrides the recogniser's ``strength``
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ class Recogniser(ABC):
         where = self.name_evidence(column)
         ev = self.evidence(sample, where is not None)
         n = sample.total
-        value = support(ev.strong.matched, n, self.strength)
+        strength = self.strength if ev.strong_strength is None else ev.strong_strength
+        value = support(ev.strong.matched, n, strength)
         confidence = value + (1 - value) * NAME_BOOST if value and where else value
         matched, parts = (
             ev.strong.matched,

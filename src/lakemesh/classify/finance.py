@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stdnum import iban, luhn
 
-from lakemesh.classify.evidence import Evidence, Recogniser
+from lakemesh.classify.evidence import NUMBERISH, Evidence, Recogniser
 from lakemesh.classify.naming import NamePatterns
 from lakemesh.classify.sample import INTEGER, TEXT, Sample, Tally
 
@@ -26,6 +26,8 @@ class Iban(Recogniser):
     named_strength = 0.6
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
+        if sample.numberish < NUMBERISH:
+            return Evidence(Tally(0), "are valid IBANs (mod-97)")
         shaped = sample.match(_IBAN_SHAPE, compact=True)
         valid = sample.tally(iban.is_valid, shaped, compact=True)
         weak = Tally(sample.weight(shaped)) if named else None
@@ -62,7 +64,7 @@ class BankAccount(Recogniser):
     named_strength = 0.8
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
-        if not named:
+        if not named or sample.numberish < NUMBERISH:
             return Evidence(Tally(0), "are account numbers")
         shaped = sample.match(_ACCOUNT_SHAPE, compact=True)
         weak = sample.tally(_not_repeated, shaped, compact=True)
@@ -128,6 +130,8 @@ class PaymentCard(Recogniser):
     strength = 0.93
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
+        if sample.numberish < NUMBERISH:
+            return Evidence(Tally(0), "are payment card numbers")
         cand = sample.match(r"^[0-9]{14,19}$", compact=True)
         return Evidence(
             sample.tally(is_card_number, cand, compact=True),

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakemesh.classify.evidence import HIGH, Evidence, Recogniser
+from lakemesh.classify.evidence import FLOOR, HIGH, NUMBERISH, Evidence, Recogniser
 from lakemesh.classify.naming import NamePatterns
-from lakemesh.classify.sample import INTEGER, TEMPORAL, TEXT, Sample, Tally, safe
+from lakemesh.classify.sample import CAP, INTEGER, PROBE, TEMPORAL, TEXT, Sample, Tally, safe
 
 # ----------------------------------------------------------------------- national ids
 
@@ -31,65 +32,87 @@ def is_nino(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Scheme:
-    """One country's personal number: its compact shape (RE2) and its validator."""
+    """One country's personal number: the lengths and shape of its compact form (no
+    spaces, dots, dashes or slashes), an optional written form it needs to count without
+    a name, and its python-stdnum module (or ``check``)."""
 
-    module: str  #: python-stdnum module, or "" for ``check``
+    module: str
     label: str
+    lengths: tuple[int, ...]
     shape: str
-    raw: str | None = None  #: a written form required for the value to count alone
+    raw: str | None = None
     check: Callable[[str], bool] | None = None
 
+    @cached_property
+    def shape_re(self) -> re.Pattern[str]:
+        return re.compile(self.shape)
+
+    @cached_property
+    def raw_re(self) -> re.Pattern[str] | None:
+        return re.compile(self.raw) if self.raw else None
+
+    @cached_property
     def validator(self) -> Callable[[str], bool]:
         if self.check is not None:
             return self.check
-        return _stdnum(self.module)
+        mod: Any = importlib.import_module(f"stdnum.{self.module}")
+        return mod.is_valid  # type: ignore[no-any-return]
 
 
-@cache
-def _stdnum(module: str) -> Callable[[str], bool]:
-    mod: Any = importlib.import_module(f"stdnum.{module}")
-    return mod.is_valid  # type: ignore[no-any-return]
+def _s(
+    module: str, label: str, lengths: int | tuple[int, ...], shape: str, raw: str | None = None
+) -> Scheme:
+    return Scheme(module, label, lengths if isinstance(lengths, tuple) else (lengths,), shape, raw)
 
 
 SCHEMES = (
-    Scheme("us.ssn", "US social security numbers", r"^\d{9}$", raw=r"^\d{3}-\d{2}-\d{4}$"),
-    Scheme("us.itin", "US taxpayer numbers (ITIN)", r"^9\d{8}$", raw=r"^9\d{2}-\d{2}-\d{4}$"),
-    Scheme("", "UK National Insurance numbers", r"^[A-Z]{2}\d{6}[A-D]$", check=is_nino),
-    Scheme("gb.nhs", "NHS numbers", r"^\d{10}$"),
-    Scheme("de.idnr", "German tax IDs (Steuer-ID)", r"^[1-9]\d{10}$"),
-    Scheme("fr.nir", "French social security numbers (NIR)", r"^[12]\d{4}[0-9AB]\d{9}$"),
-    Scheme("nl.bsn", "Dutch citizen service numbers (BSN)", r"^\d{8,9}$"),
-    Scheme("es.dni", "Spanish DNI numbers", r"^\d{8}[A-Z]$"),
-    Scheme("es.nie", "Spanish NIE numbers", r"^[XYZ]\d{7}[A-Z]$"),
-    Scheme(
+    _s("us.ssn", "US social security numbers", 9, r"^\d{9}$", raw=r"^\d{3}-\d{2}-\d{4}$"),
+    _s("us.itin", "US taxpayer numbers (ITIN)", 9, r"^9\d{8}$", raw=r"^9\d{2}-\d{2}-\d{4}$"),
+    Scheme("", "UK National Insurance numbers", (9,), r"^[A-Z]{2}\d{6}[A-D]$", check=is_nino),
+    _s("gb.nhs", "NHS numbers", 10, r"^\d{10}$"),
+    _s("de.idnr", "German tax IDs (Steuer-ID)", 11, r"^[1-9]\d{10}$"),
+    _s("fr.nir", "French social security numbers (NIR)", 15, r"^[12]\d{4}[0-9AB]\d{9}$"),
+    _s("nl.bsn", "Dutch citizen service numbers (BSN)", (8, 9), r"^\d{8,9}$"),
+    _s("es.dni", "Spanish DNI numbers", 9, r"^\d{8}[A-Z]$"),
+    _s("es.nie", "Spanish NIE numbers", 9, r"^[XYZ]\d{7}[A-Z]$"),
+    _s(
         "it.codicefiscale",
         "Italian fiscal codes",
+        16,
         r"^[A-Z]{6}[0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{2}[A-Z][0-9LMNP-V]{3}[A-Z]$",
     ),
-    Scheme("se.personnummer", "Swedish personal identity numbers", r"^(\d{2})?\d{6}[+]?\d{4}$"),
-    Scheme("dk.cpr", "Danish CPR numbers", r"^\d{10}$", raw=r"^\d{6}-\d{4}$"),
-    Scheme("no.fodselsnummer", "Norwegian national identity numbers", r"^\d{11}$"),
-    Scheme("fi.hetu", "Finnish personal identity codes", r"^\d{6}[+A-FU-Y]\d{3}[0-9A-Y]$"),
-    Scheme("pl.pesel", "Polish PESEL numbers", r"^\d{11}$"),
-    Scheme("be.nn", "Belgian national numbers", r"^\d{11}$"),
-    Scheme("at.vnr", "Austrian social insurance numbers", r"^\d{10}$"),
-    Scheme("ch.ssn", "Swiss social security numbers (AHV)", r"^756\d{10}$"),
-    Scheme("ie.pps", "Irish PPS numbers", r"^\d{7}[A-W][ABWTXZ]?$"),
-    Scheme("pt.cc", "Portuguese citizen card numbers", r"^\d{9}[A-Z][A-Z0-9]\d$"),
-    Scheme("ca.sin", "Canadian social insurance numbers", r"^\d{9}$"),
-    Scheme("br.cpf", "Brazilian CPF numbers", r"^\d{11}$"),
-    Scheme("in_.aadhaar", "Indian Aadhaar numbers", r"^[2-9]\d{11}$"),
-    Scheme("za.idnr", "South African ID numbers", r"^\d{13}$"),
-    Scheme("mx.curp", "Mexican CURP codes", r"^[A-Z]{4}\d{6}[HMX][A-Z]{5}[0-9A-Z]\d$"),
-    Scheme("cn.ric", "Chinese resident identity card numbers", r"^\d{17}[0-9X]$"),
-    Scheme("ro.cnp", "Romanian personal numerical codes (CNP)", r"^[1-9]\d{12}$"),
-    Scheme("cz.rc", "Czech and Slovak birth numbers", r"^\d{9,10}$"),
-    Scheme("bg.egn", "Bulgarian personal numbers (EGN)", r"^\d{10}$"),
-    Scheme("ee.ik", "Estonian personal codes", r"^[1-6]\d{10}$"),
-    Scheme("lt.asmens", "Lithuanian personal codes", r"^[1-6]\d{10}$"),
-    Scheme("kr.rrn", "South Korean resident registration numbers", r"^\d{13}$"),
-    Scheme("tr.tckimlik", "Turkish identity numbers", r"^[1-9]\d{10}$"),
+    _s(
+        "se.personnummer",
+        "Swedish personal identity numbers",
+        (10, 11, 12),
+        r"^(\d{2})?\d{6}[+]?\d{4}$",
+    ),
+    _s("dk.cpr", "Danish CPR numbers", 10, r"^\d{10}$", raw=r"^\d{6}-\d{4}$"),
+    _s("no.fodselsnummer", "Norwegian national identity numbers", 11, r"^\d{11}$"),
+    _s("fi.hetu", "Finnish personal identity codes", (10, 11), r"^\d{6}[+A-FU-Y]?\d{3}[0-9A-Y]$"),
+    _s("pl.pesel", "Polish PESEL numbers", 11, r"^\d{11}$"),
+    _s("be.nn", "Belgian national numbers", 11, r"^\d{11}$"),
+    _s("at.vnr", "Austrian social insurance numbers", 10, r"^\d{10}$"),
+    _s("ch.ssn", "Swiss social security numbers (AHV)", 13, r"^756\d{10}$"),
+    _s("ie.pps", "Irish PPS numbers", (8, 9), r"^\d{7}[A-W][ABWTXZ]?$"),
+    _s("pt.cc", "Portuguese citizen card numbers", 12, r"^\d{9}[A-Z][A-Z0-9]\d$"),
+    _s("ca.sin", "Canadian social insurance numbers", 9, r"^\d{9}$"),
+    _s("br.cpf", "Brazilian CPF numbers", 11, r"^\d{11}$"),
+    _s("in_.aadhaar", "Indian Aadhaar numbers", 12, r"^[2-9]\d{11}$"),
+    _s("za.idnr", "South African ID numbers", 13, r"^\d{13}$"),
+    _s("mx.curp", "Mexican CURP codes", 18, r"^[A-Z]{4}\d{6}[HMX][A-Z]{5}[0-9A-Z]\d$"),
+    _s("cn.ric", "Chinese resident identity card numbers", 18, r"^\d{17}[0-9X]$"),
+    _s("ro.cnp", "Romanian personal numerical codes (CNP)", 13, r"^[1-9]\d{12}$"),
+    _s("cz.rc", "Czech and Slovak birth numbers", (9, 10), r"^\d{9,10}$"),
+    _s("bg.egn", "Bulgarian personal numbers (EGN)", 10, r"^\d{10}$"),
+    _s("ee.ik", "Estonian personal codes", 11, r"^[1-6]\d{10}$"),
+    _s("lt.asmens", "Lithuanian personal codes", 11, r"^[1-6]\d{10}$"),
+    _s("kr.rrn", "South Korean resident registration numbers", 13, r"^\d{13}$"),
+    _s("tr.tckimlik", "Turkish identity numbers", 11, r"^[1-9]\d{10}$"),
 )
+_BY_LENGTH: dict[int, tuple[Scheme, ...]] = {
+    n: tuple(s for s in SCHEMES if n in s.lengths) for n in {n for s in SCHEMES for n in s.lengths}
+}
 #: A scheme whose count is below this share of the sample is coincidence, not evidence.
 _SCHEME_FLOOR = 0.2
 _ID_SHAPE = r"^[A-Z0-9]{6,20}$"
@@ -128,54 +151,52 @@ class NationalId(Recogniser):
 
     def evidence(self, sample: Sample, named: bool) -> Evidence:
         n = sample.total
-        best: tuple[int, str] = (0, "national identifiers")
-        union: set[int] = set()
-        gate = sample.weight(sample.match(r"^[A-Z0-9+]{8,18}$", compact=True)) >= _SCHEME_FLOOR * n
-        for scheme in SCHEMES if gate else ():
-            shaped = sample.match(scheme.shape, compact=True)
-            if sample.weight(shaped) < _SCHEME_FLOOR * n:
-                continue
-            where = shaped
-            if scheme.raw is not None and not named:  # bare digits count under a name
-                where = pc.and_(shaped, sample.match(scheme.raw))
-            check = scheme.validator()
-            hits = _hits(sample, check, where)
-            count = sum(sample.weights[i] for i in hits)
-            if count < _SCHEME_FLOOR * n:
-                continue
-            union.update(hits)
-            if count > best[0]:
-                best = (count, scheme.label)
-        strong = Tally(sum(sample.weights[i] for i in union))
-        label = best[1] if best[0] >= 0.9 * strong.matched else "national identifiers"
-        what = f"are valid {label}"
-        if not named:
+        gate = 0
+        if sample.numberish >= NUMBERISH:
+            gate = sample.weight(sample.match(r"^[A-Z0-9+]{8,18}$", compact=True))
+        strong, label = _schemes(sample, named) if gate >= _SCHEME_FLOOR * n else (Tally(0), "")
+        what = f"are valid {label or 'national identifiers'}"
+        if not named or sample.numberish < NUMBERISH:
             return Evidence(strong, what)
-        shaped = pc.and_(sample.match(_ID_SHAPE, compact=True), _has_digit(sample))
+        shaped = pc.and_(
+            sample.match(_ID_SHAPE, compact=True), sample.match(r"[0-9]{4}", compact=True)
+        )
         weak = Tally(max(sample.weight(shaped), strong.matched))
         return Evidence(strong, what, weak, "are identifier-shaped codes")
 
 
-def _has_digit(sample: Sample) -> pa.Array:
-    return sample.match(r"[0-9]{4}", compact=True)
-
-
-def _hits(
-    sample: Sample, check: Callable[[str], bool], where: pa.Array, cap: int = 200
-) -> list[int]:
-    """Indexes of distinct values (checked on their written form) that ``check``
-    accepts: at most ``cap`` candidates, giving up after 25 without a hit."""
-    out: list[int] = []
-    seen = 0
-    for i, ok in enumerate(where.to_pylist()):
-        if not ok:
+def _schemes(sample: Sample, named: bool) -> tuple[Tally, str]:
+    """Values valid under some country's scheme (the first that accepts each, in the
+    order of SCHEMES), and the label of the scheme most of them follow. Schemes that
+    account for less than a fifth of the checked values are coincidence and dropped."""
+    hits: Counter[Scheme] = Counter()
+    checked = rest = validated = 0
+    for compact, raw, weight in zip(
+        sample.compact_values, sample.values, sample.weights, strict=True
+    ):
+        candidates = [s for s in _BY_LENGTH.get(len(compact), ()) if s.shape_re.match(compact)]
+        if not candidates:
             continue
-        if seen >= cap or (seen >= 25 and not out):
-            break
-        seen += 1
-        if safe(check, sample.values[i]):
-            out.append(i)
-    return out
+        if validated >= CAP or (validated >= PROBE and not hits):
+            rest += weight
+            continue
+        validated += 1
+        checked += weight
+        for scheme in candidates:
+            if not named and scheme.raw_re is not None and not scheme.raw_re.match(raw):
+                continue
+            if safe(scheme.validator, raw):
+                hits[scheme] += weight
+                break
+    kept = {s: c for s, c in hits.items() if c >= _SCHEME_FLOOR * checked}
+    matched = sum(kept.values())
+    if not matched:
+        return Tally(0), ""
+    best, count = max(kept.items(), key=lambda kv: kv[1])
+    label = best.label if count >= 0.9 * matched else "national identifiers"
+    if rest:
+        return Tally(matched + round(rest * matched / checked), estimated=True), label
+    return Tally(matched), label
 
 
 # ----------------------------------------------------------------------- customer ids
@@ -253,6 +274,11 @@ _DATE_FORMATS = (
 )
 #: a date with a time (ISO 8601, any zone): its first ten characters are the date
 _DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+#: any of the written forms above, checked once before trying each
+_DATE_LIKE = (
+    r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}([T ]\d{2}:\d{2}.*)?$|^\d{8}$"
+    r"|^\d{1,2} [A-Za-z]{3,9} \d{4}$|^[A-Za-z]{3,9} \d{1,2}, \d{4}$"
+)
 MAX_AGE = 120
 
 
@@ -348,6 +374,8 @@ def _dates(sample: Sample) -> tuple[pa.Array | None, pa.Array | None]:
     """The sampled values as days (with their weights), or None if none is a date."""
     if sample.kind == TEMPORAL:
         return sample.days, None
+    if sample.weight(sample.match(_DATE_LIKE)) < FLOOR * sample.total:
+        return None, None
     parsed: pa.Array | None = None
     values = sample.distinct
     if sample.kind == TEXT and pc.any(sample.match(_DATE_TIME)).as_py():

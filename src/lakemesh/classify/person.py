@@ -8,7 +8,7 @@ import re
 from lakemesh.classify.evidence import Evidence, Recogniser
 from lakemesh.classify.lexicon import GIVEN, NOT_PERSON, PARTICLES, SURNAMES
 from lakemesh.classify.naming import ColumnText, NamePatterns, fold
-from lakemesh.classify.sample import TEXT, Sample, Tally
+from lakemesh.classify.sample import CAP, TEXT, Sample, Tally
 
 _TOKEN = re.compile(r"^[^\W\d_]+(?:['’\-][^\W\d_]+)*\.?$")
 _PEOPLE = (
@@ -19,6 +19,8 @@ _PEOPLE = (
     r"klant|traveller|traveler|insured|policyholder|tenant|landlord|author|emergency contact"
 )
 _MAX_TOKENS = 5
+#: what a name cannot contain, checked on all values at once before the Python look
+_LETTERS = r"^[^0-9@/:;=<>_#%&+*|\\\[\](){}]{2,60}$"
 _FULL_GATE = 0.3  #: share of full names the lexicon must know for values alone to count
 _SINGLE_GATE = 0.5  #: the same for single words (cities, categories are single words)
 _MIN_DISTINCT = 20
@@ -86,7 +88,7 @@ class PersonName(Recogniser):
         r"(first|last|given|family|middle|maiden|full|sur|fore|christian|nick|birth|legal)"
         r" ?names?",
         r"surname|forename|vorname|vornamen|nachname|familienname|geburtsname|rufname",
-        r"nom de famille|nom complet|prenom|prenoms|apellidos?|nombre completo",
+        r"nom de famille|nom complet|prenom|prenoms|apellidos?|nombre completo|nombre( de)? pila",
         r"primer apellido|segundo apellido|cognome|nome completo|voornaam|achternaam",
         r"roepnaam|tussenvoegsel|volledige naam|fornavn|efternavn|etternavn|fornamn",
         r"efternamn|sukunimi|etunimi|imie|nazwisko|soyad|soyadi",
@@ -126,13 +128,16 @@ class PersonName(Recogniser):
         """Name-shaped values are evidence when enough of them are names the lexicon
         knows (a third of full names, half of single words: product, city and company
         names rarely are) and they are varied (not a handful of repeated labels)."""
-        shaped = known = single = distinct = checked = 0
-        capped = False
-        for value, count in zip(sample.values, sample.weights, strict=True):
-            if checked >= 400:
-                capped = True
-                break
+        shaped = known = single = distinct = checked = seen = rest = 0
+        letters = sample.match(_LETTERS).to_pylist()
+        for value, count, ok in zip(sample.values, sample.weights, letters, strict=True):
+            if not ok:
+                continue
+            if checked >= CAP:
+                rest += count
+                continue
             checked += 1
+            seen += count
             words = name_shape(value)
             if words is None:
                 continue
@@ -143,9 +148,8 @@ class PersonName(Recogniser):
             distinct += 1
             single += count if len(words) == 1 else 0
             known += count if common else 0
-        seen = sum(sample.weights[:checked])
-        if capped and seen:
-            rest = sample.total - sample.long - seen
+        capped = bool(rest)
+        if capped:
             shaped += round(rest * shaped / seen)
             known += round(rest * known / seen)
         gate = _SINGLE_GATE if single > shaped / 2 else _FULL_GATE

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 MAX_ROWS = 10_000  #: rows looked at per column, whatever the caller passes
 MAX_CELL = 256  #: bytes of a cell a recogniser may look at; longer cells are long text
-CAP = 200  #: distinct candidates a Python-level validator checks per recogniser
+CAP = 100  #: distinct candidates a Python-level validator checks per recogniser
 PROBE = 25  #: candidates checked before giving up on a column that matches none
 
 TEXT = "text"
@@ -30,6 +30,9 @@ _NESTED = (
     "struct", "list", "large_list", "fixed_size_list", "list_view", "large_list_view", "map",
     "dense_union", "sparse_union", "union", "extension",
 )  # fmt: skip
+
+
+_NUMBERISH = r"^[A-Za-z+]{0,6}[0-9][0-9A-Za-z+ .\-/]{3,48}$"
 
 
 def skip_reason(type_text: str) -> str | None:
@@ -86,11 +89,15 @@ class Sample:
 
     @classmethod
     def _text(cls, arr: pa.Array) -> Sample:
-        long_mask = pc.greater(pc.binary_length(arr), MAX_CELL)
-        long = pc.sum(long_mask).as_py() or 0
-        short = arr.filter(pc.invert(long_mask)) if long else arr
-        trimmed = pc.utf8_trim_whitespace(short)
-        trimmed = trimmed.filter(pc.greater(pc.binary_length(trimmed), 0))
+        lengths = pc.binary_length(arr)
+        long = 0
+        if len(arr) and (pc.max(lengths).as_py() or 0) > MAX_CELL:
+            long_mask = pc.greater(lengths, MAX_CELL)
+            long = pc.sum(long_mask).as_py() or 0
+            arr = arr.filter(pc.invert(long_mask))
+        trimmed = pc.utf8_trim_whitespace(arr)
+        if len(trimmed) and (pc.min(pc.binary_length(trimmed)).as_py() or 0) == 0:
+            trimmed = trimmed.filter(pc.greater(pc.binary_length(trimmed), 0))
         return cls._counted(TEXT, trimmed, len(trimmed) + long, long)
 
     @classmethod
@@ -110,9 +117,20 @@ class Sample:
         return list(self.counts.to_pylist())
 
     @cached_property
+    def numberish(self) -> float:
+        """Share of the sampled values that could be a written number (IBAN, card,
+        national or account number): up to six letters, then a digit, then digits,
+        letters and separators. Recognisers of numbers skip a column without them."""
+        if self.kind == INTEGER:
+            return 1.0
+        return self.weight(self.match(_NUMBERISH)) / self.total if self.total else 0.0
+
+    @cached_property
     def compact(self) -> pa.Array:
         """Distinct values without spaces, dots, dashes and slashes, upper-cased: how
         IBANs, card and national numbers are written in many ways."""
+        if self.kind == INTEGER:
+            return self.distinct
         return pc.utf8_upper(pc.replace_substring_regex(self.distinct, r"[\s.\-/]+", ""))
 
     @cached_property
@@ -130,6 +148,10 @@ class Sample:
     def match(self, regex: str, *, compact: bool = False) -> pa.Array:
         """A mask over the distinct values: which match an RE2 regex (linear time)."""
         return pc.match_substring_regex(self.compact if compact else self.distinct, regex)
+
+    def contains(self, text: str) -> pa.Array:
+        """A mask over the distinct values: which contain ``text``."""
+        return pc.match_substring(self.distinct, text)
 
     def tally(
         self,

@@ -109,6 +109,7 @@ class Classification:
         as_: str = MESH_ADMIN,
         comment: str | None = None,
     ) -> dict[str, Any]:
+        """Accept ``column``'s recommendation: its tag (or ``tag``) is assigned at once."""
         from lakemesh.service.commands import AcceptClassification
 
         command = AcceptClassification(column=column, tag=tag, comment=comment)
@@ -122,6 +123,7 @@ class Classification:
         as_: str = MESH_ADMIN,
         comment: str | None = None,
     ) -> dict[str, Any]:
+        """Reject ``column``'s recommendations (those for ``tag`` only, when given)."""
         from lakemesh.service.commands import RejectClassification
 
         command = RejectClassification(column=column, tag=tag, comment=comment)

@@ -367,14 +367,26 @@ def _table_target(session: Session, name: str) -> Target:
     return Target("table", table, table.partition(".")[0])
 
 
-class RecordClassification(Command[dict[str, Any]]):
+class _TableCommand(Command[R]):
+    """A command on one table the actor may at least see."""
+
+    table: str
+
+    @property
+    def resource(self) -> str:
+        return self.table
+
+    def target(self, session: Session, conn: Connection) -> Target:
+        return _table_target(session, self.table)
+
+
+class RecordClassification(_TableCommand[dict[str, Any]]):
     """Store one classifier run over a table: its recommendations wait for the owning
     domain's stewards. The sample was read before (by the central node, audited); only
     the findings, with their counts and reasons, arrive here."""
 
     command: Literal["classify.run"] = "classify.run"
     action = "classify.run"
-    table: str
 
     _results: Any = PrivateAttr(default=())
     _source_version: str | None = PrivateAttr(default=None)
@@ -383,13 +395,6 @@ class RecordClassification(Command[dict[str, Any]]):
     def with_results(self, results: Any, source_version: str, sampled: int) -> RecordClassification:
         self._results, self._source_version, self._sampled = results, source_version, sampled
         return self
-
-    @property
-    def resource(self) -> str:
-        return self.table
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        return _table_target(session, self.table)
 
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision
@@ -569,14 +574,13 @@ class RejectClassification(_DecideClassification):
 # --------------------------------------------------------------------------- products
 
 
-class RegisterProduct(Command[dict[str, Any]]):
+class RegisterProduct(_TableCommand[dict[str, Any]]):
     """Register a table as a data product (or update its registration). A contract is
     validated by the ODCS models and against the table's columns before anything is
     written; registering makes the table discoverable to every user (SPEC 2.1)."""
 
     command: Literal["product.register"] = "product.register"
     action = "product.register"
-    table: str
     description: str | None = Field(default=None, max_length=10_000)
     owner: str | None = None
     classification: str | None = None
@@ -585,13 +589,6 @@ class RegisterProduct(Command[dict[str, Any]]):
     contract_source: str = "contract"
 
     _parsed: Any = PrivateAttr(default=None)
-
-    @property
-    def resource(self) -> str:
-        return self.table
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        return _table_target(session, self.table)
 
     def precondition(self, session: Session, conn: Connection, target: Target) -> None:
         from lakemesh.products import contracts
@@ -657,13 +654,12 @@ class RegisterProduct(Command[dict[str, Any]]):
         return Applied(result, event, (("product", product.table),))
 
 
-class RecordQuality(Command[dict[str, Any]]):
+class RecordQuality(_TableCommand[dict[str, Any]]):
     """Store one measurement of a product's contract and quality (computed before, on
     the data in place, by the central node); a violation is an event of its own."""
 
     command: Literal["quality.check"] = "quality.check"
     action = "quality.check"
-    table: str
 
     _metrics: Any = PrivateAttr(default=())
     _violations: Any = PrivateAttr(default=())
@@ -672,13 +668,6 @@ class RecordQuality(Command[dict[str, Any]]):
     def with_measurement(self, metrics: Any, violations: Any, checked: str | None) -> RecordQuality:
         self._metrics, self._violations, self._checked = metrics, violations, checked
         return self
-
-    @property
-    def resource(self) -> str:
-        return self.table
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        return _table_target(session, self.table)
 
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision

@@ -331,7 +331,8 @@ _STREET_LINE = re.compile(
     rf")(?:[\s,].*)?$",
     re.IGNORECASE,
 )
-_HAS_NUMBER_AND_WORD = re.compile(r"\d.*[^\W\d_]{2}|[^\W\d_]{2}.*\d")
+#: a part of an address line: words and a number, spaced, not an e-mail or a link
+_ADDRESS_PART = re.compile(r"^(?!.*(?:@|://))(?=.*\d)(?=.*[^\W\d_]{2}).*\s")
 
 
 class PostalAddress(Recogniser):
@@ -363,7 +364,7 @@ class PostalAddress(Recogniser):
         strong = sample.tally(lambda v: bool(_STREET_LINE.match(v)))
         weak = None
         if named:
-            weak = sample.tally(lambda v: bool(_HAS_NUMBER_AND_WORD.search(v)))
+            weak = sample.tally(lambda v: bool(_ADDRESS_PART.match(v)))
             weak = Tally(max(weak.matched, strong.matched), weak.estimated)
         return Evidence(
             strong, "are street addresses", weak, "hold a number and words, as address lines do"

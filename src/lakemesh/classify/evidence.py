@@ -98,7 +98,8 @@ class Recogniser(ABC):
             return None
         if self.names.search(column.name_text):
             return "name"
-        if self.names.search(column.description_text):
+        text = column.description_text
+        if self.names.search(text) and not (self.not_names and self.not_names.search(text)):
             return "description"
         return None
 

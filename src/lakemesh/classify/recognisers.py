@@ -160,6 +160,8 @@ def classify_column(
         )
     # where name and values agree on a recogniser, it leads a value-only finding
     findings.sort(key=lambda f: (f.name_match and f.confidence >= HIGH, f.confidence), reverse=True)
+    if findings and findings[0].confidence >= HIGH:
+        notes = []  # what else the name hinted at is noise next to a confident finding
     return ColumnResult(name, tuple(findings), notes=tuple(notes))
 
 

@@ -16,6 +16,8 @@ from benchmarks import (
     authz_cold_load,
     authz_filter_100k_tables,
     authz_revoke_visible,
+    classify_precision,
+    classify_recall,
     cli_startup,
     crawl_100k_files,
     partition_lookup_p99,
@@ -53,6 +55,8 @@ BENCHMARKS = (
     query_policy_cost_duckdb,
     query_enforcement_overhead_spark,
     cli_startup,
+    classify_precision,
+    classify_recall,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

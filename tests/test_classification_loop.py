@@ -256,6 +256,8 @@ def test_accept_with_a_corrected_tag(crm: Mesh) -> None:
         crm.classification.accept(f"{CUSTOMERS}.email", "pii=maybe", as_="steward@crm")
     with pytest.raises(InvalidInput):
         crm.classification.accept(f"{CUSTOMERS}.email", "no-equals", as_="steward@crm")
+    with pytest.raises(NotFound, match="is not defined: the mesh admin defines it first"):
+        crm.classification.accept(f"{CUSTOMERS}.email", "tier=gold", as_="steward@crm")
     assert pending(crm, "email")  # the refused accepts changed nothing
 
 

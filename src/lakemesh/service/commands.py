@@ -511,6 +511,18 @@ class AcceptClassification(_DecideClassification):
 
     command: Literal["classify.accept"] = "classify.accept"
 
+    def precondition(self, session: Session, conn: Connection, target: Target) -> None:
+        super().precondition(session, conn, target)
+        key, _, value = (self.tag or self._pending[0].tag).partition("=")
+        allowed = tagmod.definitions(conn).get(key)
+        if allowed is None:
+            raise NotFound(
+                f"tag {key!r} is not defined: the mesh admin defines it first "
+                f"(lakemesh tag define {key} --values ...)"
+            )
+        if value not in allowed:
+            raise InvalidInput(f"tag {key!r} does not allow {value!r}")
+
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision
     ) -> Applied[dict[str, Any]]:

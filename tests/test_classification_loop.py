@@ -6,6 +6,7 @@ changes materially, and nothing sampled is ever stored."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from stdnum import iban as stdiban
 
 from lakemesh.access.grants import GrantRequest
 from lakemesh.classify import recommendations as recs
-from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lakemesh.errors import Conflict, InvalidInput, LakemeshError, NotFound, PermissionDenied
 from lakemesh.home import write_settings
 from lakemesh.mesh import Mesh
 from lakemesh.store import tables as t
@@ -154,6 +155,18 @@ def test_appends_are_sampled_again_only_after_the_refresh_interval(tmp_path: Pat
     write(tmp_path / "crm", customers(70).append_column("phone", pa.array(["x"] * 70)))
     resync(mesh)  # schema changed: sampled at once, whatever the interval
     assert _samples(mesh) == before + 1
+
+
+def test_an_unreadable_table_is_marked_and_not_read_again(crm: Mesh, tmp_path: Path) -> None:
+    shutil.rmtree(tmp_path / "crm" / "core" / "customers")
+    with crm.store.write() as conn:
+        conn.execute(update(t.catalog_tables).values(classified_version=None))
+    session = crm.gate.session("admin@central")
+    warnings = crm.classification.classify_due("crm", session)
+    assert [w for w in warnings if w.startswith(f"classification of {CUSTOMERS} skipped")]
+    assert crm.classification.classify_due("crm", session) == []  # until the table changes
+    with pytest.raises(LakemeshError):  # asked for explicitly: the failure itself
+        crm.classification.classify(CUSTOMERS, as_="steward@crm")
 
 
 def _samples(mesh: Mesh) -> int:

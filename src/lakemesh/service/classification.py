@@ -25,7 +25,7 @@ from lakemesh.typedef import TableName, now
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakemesh.classify.recognisers import ColumnResult, Registry
+    from lakemesh.classify.recognisers import Registry
     from lakemesh.classify.recommendations import Recommendation
     from lakemesh.mesh import Mesh
     from lakemesh.schema import Column
@@ -172,27 +172,49 @@ class Classification:
         fresh = self._mesh.gate.session(session.actor.name)  # the sync changed the tables
         for name in due:
             try:
-                self._run(fresh, name, registry, SAMPLE_ROWS)
+                self._run(fresh, name, registry, SAMPLE_ROWS, unreadable=warnings)
             except LakemeshError as exc:
                 warnings.append(f"classification of {name} skipped: {first_line(exc)}")
         return warnings
 
     # ------------------------------------------------------------------ internals
 
-    def _run(self, session: Session, table: str, registry: Registry, rows: int) -> dict[str, Any]:
+    def _run(
+        self,
+        session: Session,
+        table: str,
+        registry: Registry,
+        rows: int,
+        *,
+        unreadable: builtins.list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Sample, classify and record ``table``. A sample that cannot be read raises;
+        with ``unreadable`` (after a sync) it is recorded there instead and the table is
+        marked classified as it is, every column skipped with the reason, so the next
+        sync does not read it again until it changes."""
         import pyarrow as pa
 
         from lakemesh.classify import recommendations as recs
-        from lakemesh.classify.recognisers import classify_column
+        from lakemesh.classify.recognisers import ColumnResult, classify_column
         from lakemesh.metadata.central import table_detail
         from lakemesh.service.commands import RecordClassification
 
         with session.read() as conn:
             detail = table_detail(conn, TableName.parse(table))
         columns = list(detail.schema.columns)
-        sample = read_sample(self._mesh, table, columns, rows)
-        results: builtins.list[ColumnResult] = []
-        for c in columns:
+        try:
+            sample = read_sample(self._mesh, table, columns, rows)
+        except LakemeshError as exc:
+            if unreadable is None:
+                raise
+            why = f"the table could not be read ({first_line(exc)})"
+            unreadable.append(f"classification of {table} skipped: {first_line(exc)}")
+            sample = SampleRead(pa.table({}), 0)
+            skipped = [ColumnResult(c.name, (), skipped=why) for c in columns]
+        else:
+            skipped = []
+        results: builtins.list[ColumnResult] = list(skipped)
+        for c in columns if not skipped else ():
             values = (
                 sample.table.column(c.name)
                 if c.name in sample.table.column_names

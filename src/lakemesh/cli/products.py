@@ -40,6 +40,7 @@ class _TableGroup(click.Group):
 classify_app = _TableGroup(
     "classify",
     help="Classify a table's columns (classify TABLE), and the stewards' queue.",
+    subcommand_metavar="TABLE | queue|accept|reject ...",
     context_settings=CONTEXT,
 )
 app.add_command(classify_app)

@@ -186,6 +186,17 @@ def test_sync_checks_the_contract_when_the_data_changes(own: Mesh) -> None:
     assert len(gov.products.show(ORDERS)["quality"]) == 2
 
 
+def test_a_product_whose_data_stopped_changing_is_checked_again(gov: Mesh) -> None:
+    gov.products.register(ORDERS, contract=contract(), as_="steward@cb")
+    gov.domains.sync(["cb"])  # nothing changed, checked moments ago: not again
+    assert len(gov.products.show(ORDERS)["quality"]) == 1
+    gov.settings.products.recheck_seconds = 0  # freshness decays: check it again
+    gov.domains.sync(["cb"])
+    series = gov.products.show(ORDERS)["quality"]
+    assert len(series) == 2
+    assert any(m["kind"] == "freshness" for m in series[-1]["metrics"])
+
+
 # --------------------------------------------------------------------------- breaking changes
 
 

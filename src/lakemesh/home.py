@@ -32,8 +32,11 @@ class ProductSettings(BaseModel):
     #: or a new table always may).
     classify_on_sync: bool = True
     reclassify_seconds: float = Field(3600.0, ge=0)
-    #: Check, after a sync, the contract and quality of every product whose table changed.
+    #: Check, after a sync, the contract and quality of every product whose table changed,
+    #: and of every product not checked for ``recheck_seconds`` (freshness decays while
+    #: nothing changes: a product that stopped receiving data must still be caught).
     check_on_sync: bool = True
+    recheck_seconds: float = Field(3600.0, ge=0)
 
 
 class Settings(BaseModel):

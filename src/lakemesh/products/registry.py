@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
@@ -263,21 +263,41 @@ def quality_series(conn: Connection, table: str, *, runs: int = 20) -> list[dict
     ]
 
 
-def due_for_check(conn: Connection, domain: str) -> list[tuple[str, str]]:
-    """The domain's products with a contract whose table moved on since the last check:
-    (table, source_version)."""
+def due_for_check(
+    conn: Connection, domain: str, stale_before: datetime | None = None
+) -> list[tuple[str, str]]:
+    """The domain's products with a contract whose table moved on since the last check,
+    or (with ``stale_before``) whose last check is older than that: freshness decays
+    while nothing changes, and a table that stopped receiving data must still be caught.
+    Returns (table, source_version) pairs."""
+    q = t.quality_metrics
+    last = (
+        select(q.c.table_id, func.max(q.c.measured_at).label("at"))
+        .group_by(q.c.table_id)
+        .subquery()
+    )
     rows = conn.execute(
-        select(_CT.c.full_name, _CT.c.source_version)
+        select(_CT.c.full_name, _CT.c.source_version, _P.c.checked_version, last.c.at)
         .join(_P, _P.c.table_id == _CT.c.id)
         .join(t.domains, t.domains.c.id == _CT.c.domain_id)
-        .where(
-            t.domains.c.name == domain,
-            _P.c.contract_version.is_not(None),
-            (_P.c.checked_version.is_(None)) | (_P.c.checked_version != _CT.c.source_version),
-        )
+        .outerjoin(last, last.c.table_id == _CT.c.id)
+        .where(t.domains.c.name == domain, _P.c.contract_version.is_not(None))
         .order_by(_CT.c.full_name)
     ).all()
-    return [(r.full_name, r.source_version) for r in rows]
+    return [
+        (r.full_name, r.source_version)
+        for r in rows
+        if r.checked_version != r.source_version
+        or r.at is None
+        or (stale_before is not None and _aware(r.at) <= stale_before)
+    ]
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands an aggregate's timestamp back without its type: naive UTC."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def dumps(value: Any) -> str:

@@ -10,6 +10,7 @@ the governed engine as the system principal (SPEC 2.9): only the metrics are kep
 from __future__ import annotations
 
 import builtins
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,8 +140,9 @@ class Products:
         last check. Returns warnings; a failed check never fails the sync."""
         from lakemesh.products import registry
 
+        every = self._mesh.settings.products.recheck_seconds
         with session.read() as conn:
-            due = registry.due_for_check(conn, domain)
+            due = registry.due_for_check(conn, domain, now() - timedelta(seconds=every))
         warnings = []
         fresh = self._mesh.gate.session(session.actor.name)
         for table, _ in due:

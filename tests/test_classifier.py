@@ -628,3 +628,13 @@ def test_a_registry_refuses_a_name_twice() -> None:
     registry = default_registry().with_custom(custom)
     with pytest.raises(InvalidInput, match="employee_id"):
         registry.with_custom(load_recognisers(EMPLOYEES, "b.yaml"))
+
+
+def test_values_a_recogniser_proves_beat_a_name_led_finding() -> None:
+    ips = pa.array([f"10.{i % 250}.{i % 7}.{i % 200 + 1}" for i in range(200)])
+    result = classify_column("last_login_ip", ips, type="string")
+    assert [f.recogniser for f in result.findings] == ["ip_address"]
+    logins = pa.array([f"user{i:04d}" for i in range(200)])
+    assert [f.recogniser for f in classify_column("login", logins, type="string").findings] == [
+        "customer_id"
+    ]

@@ -160,9 +160,26 @@ def classify_column(
         )
     # where name and values agree on a recogniser, it leads a value-only finding
     findings.sort(key=lambda f: (f.name_match and f.confidence >= HIGH, f.confidence), reverse=True)
+    findings = _values_beat_names(findings)
     if findings and findings[0].confidence >= HIGH:
         notes = []  # what else the name hinted at is noise next to a confident finding
     return ColumnResult(name, tuple(findings), notes=tuple(notes))
+
+
+#: Recognisers led by the column's name, whose values are only "identifier-shaped".
+NAME_LED = frozenset({"customer_id", "bank_account"})
+
+
+def _values_beat_names(findings: list[Finding]) -> list[Finding]:
+    """A name-led finding gives way to a confident finding the values prove: a column
+    ``last_login_ip`` full of IP addresses holds IP addresses, not login identifiers."""
+    proven = max(
+        (f.confidence for f in findings if f.recogniser not in NAME_LED and f.matched),
+        default=0.0,
+    )
+    if proven < HIGH:
+        return findings
+    return [f for f in findings if f.recogniser not in NAME_LED or f.confidence > proven]
 
 
 def classify_table(

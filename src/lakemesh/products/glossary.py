@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from lakemesh.errors import InvalidInput, NotFound
+from lakemesh.errors import Conflict, InvalidInput, NotFound
 from lakemesh.store import tables as t
 from lakemesh.typedef import now
 
@@ -67,18 +67,19 @@ _T, _L = t.glossary_terms, t.glossary_links
 
 def find(conn: Connection, name: str) -> Term | None:
     """A term by name; "Customer" and "customer" are one term."""
-    name = check_term(name)
-    rows = conn.execute(select(_T).where(_T.c.name == name)).all()
-    if not rows:  # case-insensitive fallback, without relying on the store's collation
-        lowered = name.lower()
-        rows = [r for r in conn.execute(select(_T)) if r.name.lower() == lowered]
-    if not rows:
+    row = conn.execute(select(_T).where(_T.c.name_key == key(check_term(name)))).first()
+    if row is None:
         return None
-    r = rows[0]
     links = conn.execute(
-        select(_L.c.resource).where(_L.c.term_id == r.id).order_by(_L.c.resource)
+        select(_L.c.resource).where(_L.c.term_id == row.id).order_by(_L.c.resource)
     ).scalars()
-    return Term(r.id, r.name, r.definition, r.owner, r.created_at, r.updated_at, list(links))
+    return Term(
+        row.id, row.name, row.definition, row.owner, row.created_at, row.updated_at, list(links)
+    )
+
+
+def key(name: str) -> str:
+    return name.casefold()
 
 
 def define(
@@ -94,6 +95,7 @@ def define(
                 conn.execute(
                     insert(_T).values(
                         name=name,
+                        name_key=key(name),
                         definition=definition,
                         owner=owner,
                         created_by=actor,
@@ -102,7 +104,7 @@ def define(
                     )
                 )
         except IntegrityError as exc:
-            raise InvalidInput(f"glossary term {name!r} was defined concurrently") from exc
+            raise Conflict(f"glossary term {name!r} was defined concurrently") from exc
     else:
         conn.execute(
             update(_T)

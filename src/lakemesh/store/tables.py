@@ -438,7 +438,9 @@ glossary_terms = Table(
     "glossary_terms",
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    #: The name case-folded: "Customer" and "customer" are one term.
+    Column("name_key", String(200), nullable=False, unique=True),
     Column("definition", Text, nullable=False),
     Column("owner", String(200), nullable=False),
     Column("created_by", String(200), nullable=False),

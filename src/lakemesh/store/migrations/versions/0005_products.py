@@ -116,7 +116,8 @@ def upgrade() -> None:
     op.create_table(
         "glossary_terms",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column("name", sa.String(200), nullable=False, unique=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("name_key", sa.String(200), nullable=False, unique=True),
         sa.Column("definition", sa.Text, nullable=False),
         sa.Column("owner", sa.String(200), nullable=False),
         sa.Column("created_by", sa.String(200), nullable=False),

@@ -18,7 +18,7 @@ from sqlglot.errors import SqlglotError
 
 from lakemesh.engines import EngineError, GovernedRelationLike, PlanLike
 from lakemesh.engines.functions import FunctionRefused, policy
-from lakemesh.engines.sqltree import SYNTAX_CALLS, call_name, scoped_tables
+from lakemesh.sqltree import SYNTAX_CALLS, call_name, scoped_tables
 
 #: Names Spark resolves to ``current_user()`` when no column of that name exists, even
 #: quoted (``SELECT `user` FROM t``).

@@ -30,7 +30,7 @@ import importlib.resources
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -49,6 +49,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from lakemesh.errors import InvalidInput, first_line
+from lakemesh.sqltree import scoped_tables
 
 #: Library metrics lakemesh measures (all that ODCS v3 defines).
 LIBRARY_METRICS = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "rowCount")
@@ -875,7 +876,7 @@ def _template(rule: QualityRule) -> exp.Query:
     tree = statements[0]
     if not isinstance(tree, exp.Query) or tree.find(*_WRITES, exp.Into) is not None:
         raise InvalidInput(f"quality rule {name}: the query must be a SELECT")
-    for table, scope in _tables(tree):
+    for table, scope in scoped_tables(tree):
         if table.name == OBJECT_PLACEHOLDER and not table.db:
             continue
         if isinstance(table.this, exp.Identifier) and not table.db and table.name.lower() in scope:
@@ -891,29 +892,6 @@ def _template(rule: QualityRule) -> exp.Query:
             "attached to a property"
         )
     return tree
-
-
-def _tables(
-    node: exp.Expr, scope: frozenset[str] = frozenset()
-) -> Iterator[tuple[exp.Table, frozenset[str]]]:
-    """Every table node under ``node`` with the CTE names in scope where it appears."""
-    if isinstance(node, exp.Table):
-        yield node, scope
-        return
-    inner = scope
-    with_ = node.args.get("with_")
-    if isinstance(with_, exp.With):
-        recursive = bool(with_.args.get("recursive"))
-        for cte in with_.expressions:
-            name = str(cte.alias_or_name).lower()
-            yield from _tables(cte.this, inner | {name} if recursive else inner)
-            inner = inner | {name}
-    for key, value in node.args.items():
-        if key == "with_":
-            continue
-        for child in value if isinstance(value, list) else [value]:
-            if isinstance(child, exp.Expr):
-                yield from _tables(child, inner)
 
 
 _TOKEN = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: .*?>")

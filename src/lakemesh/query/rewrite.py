@@ -25,9 +25,9 @@ from sqlglot import exp
 from lakemesh.access.authorizer import Decision
 from lakemesh.access.filters import RowFilter, any_of, from_canonical
 from lakemesh.access.masks import Mask, mask_expression
-from lakemesh.engines.sqltree import scoped_tables
 from lakemesh.errors import InvalidInput
 from lakemesh.query.validate import QueryRefused
+from lakemesh.sqltree import scoped_tables
 
 #: The name the relation's SELECT reads from; the engine puts the table's scan there.
 SOURCE = "__lm_source"

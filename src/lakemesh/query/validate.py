@@ -32,9 +32,9 @@ from sqlglot.tokenizer_core import TokenType
 
 from lakemesh.access.filters import EXTRACT_UNITS, NODES
 from lakemesh.engines.functions import ENGINES, FunctionPolicy, FunctionRefused, policy
-from lakemesh.engines.sqltree import SYNTAX_CALLS, call_name
 from lakemesh.errors import QueryRefused as QueryRefused
 from lakemesh.errors import first_line
+from lakemesh.sqltree import SYNTAX_CALLS, call_name
 
 #: Longest query text accepted, in UTF-8 bytes.
 MAX_QUERY_BYTES = 100_000

@@ -1,9 +1,11 @@
-"""SQL tree helpers shared by the query planner and the engines' final checks.
+"""SQL tree helpers shared by the query planner, the engines' final checks and the data
+contracts' SQL rules.
 
 What a function call is named in an engine's dialect (the name the function policy is
-looked up by) and which tables a tree references with the CTE names in scope. They live
-with the engines because an engine re-checks its own final SQL with them, and engines
-import nothing from the query planner.
+looked up by) and which tables a tree references with the CTE names in scope. Pure
+functions of sqlglot trees, kept at the root because the planner, the engines (which
+import nothing from the planner) and ``products`` (which imports no engine) all need
+them.
 """
 
 from __future__ import annotations

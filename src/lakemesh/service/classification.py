@@ -226,7 +226,10 @@ class Classification:
                 )
             )
         command = RecordClassification(table=table).with_results(
-            results, f"{detail.schema_version}:{detail.source_version}", sample.rows
+            results,
+            f"{detail.schema_version}:{detail.source_version}",
+            sample.rows,
+            {c.name: c.type for c in columns},
         )
         outcome = session.execute(command)
         with session.read() as conn:

@@ -1,359 +1,24 @@
-"""Typed commands: every state change of the mesh as a small frozen model.
-
-A command says what it changes (its fields), which registered action decides it and on
-what (``action``, ``target``), what must still hold when it runs (``precondition``,
-e.g. a compare-and-set on a version), and how it changes the store (``apply``), which
-returns the result for the caller together with the event that describes the change and
-the policy entities it touched. ``Session.execute`` runs them all the same way, in one
-transaction: check -> precondition -> apply -> policy change mark -> audit record ->
-outbox event carrying the actor. The event is the audit record's payload too, so the log
-and the event stream describe each change with one schema.
-
-``command`` is the discriminator (and the audit log's action name), so a request body
-naming a command can be parsed into the right model (``parse_command``).
-"""
+"""Commands of stewardship: classification decisions, data products and their quality,
+lineage, the glossary."""
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError
-from sqlalchemy import Connection, select, update
+from pydantic import Field, PrivateAttr
+from sqlalchemy import Connection, update
 
 from lakemesh import events
-from lakemesh.access import grants, principals
 from lakemesh.access import tags as tagmod
 from lakemesh.access.actions import MESH, Target
 from lakemesh.access.authorizer import Decision
-from lakemesh.access.principals import User
-from lakemesh.errors import Conflict, InvalidInput, NotFound, first_line
-from lakemesh.events import alerts
-from lakemesh.metadata.domains import Domain, create_domain
+from lakemesh.errors import Conflict, InvalidInput, NotFound
+from lakemesh.service.commands.base import Applied, Command, R
 from lakemesh.store import tables as t
-from lakemesh.typedef import Frozen, TableName, check_principal, now
+from lakemesh.typedef import TableName, check_principal, now
 
 if TYPE_CHECKING:
     from lakemesh.service.session import Session
-
-R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Applied(Generic[R]):
-    """What a command did: its result, its event (also its audit record's details), the
-    policy entities it changed; ``details`` only for a command that changed nothing and
-    so has no event (the grant that was already held)."""
-
-    result: R
-    event: events.Event | None = None
-    policy: tuple[tuple[str, str], ...] = ()
-    details: dict[str, Any] | None = None
-
-
-class Command(Frozen, Generic[R]):
-    command: str
-    #: The registered action (``lakemesh.access.actions``) that decides it.
-    action: ClassVar[str]
-
-    @property
-    def resource(self) -> str | None:
-        """The audit record's resource (also for a refusal before a target is known)."""
-        return None
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        return MESH
-
-    def precondition(self, session: Session, conn: Connection, target: Target) -> None:
-        """Raise ``Conflict`` when what the command assumes no longer holds."""
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[R]:
-        raise NotImplementedError
-
-
-# --------------------------------------------------------------------------- domains
-
-
-class CreateDomain(Command[Domain]):
-    command: Literal["domain.create"] = "domain.create"
-    action = "domain.create"
-    name: str
-    storage: str
-    catalog: str = "builtin"
-    kind: str = "producer"
-    owners: tuple[str, ...] = ()
-    endpoint: str | None = None
-    region: str | None = None
-    create: bool = False
-
-    @property
-    def resource(self) -> str:
-        return self.name
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[Domain]:
-        d = create_domain(
-            conn,
-            self.name,
-            self.storage,
-            catalog=self.catalog,
-            kind=self.kind,
-            owners=self.owners,
-            endpoint=self.endpoint,
-            region=self.region,
-            create=self.create,
-        )
-        event = events.DomainCreated(
-            domain=d.name, storage=d.storage_uri, catalog=self.catalog, kind=d.kind
-        )
-        return Applied(d, event, (("domain", d.name),))
-
-
-class AcknowledgeAlert(Command[alerts.Alert]):
-    command: Literal["alert.ack"] = "alert.ack"
-    action = "alert.ack"
-    alert_id: int
-
-    @property
-    def resource(self) -> str:
-        return str(self.alert_id)
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        domain = alerts.get(conn, self.alert_id).domain
-        target = Target("domain", domain, domain) if domain else MESH
-        if not session.allowed("alert.read", target):  # reads like an unknown alert
-            raise NotFound(f"unknown alert {self.alert_id}")
-        return target
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[alerts.Alert]:
-        alert = alerts.acknowledge(conn, session.actor.name, self.alert_id)
-        event = events.AlertAcknowledged(
-            domain=alert.domain, alert_id=self.alert_id, kind=alert.kind, by=session.actor.name
-        )
-        return Applied(alert, event)
-
-
-# --------------------------------------------------------------------------- principals
-
-
-class CreateUser(Command[tuple[User, str]]):
-    command: Literal["principal.create"] = "principal.create"
-    action = "principal.create"
-    name: str
-    role: str = "member"
-
-    @property
-    def resource(self) -> str:
-        return self.name
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        domain = self.name.partition("@")[2]
-        return Target("domain", domain, domain)
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[tuple[User, str]]:
-        user, token = principals.create_user(conn, self.name, self.role, session.actor.name)
-        event = events.UserCreated(domain=user.domain, user=user.name, role=user.role)
-        return Applied((user, token), event, (("user", user.name),))
-
-
-# --------------------------------------------------------------------------- tags
-
-
-class DefineTag(Command[dict[str, Any]]):
-    command: Literal["tag.define"] = "tag.define"
-    action = "tag.define"
-    key: str
-    values: tuple[str, ...]
-
-    @property
-    def resource(self) -> str:
-        return self.key
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[dict[str, Any]]:
-        created, allowed = tagmod.define(conn, self.key, list(self.values), session.actor.name)
-        result = {"key": self.key, "values": allowed, "created": created}
-        event = events.TagDefined(key=self.key, values=allowed, created=created)
-        return Applied(result, event, (("tag", self.key),))
-
-
-class AssignTag(Command[dict[str, Any]]):
-    command: Literal["tag.assign"] = "tag.assign"
-    action = "tag.assign"
-    on: str
-    key: str
-    value: str
-
-    @property
-    def resource(self) -> str:
-        return self.on
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        res = tagmod.Resource.parse(self.on)
-        return Target(res.kind, str(res), res.domain)
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[dict[str, Any]]:
-        res = tagmod.Resource.parse(self.on)
-        old = tagmod.assign(conn, res, self.key, self.value, session.actor.name)
-        result = {"resource": str(res), "key": self.key, "value": self.value, "previous": old}
-        event = events.TagAssigned(
-            domain=res.domain, resource=str(res), key=self.key, value=self.value, previous=old
-        )
-        return Applied(result, event, (("tag_assignment", str(res)),))
-
-
-# --------------------------------------------------------------------------- grants
-
-
-class CreateGrant(Command[dict[str, Any]]):
-    command: Literal["grant.create"] = "grant.create"
-    action = "grant.create"
-    actions: tuple[str, ...]
-    principal: str
-    table: str | None = None
-    database: str | None = None
-    tags: str | None = None
-    columns: tuple[str, ...] | None = None
-    exclude_columns: tuple[str, ...] | None = None
-    row_filter: str | None = None
-    grantable: bool = False
-    expires: str | None = None
-
-    @property
-    def resource(self) -> str:
-        return self.table or self.database or f"tags[{self.tags}]"
-
-    def request(self) -> grants.GrantRequest:
-        return grants.GrantRequest(
-            actions=self.actions,
-            principal=self.principal,
-            table=self.table,
-            database=self.database,
-            tags=self.tags,
-            columns=_listed(self.columns),
-            exclude_columns=list(self.exclude_columns)
-            if self.exclude_columns is not None
-            else None,
-            row_filter=self.row_filter,
-            grantable=self.grantable,
-            expires=self.expires,
-        )
-
-    _resolved: grants.Resolved | None = PrivateAttr(default=None)
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        self._resolved = grants.resolve(conn, session.snapshot, self.request())
-        return self._resolved.target
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[dict[str, Any]]:
-        assert self._resolved is not None
-        authority = decision.determined_by[0]
-        g = grants.create(conn, session.snapshot, session.actor, self._resolved, authority)
-        if g.get("existing"):  # the principal already holds exactly this: nothing changes
-            return Applied(g, details=g)
-        event = events.GrantCreated(
-            domain=session.actor.domain,
-            grant_id=g["id"],
-            principal=g["principal"],
-            actions=g["actions"],
-            resource=g["resource"],
-            parent_id=g["parent_id"],
-            resource_kind=g["resource_kind"],
-            scope=g["scope_domain"],
-            columns=g["columns"],
-            exclude_columns=g["exclude_columns"],
-            row_filter=g["row_filter"],
-            grantable=bool(g["grantable"]),
-            expires_at=g["expires_at"],
-        )
-        return Applied(g, event, (("grant", g["id"]),))
-
-
-def _listed(names: tuple[str, ...] | None) -> list[str] | None:
-    return None if names is None else list(names)
-
-
-class RevokeGrant(Command[list[str]]):
-    """Revoke a grant (and what was delegated from it). ``revoked_at`` is the version
-    compared and set: an active grant is revoked by exactly one of several concurrent
-    revokers; the others get ``Conflict`` and change nothing."""
-
-    command: Literal["grant.revoke"] = "grant.revoke"
-    action = "grant.revoke"
-    grant_id: str
-
-    @property
-    def resource(self) -> str:
-        return self.grant_id
-
-    #: The grant's row, read in the command's transaction by ``target``.
-    _row: Any = PrivateAttr(default=None)
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        self._row = grants.get(conn, self.grant_id)
-        return grants.target(self._row)
-
-    def precondition(self, session: Session, conn: Connection, target: Target) -> None:
-        if self._row.revoked_at is not None:
-            raise Conflict(f"grant {self.grant_id} is already revoked")
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[list[str]]:
-        revoked = grants.revoke(conn, session.actor.name, self.grant_id)
-        event = events.GrantRevoked(
-            domain=session.actor.domain, grant_id=self.grant_id, cascaded=revoked[1:]
-        )
-        return Applied(revoked, event, tuple(("grant", gid) for gid in revoked))
-
-
-# --------------------------------------------------------------------------- masks
-
-
-class SetMask(Command[dict[str, Any]]):
-    command: Literal["mask.set"] = "mask.set"
-    action = "mask.set"
-    column: str | None = None
-    tag: str | None = None
-    spec: str
-
-    @property
-    def resource(self) -> str | None:
-        return self.column or self.tag
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        from lakemesh.access.masks import mask_target  # sqlglot: only when masking
-
-        return mask_target(self.column, self.tag)
-
-    def apply(
-        self, session: Session, conn: Connection, target: Target, decision: Decision
-    ) -> Applied[dict[str, Any]]:
-        from lakemesh.access.masks import set_mask
-
-        rule = set_mask(conn, session.actor.name, target, self.spec)
-        event = events.MaskSet(
-            target=rule["target"],
-            method=rule["method"],
-            target_kind=rule["target_kind"],
-            mask_id=rule.get("id"),
-            expression=rule.get("expression"),
-            domain=target.domain,
-        )
-        return Applied(rule, event, (("mask", rule["target"]),))
 
 
 # --------------------------------------------------------------------------- classification
@@ -391,9 +56,13 @@ class RecordClassification(_TableCommand[dict[str, Any]]):
     _results: Any = PrivateAttr(default=())
     _source_version: str | None = PrivateAttr(default=None)
     _sampled: int = PrivateAttr(default=0)
+    _types: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    def with_results(self, results: Any, source_version: str, sampled: int) -> RecordClassification:
+    def with_results(
+        self, results: Any, source_version: str, sampled: int, types: dict[str, str]
+    ) -> RecordClassification:
         self._results, self._source_version, self._sampled = results, source_version, sampled
+        self._types = types
         return self
 
     def apply(
@@ -405,13 +74,7 @@ class RecordClassification(_TableCommand[dict[str, Any]]):
         table = str(target)
         tid = table_id(conn, table)
         tm = session.snapshot.tables[table]
-        types = {
-            r.name: r.type
-            for r in conn.execute(
-                select(t.columns.c.name, t.columns.c.type).where(t.columns.c.table_id == tid)
-            )
-        }
-        recorded = recs.record(conn, tid, table, self._results, types, tm.column_tags)
+        recorded = recs.record(conn, tid, table, self._results, self._types, tm.column_tags)
         conn.execute(
             update(t.catalog_tables)
             .where(t.catalog_tables.c.id == tid)
@@ -836,43 +499,3 @@ class LinkTerm(Command[dict[str, Any]]):
             domain=target.domain, term=term.name, resource=str(target)
         )
         return Applied(result, event)
-
-
-AnyCommand = Annotated[
-    CreateDomain
-    | AcknowledgeAlert
-    | CreateUser
-    | DefineTag
-    | AssignTag
-    | CreateGrant
-    | RevokeGrant
-    | SetMask
-    | RecordClassification
-    | AcceptClassification
-    | RejectClassification
-    | RegisterProduct
-    | RecordQuality
-    | IngestLineage
-    | DefineTerm
-    | LinkTerm,
-    Field(discriminator="command"),
-]
-#: Every command, in the order above.
-COMMANDS: tuple[type[Command[Any]], ...] = get_args(get_args(AnyCommand)[0])
-
-
-@functools.cache
-def _adapter() -> TypeAdapter[Any]:
-    """Built on first use: building it validates every command's schema, which every
-    CLI process would otherwise pay at import."""
-    return TypeAdapter(AnyCommand)
-
-
-def parse_command(data: dict[str, Any]) -> Command[Any]:
-    """A command from its JSON form (``{"command": "grant.revoke", ...}``)."""
-    try:
-        return _adapter().validate_python(data)  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "command"
-        raise InvalidInput(f"invalid command: {where}: {first_line(problem['msg'])}") from exc

@@ -15,14 +15,13 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from sqlglot import exp
 
 from lakemesh.errors import InvalidInput
+from lakemesh.products.conformance import check_schema, unknown_columns
 from lakemesh.products.contracts import (
     Condition,
     ContractColumn,
     QualityRule,
-    check_schema,
     parse_contract,
     rule_query,
-    unknown_columns,
 )
 from lakemesh.products.quality import measure, metric_queries
 

@@ -30,7 +30,6 @@ import importlib.resources
 import json
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -405,11 +404,11 @@ class _Reader:
             if data.get(key) is None:
                 raise self.refuse((), f"not valid ODCS v3: the required field {key} is missing")
         if data["kind"] not in _enum("properties", "kind"):
-            raise self.refuse(("kind",), f"kind must be DataContract, not {_short(data['kind'])}")
+            raise self.refuse(("kind",), f"kind must be DataContract, not {shown(data['kind'])}")
         if data["apiVersion"] not in api_versions():
             raise self.refuse(
                 ("apiVersion",),
-                f"unsupported apiVersion {_short(data['apiVersion'])}: "
+                f"unsupported apiVersion {shown(data['apiVersion'])}: "
                 f"lakemesh reads ODCS {', '.join(api_versions())}",
             )
         try:
@@ -423,7 +422,7 @@ class _Reader:
             raise self.refuse(
                 unknown,
                 f"not valid ODCS v3 at {self.where(unknown[:-1]) or 'the top'}: "
-                f"unknown field {_short(unknown[-1])}",
+                f"unknown field {shown(unknown[-1])}",
             )
         return model
 
@@ -445,19 +444,20 @@ class _Reader:
             name = prop.physicalName or prop.name
             if name.casefold() in seen:
                 raise self.refuse(
-                    path, f"column {_name(name)} appears twice (names are compared ignoring case)"
+                    path,
+                    f"column {named(name)} appears twice (names are compared ignoring case)",
                 )
             seen[name.casefold()] = name
             if prop.logicalType is not None and prop.logicalType not in logical_types():
                 raise self.refuse(
                     (*path, "logicalType"),
-                    f"unknown logicalType {_short(prop.logicalType)} of {_name(name)}: "
+                    f"unknown logicalType {shown(prop.logicalType)} of {named(name)}: "
                     f"ODCS has {', '.join(logical_types())}",
                 )
             if _nested_quality(prop):
                 raise self.refuse(
                     path,
-                    f"quality rules inside {_name(name)} are not supported: attach them "
+                    f"quality rules inside {named(name)} are not supported: attach them "
                     "to a top-level property or to the table",
                 )
             columns.append(
@@ -498,11 +498,11 @@ class _Reader:
             found.append((dq, None, ("schema", 0, "quality", k)))
         explicit: set[str] = set()
         for dq, _, path in found:
-            named = dq.id or dq.name
-            if named is not None:
-                if named in explicit:
-                    raise self.refuse(path, f"two quality rules are named {_short(named)}")
-                explicit.add(named)
+            rule_name = dq.id or dq.name
+            if rule_name is not None:
+                if rule_name in explicit:
+                    raise self.refuse(path, f"two quality rules are named {shown(rule_name)}")
+                explicit.add(rule_name)
         ids = _Ids(explicit)
         rules = [self.rule(dq, column, path, ids, columns) for dq, column, path in found]
         for column in columns:
@@ -532,7 +532,7 @@ class _Reader:
         metric = dq.metric or dq.rule
         kind = dq.type or ("library" if metric else "sql" if dq.query else "text")
         if kind not in _enum("$defs", "DataQuality", "properties", "type"):
-            raise self.refuse((*path, "type"), f"unknown quality rule type {_short(kind)}")
+            raise self.refuse((*path, "type"), f"unknown quality rule type {shown(kind)}")
         prefix = column if column is not None else "table"
         suffix = metric if kind == "library" and metric else kind
         rule_id = dq.id or dq.name or ids.new(f"{prefix}.{suffix}")
@@ -547,7 +547,7 @@ class _Reader:
             return self.library_rule(dq, path, common, columns)
         if kind == "sql":
             if not dq.query:
-                raise self.refuse(path, f"quality rule {_short(rule_id)} is sql but has no query")
+                raise self.refuse(path, f"quality rule {shown(rule_id)} is sql but has no query")
             try:
                 rule_query(QualityRule(**common, rule=None, query=dq.query, threshold=()), _PROBE)
             except InvalidInput as e:
@@ -566,33 +566,33 @@ class _Reader:
         if metric is None:
             raise self.refuse(
                 path,
-                f"quality rule {_short(rule_id)}: a library rule needs a metric: "
+                f"quality rule {shown(rule_id)}: a library rule needs a metric: "
                 f"{', '.join(LIBRARY_METRICS)}",
             )
         if metric not in LIBRARY_METRICS:
             raise self.refuse(
                 (*path, "metric"),
-                f"quality rule {_short(rule_id)}: unknown library metric {_short(metric)}: "
+                f"quality rule {shown(rule_id)}: unknown library metric {shown(metric)}: "
                 f"lakemesh measures {', '.join(LIBRARY_METRICS)}",
             )
         allowed = _ARGUMENTS.get((metric, at_property))
         if allowed is None:
             level = "table" if at_property else "property"
             raise self.refuse(
-                path, f"quality rule {_short(rule_id)}: {metric} is a {level}-level metric"
+                path, f"quality rule {shown(rule_id)}: {metric} is a {level}-level metric"
             )
         arguments = dq.arguments or {}
         for key in arguments:
             if key not in allowed:
                 raise self.refuse(
                     (*path, "arguments", key),
-                    f"quality rule {_short(rule_id)}: {metric} takes no argument {_short(key)}",
+                    f"quality rule {shown(rule_id)}: {metric} takes no argument {shown(key)}",
                 )
         unit = dq.unit or "rows"
         if unit not in ("rows", "percent") or (unit == "percent" and metric == "rowCount"):
             raise self.refuse(
                 (*path, "unit"),
-                f"quality rule {_short(rule_id)}: unit {_short(unit)} does not apply to "
+                f"quality rule {shown(rule_id)}: unit {shown(unit)} does not apply to "
                 f"{metric} (rows{'' if metric == 'rowCount' else ' or percent'})",
             )
         extra: dict[str, Any] = {}
@@ -617,7 +617,7 @@ class _Reader:
         if valid is None and pattern is None:
             raise self.refuse(
                 path,
-                f"quality rule {_short(rule_id)}: invalidValues needs arguments.validValues "
+                f"quality rule {shown(rule_id)}: invalidValues needs arguments.validValues "
                 "or arguments.pattern",
             )
         out: dict[str, Any] = {}
@@ -646,7 +646,8 @@ class _Reader:
             column = self.resolve(name, columns)
             if column is None:
                 raise self.refuse(
-                    (*path, "properties"), f"duplicateValues names unknown property {_name(name)}"
+                    (*path, "properties"),
+                    f"duplicateValues names unknown property {named(name)}",
                 )
             resolved.append(column)
         return tuple(resolved)
@@ -709,7 +710,7 @@ class _Reader:
             raise self.refuse(
                 (*path, "unit") if unit else path,
                 f"SLA {kind} needs a unit of time: s, min, h, d, w, mo or y, "
-                f"not {_short(unit) if unit else 'none'}{hint}",
+                f"not {shown(unit) if unit else 'none'}{hint}",
             )
         try:
             max_age = timedelta(seconds=float(value) * seconds)
@@ -729,13 +730,14 @@ class _Reader:
         column = self.resolve(element.strip(), columns)
         if column is None:
             raise self.refuse(
-                path, f"SLA {kind} names {_name(element)}, which is not a column of the contract"
+                path,
+                f"SLA {kind} names {named(element)}, which is not a column of the contract",
             )
         logical = next(c.logical_type for c in columns if c.name == column)
         if logical not in (None, "date", "timestamp"):
             raise self.refuse(
                 path,
-                f"SLA {kind} is measured on {_name(column)}, which is {logical}, "
+                f"SLA {kind} is measured on {named(column)}, which is {logical}, "
                 "not a date or timestamp",
             )
         return column
@@ -829,7 +831,7 @@ def rule_query(rule: QualityRule, table: exp.Table) -> exp.Query:
     swapped on the tree, so no name is ever pasted into SQL text. ``InvalidInput`` when the
     query is not one SELECT that reads only its own table."""
     if rule.query is None:
-        raise InvalidInput(f"quality rule {_short(rule.id)} has no query")
+        raise InvalidInput(f"quality rule {shown(rule.id)} has no query")
     tree = _template(rule)
     column = rule.column
 
@@ -848,7 +850,7 @@ def rule_query(rule: QualityRule, table: exp.Table) -> exp.Query:
     text = bound.sql(dialect="duckdb")
     if OBJECT_PLACEHOLDER in text or PROPERTY_PLACEHOLDER in text:
         raise InvalidInput(
-            f"quality rule {_short(rule.id)}: {{object}} may stand only for a table "
+            f"quality rule {shown(rule.id)}: {{object}} may stand only for a table "
             "and {property} only for a column"
         )
     assert isinstance(bound, exp.Query)
@@ -856,7 +858,7 @@ def rule_query(rule: QualityRule, table: exp.Table) -> exp.Query:
 
 
 def _template(rule: QualityRule) -> exp.Query:
-    name = _short(rule.id)
+    name = shown(rule.id)
     text = _PLACEHOLDER.sub(
         lambda m: OBJECT_PLACEHOLDER if m[1] in ("object", "table") else PROPERTY_PLACEHOLDER,
         rule.query or "",
@@ -864,7 +866,7 @@ def _template(rule: QualityRule) -> exp.Query:
     variable = _VARIABLE.search(text)
     if variable is not None:
         raise InvalidInput(
-            f"quality rule {name}: the query uses {_short(variable[0])}; lakemesh resolves "
+            f"quality rule {name}: the query uses {shown(variable[0])}; lakemesh resolves "
             "only {object} and {property}"
         )
     try:
@@ -904,165 +906,6 @@ def _sql_error(error: SqlglotError) -> str:
     return _one_line(first_line(error))
 
 
-# --------------------------------------------------------------------------- schema check
-
-
-def unknown_columns(contract: Contract, columns: Mapping[str, str]) -> list[str]:
-    """The contract's columns the table does not have, in contract order (registering a
-    contract that names them is refused: "contract names unknown columns: a, b")."""
-    return [c.name for c in contract.columns if c.name not in columns]
-
-
-def check_schema(contract: Contract, columns: Mapping[str, str]) -> list[ContractViolation]:
-    """How the table's columns (name -> Arrow type text) break the contract's schema: a
-    contract column that is gone (a breaking change), or a type that does not fit.
-
-    Types are compared by family, never by width or precision. A logicalType fits:
-    string <- string, large_string, string_view (and dictionaries of them); integer <-
-    signed and unsigned ints; number <- ints, decimals, floats; boolean <- bool; date <-
-    date32/date64 and timestamps (a timestamp holds a date: files written from pandas
-    keep dates so); timestamp <- timestamps of any unit and zone, not dates; time <-
-    time32/time64; object <- struct or map; map <- map; array and vector <- lists. A
-    physicalType (any SQL or Arrow spelling, read by sqlglot) fits by the same families,
-    a narrower number fitting a wider one: INT <- ints; DECIMAL <- ints, decimals;
-    DOUBLE/FLOAT <- any number. A type nobody can read (JSON, UUID, extensions) and an
-    all-null column are not judged.
-    """
-    violations: list[ContractViolation] = []
-    for column in contract.columns:
-        actual = columns.get(column.name)
-        if actual is None:
-            violations.append(
-                ContractViolation(
-                    "missing_column",
-                    column.name,
-                    None,
-                    f"column {_name(column.name)} is in the contract but not in the table",
-                )
-            )
-            continue
-        problem = type_problem(column, actual)
-        if problem is not None:
-            violations.append(ContractViolation("type_mismatch", column.name, None, problem))
-    return violations
-
-
-def type_problem(column: ContractColumn, actual: str) -> str | None:
-    """Why ``actual`` (Arrow type text) does not fit the column's contract types, or None."""
-    family = arrow_family(actual)
-    if family is None or family == "null":
-        return None
-    if column.logical_type is not None:
-        fits = _LOGICAL_FITS.get(column.logical_type)
-        if fits is not None and family not in fits:
-            return (
-                f"column {_name(column.name)} is {actual} in the table, which does not fit "
-                f"the contract's logicalType {column.logical_type}"
-            )
-    if column.physical_type is not None:
-        declared = physical_family(column.physical_type)
-        fits = _PHYSICAL_FITS.get(declared) if declared is not None else None
-        if fits is not None and family not in fits:
-            return (
-                f"column {_name(column.name)} is {actual} in the table, which does not fit "
-                f"the contract's physicalType {_short(column.physical_type)}"
-            )
-    return None
-
-
-_NUMBERS = frozenset({"integer", "decimal", "floating"})
-_LOGICAL_FITS: dict[str, frozenset[str]] = {
-    "string": frozenset({"string"}),
-    "integer": frozenset({"integer"}),
-    "number": _NUMBERS,
-    "boolean": frozenset({"boolean"}),
-    "date": frozenset({"date", "timestamp"}),
-    "timestamp": frozenset({"timestamp"}),
-    "time": frozenset({"time"}),
-    "object": frozenset({"object", "map"}),
-    "map": frozenset({"map"}),
-    "array": frozenset({"array"}),
-    "vector": frozenset({"array"}),
-}
-_PHYSICAL_FITS: dict[str, frozenset[str]] = {
-    **{f: frozenset({f}) for f in ("string", "boolean", "time", "binary", "duration")},
-    **{f: frozenset({f}) for f in ("array", "object", "map", "timestamp", "integer")},
-    "decimal": frozenset({"integer", "decimal"}),
-    "floating": _NUMBERS,
-    "date": frozenset({"date", "timestamp"}),
-}
-#: Arrow type names (the text before any bracket or digit) -> family.
-_ARROW_HEADS: dict[str, str] = {
-    **dict.fromkeys(("string", "large_string", "string_view", "utf8", "large_utf8"), "string"),
-    **dict.fromkeys(("int", "uint"), "integer"),
-    **dict.fromkeys(("halffloat", "float", "double"), "floating"),
-    "decimal": "decimal",
-    "bool": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-    "time": "time",
-    "duration": "duration",
-    **dict.fromkeys(("binary", "large_binary", "binary_view", "fixed_size_binary"), "binary"),
-    **dict.fromkeys(("list", "large_list", "fixed_size_list", "list_view"), "array"),
-    "large_list_view": "array",
-    "struct": "object",
-    "map": "map",
-    "null": "null",
-}
-_HEAD = re.compile(r"[a-z_]+")
-_DICTIONARY = re.compile(r"dictionary<values=([^,>]+)")
-
-
-def arrow_family(type_text: str) -> str | None:
-    """The family of an Arrow type text (``str(pa type)``), or None when unknown."""
-    text = type_text.strip().lower()
-    dictionary = _DICTIONARY.match(text)
-    if dictionary is not None:
-        return arrow_family(dictionary[1])
-    head = _HEAD.match(text)
-    return _ARROW_HEADS.get(head[0]) if head is not None else None
-
-
-def physical_family(type_text: str) -> str | None:
-    """The family of a contract's physicalType: an Arrow name, else any SQL type sqlglot
-    reads (``VARCHAR(18)``, ``NUMBER(38,0)``, ``TIMESTAMP WITH TIME ZONE``)."""
-    family = arrow_family(type_text)
-    if family is not None:
-        return family
-    try:
-        kind = exp.DataType.build(type_text, dialect="duckdb").this
-    except (SqlglotError, ValueError):
-        return None
-    data_type = exp.DataType
-    if kind in data_type.TEXT_TYPES:
-        return "string"
-    if kind in data_type.INTEGER_TYPES:
-        return "integer"
-    if kind in data_type.FLOAT_TYPES or kind.name == "UDOUBLE":
-        return "floating"
-    if kind in data_type.REAL_TYPES:
-        return "decimal"
-    names = {
-        "BOOLEAN": "boolean",
-        "DATE": "date",
-        "DATE32": "date",
-        "TIME": "time",
-        "TIMETZ": "time",
-        "ARRAY": "array",
-        "LIST": "array",
-        "STRUCT": "object",
-        "OBJECT": "object",
-        "MAP": "map",
-        "BINARY": "binary",
-        "VARBINARY": "binary",
-        "BLOB": "binary",
-        "INTERVAL": "duration",
-    }
-    if kind.name in names:
-        return names[kind.name]
-    return "timestamp" if kind in data_type.TEMPORAL_TYPES else None
-
-
 # --------------------------------------------------------------------------- text
 
 
@@ -1071,13 +914,13 @@ def number_text(value: float) -> str:
     return f"{value:.12g}" if not float(value).is_integer() else f"{int(value)}"
 
 
-def _name(name: str) -> str:
+def named(name: str) -> str:
     """A name fit for a one-line message (quoted when it holds odd characters)."""
     return name if name.isprintable() and name.strip() == name and name else repr(name)
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value) if not isinstance(value, str) else _name(value)
+def shown(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, str) else named(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from sqlglot import exp
 
 from lakemesh.errors import InvalidInput, LakemeshError, first_line
+from lakemesh.products.conformance import arrow_family
 from lakemesh.products.contracts import (
     Contract,
     ContractColumn,
@@ -46,7 +47,6 @@ from lakemesh.products.contracts import (
     Freshness,
     QualityRule,
     Scalar,
-    arrow_family,
     number_text,
     rule_query,
 )

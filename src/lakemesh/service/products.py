@@ -154,7 +154,7 @@ class Products:
 
     def _check(self, session: Session, table: str) -> dict[str, Any]:
         from lakemesh.metadata.central import table_detail
-        from lakemesh.products import contracts, quality, registry
+        from lakemesh.products import conformance, contracts, quality, registry
         from lakemesh.query.governed import run_query
         from lakemesh.service.commands import RecordQuality
 
@@ -176,7 +176,7 @@ class Products:
                 purpose=f"quality check of {table}",
             )
 
-        schema_violations = contracts.check_schema(contract, columns)
+        schema_violations = conformance.check_schema(contract, columns)
         metrics = quality.measure(
             contract, table, columns, run_sql, updated_at=detail.updated_at, now=now()
         )

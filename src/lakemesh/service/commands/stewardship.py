@@ -266,7 +266,7 @@ class RegisterProduct(_TableCommand[dict[str, Any]]):
     _parsed: Any = PrivateAttr(default=None)
 
     def precondition(self, session: Session, conn: Connection, target: Target) -> None:
-        from lakemesh.products import contracts
+        from lakemesh.products import conformance, contracts
         from lakemesh.products.registry import CLASSIFICATIONS, SENSITIVITIES, check_level
 
         check_level(self.classification, CLASSIFICATIONS, "classification")
@@ -279,7 +279,7 @@ class RegisterProduct(_TableCommand[dict[str, Any]]):
             return
         parsed = contracts.parse_contract(self.contract, self.contract_source)
         columns = session.snapshot.tables[str(target)].columns
-        unknown = contracts.unknown_columns(parsed, dict.fromkeys(columns, ""))
+        unknown = conformance.unknown_columns(parsed, dict.fromkeys(columns, ""))
         if unknown:
             raise InvalidInput(
                 f"{self.contract_source}: contract names unknown columns: {', '.join(unknown)}"

@@ -127,6 +127,45 @@ class Evaluation:
         ]
 
 
+def score_rows(ev: Evaluation, name: str, measure: str, target: float) -> list[dict[str, Any]]:
+    """The rows classify_precision and classify_recall share, for ``measure``
+    ("precision" or "recall"): overall (target), over presidio's scope, per recogniser."""
+    from benchmarks._common import result
+
+    def score(who: str, labels: Iterable[str] = LABELS) -> float:
+        return float(getattr(ev.counts(who, labels), measure))
+
+    def peer(label: str) -> float | None:
+        """Presidio's score for one recogniser; None for a precision it never predicted."""
+        counts = ev.counts("peer", [label])
+        if measure == "precision" and not counts.tp + counts.fp:
+            return None
+        return float(getattr(counts, measure))
+
+    ours_all, peer_all = score("ours"), score("peer", PEER_SCOPE)
+    rows = [
+        result(name, f"{measure}_overall", ours_all, "ratio", target=f">= {target}",
+               meets=ours_all >= target, peer=PEER, peer_value=peer_all),
+        result(name, f"{measure}_presidio_scope", score("ours", PEER_SCOPE), "ratio",
+               target="info", meets=True, peer=PEER, peer_value=peer_all),
+    ]  # fmt: skip
+    for label in LABELS:
+        covered = label in PEER_SCOPE
+        rows.append(
+            result(
+                name,
+                f"{measure}_{label}",
+                score("ours", [label]),
+                "ratio",
+                target="info",
+                meets=True,
+                peer=PEER if covered else None,
+                peer_value=peer(label) if covered else None,
+            )
+        )
+    return rows
+
+
 # ------------------------------------------------------------------------------ ours
 
 

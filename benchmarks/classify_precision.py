@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks._classify_eval import LABELS, PEER, PEER_SCOPE, Evaluation, evaluate
+from benchmarks._classify_eval import PEER, evaluate, score_rows
 from benchmarks._common import result
 
 NAME = "classify_precision"
@@ -37,36 +37,9 @@ all values through all recognisers), ms_50x1000 one table of 50 columns x 1,000 
 """
 
 
-def _peer(ev: Evaluation, label: str) -> float | None:
-    """Presidio's precision for one recogniser; None when it predicted it nowhere."""
-    counts = ev.counts("peer", [label])
-    return counts.precision if counts.tp + counts.fp else None
-
-
 def run(ctx: Any) -> list[dict[str, Any]]:
     ev = evaluate()
-    ours_all = ev.counts("ours").precision
-    peer_all = ev.counts("peer", PEER_SCOPE).precision
-    rows = [
-        result(NAME, "precision_overall", ours_all, "ratio", target=f">= {TARGET}",
-               meets=ours_all >= TARGET, peer=PEER, peer_value=peer_all),
-        result(NAME, "precision_presidio_scope", ev.counts("ours", PEER_SCOPE).precision, "ratio",
-               target="info", meets=True, peer=PEER, peer_value=peer_all),
-    ]  # fmt: skip
-    for label in LABELS:
-        covered = label in PEER_SCOPE
-        rows.append(
-            result(
-                NAME,
-                f"precision_{label}",
-                ev.counts("ours", [label]).precision,
-                "ratio",
-                target="info",
-                meets=True,
-                peer=PEER if covered else None,
-                peer_value=_peer(ev, label) if covered else None,
-            )
-        )
+    rows = score_rows(ev, NAME, "precision", TARGET)
     rows += [
         result(NAME, "presidio_score_floor", ev.peer_floor, "score", target="info", meets=True),
         result(NAME, "ms_per_table", ev.ours_ms_per_table, "ms", target="info", meets=True,

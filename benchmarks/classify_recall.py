@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks._classify_eval import LABELS, PEER, PEER_SCOPE, Evaluation, evaluate
-from benchmarks._common import result
+from benchmarks._classify_eval import evaluate, score_rows
 
 NAME = "classify_recall"
 TARGET = 0.95
@@ -22,32 +21,5 @@ first names or surnames under a neutral name need the small lexicon to know half
 """
 
 
-def _peer(ev: Evaluation, label: str) -> float:
-    return ev.counts("peer", [label]).recall
-
-
 def run(ctx: Any) -> list[dict[str, Any]]:
-    ev = evaluate()
-    ours_all = ev.counts("ours").recall
-    peer_all = ev.counts("peer", PEER_SCOPE).recall
-    rows = [
-        result(NAME, "recall_overall", ours_all, "ratio", target=f">= {TARGET}",
-               meets=ours_all >= TARGET, peer=PEER, peer_value=peer_all),
-        result(NAME, "recall_presidio_scope", ev.counts("ours", PEER_SCOPE).recall, "ratio",
-               target="info", meets=True, peer=PEER, peer_value=peer_all),
-    ]  # fmt: skip
-    for label in LABELS:
-        covered = label in PEER_SCOPE
-        rows.append(
-            result(
-                NAME,
-                f"recall_{label}",
-                ev.counts("ours", [label]).recall,
-                "ratio",
-                target="info",
-                meets=True,
-                peer=PEER if covered else None,
-                peer_value=_peer(ev, label) if covered else None,
-            )
-        )
-    return rows
+    return score_rows(evaluate(), NAME, "recall", TARGET)

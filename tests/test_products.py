@@ -110,6 +110,14 @@ def test_products_rank_first_in_search(gov: Mesh) -> None:
     assert hits[0] == CUSTOMERS and ORDERS in hits
 
 
+def test_search_finds_tables_by_their_tags(gov: Mesh) -> None:
+    gov.access.assign_tag(f"{ORDERS}.email", "pii=true", as_="steward@cb")
+    assert [h["table"] for h in gov.catalog.search("pii", as_="steward@cb")] == [ORDERS]
+    assert gov.catalog.search("pii", as_="analyst@analytics") == []  # cannot see orders
+    gov.products.register(ORDERS, as_="steward@cb")  # discoverable, tags included
+    assert [h["table"] for h in gov.catalog.search("pii", as_="analyst@analytics")] == [ORDERS]
+
+
 def test_only_the_owning_domains_operators_register(gov: Mesh) -> None:
     for user in ("member@cb", "steward@ib"):
         with pytest.raises((PermissionDenied, NotFound)):

@@ -277,8 +277,9 @@ class Lineage:
 
         session = self._mesh.gate.session(as_)
         name = str(TableName.parse(table))
-        if not session.allowed("DESCRIBE", name):
-            session.refused("lineage.show", name, NotFound("unknown table"))
+        decision = session.check("DESCRIBE", name)
+        session.decided(decision, "lineage.show")  # audited as any metadata read
+        if not decision.allowed:
             raise NotFound(f"table {name} is not in the central catalog")
         with session.read() as conn:
             up = graph.walk(conn, name, "upstream", depth)

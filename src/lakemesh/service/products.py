@@ -129,6 +129,7 @@ class Products:
         session = self._mesh.gate.session(as_)
         name = str(TableName.parse(table))
         if not session.allowed("DESCRIBE", name):
+            session.refused("quality.check", name, NotFound("unknown table"))
             raise NotFound(f"table {name} is not in the central catalog")
         session.require(
             "quality.check", Target("table", name, name.partition(".")[0]), audit_as="quality.check"

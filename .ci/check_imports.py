@@ -14,8 +14,9 @@ modules):
   the policy core or the application layer.
 * the backends (``store/``, ``storage/``, ``catalog/``) know nothing above them.
 * ``metadata/``, ``audit/`` and ``events/`` do not reach up into queries or front ends.
-* ``classify/`` and ``products/`` compute on what they are handed: no engine, no
-  planner, no application layer.
+* ``classify/``, ``products/`` and ``workflow/`` compute on what they are handed: no
+  engine, no planner, no application layer (and ``workflow/`` no policy core: granting is
+  the application layer's part of an approval).
 * only the CLI and the demo import the CLI; only the CLI imports the demo.
 
 And one rule about SQL dialects: branching on the metadata store's database
@@ -120,6 +121,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "lakemesh.query",
         "lakemesh.service",
         "lakemesh.mesh",
+    ),
+    "lakemesh.workflow": (
+        *ENGINES,
+        *FRONT_ENDS,
+        *WEB,
+        "lakemesh.query",
+        "lakemesh.service",
+        "lakemesh.mesh",
+        "lakemesh.access",
+        "lakemesh.metadata",
     ),
     "lakemesh.query": (*FRONT_ENDS, *WEB, "lakemesh.service.commands"),
     "lakemesh.service": (*FRONT_ENDS, *WEB),

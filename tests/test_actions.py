@@ -45,7 +45,7 @@ def test_every_action_is_registered_with_a_resource_kind_and_a_description() -> 
 
 
 def test_every_command_is_decided_by_a_registered_administrative_action() -> None:
-    assert len(commands.COMMANDS) == 16
+    assert len(commands.COMMANDS) == 24
     for kind in commands.COMMANDS:
         assert kind.action in ACTIONS, kind.__name__
         assert not ACTIONS[kind.action].is_data
@@ -150,6 +150,55 @@ MATRIX = [
     ("admin@cb", "glossary.link", Target("table", ORDERS, "cb"), True, "owner:admin"),
     ("member@cb", "glossary.link", Target("column", f"{ORDERS}.id", "cb"), False, None),
     ("analyst@analytics", "glossary.read", MESH, True, "everyone"),
+    (
+        "analyst@analytics",
+        "request.create",
+        Target("table", ORDERS, "cb", "analyst@analytics", "analyst@analytics"),
+        True,
+        "requester",
+    ),
+    (
+        "analyst@analytics",
+        "request.create",
+        Target("table", ORDERS, "cb", "analyst@analytics", "analytics"),
+        False,
+        None,
+    ),
+    (
+        "admin@analytics",
+        "request.create",
+        Target("table", ORDERS, "cb", "admin@analytics", "analytics"),
+        True,
+        "domain-admin:analytics",
+    ),
+    ("analyst@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "requester"),
+    ("admin@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "domain-admin:analytics"),
+    ("steward@cb", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "owner:steward"),
+    ("other@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("steward@ib", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("steward@cb", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "owner:steward"),
+    ("analyst@analytics", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("admin@analytics", "request.decide", Target("request", "r1", "cb", "admin@analytics", "analytics"), False, None),
+    ("member@cb", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("admin@central", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "mesh-admin"),
+    ("analyst@analytics", "request.revoke", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "requester"),
+    ("other@analytics", "request.revoke", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("admin@central", "events.redrive", MESH, True, "mesh-admin"),
+    ("admin@cb", "events.redrive", MESH, False, None),
+    ("steward@cb", "webhook.manage", domain("cb"), True, "owner:steward"),
+    ("member@cb", "webhook.manage", domain("cb"), False, None),
+    ("steward@cb", "webhook.manage", MESH, False, None),
+    (
+        "member@cb",
+        "webhook.manage",
+        Target("webhook", "w1", "cb", "member@cb"),
+        True,
+        "webhook-owner",
+    ),
+    ("member@cb", "inbox.read", Target("domain", "cb", "cb"), True, "member:cb"),
+    ("member@cb", "inbox.read", Target("user", "member@cb", "cb"), True, "inbox-owner"),
+    ("member@cb", "inbox.read", Target("user", "steward@cb", "cb"), False, None),
+    ("member@cb", "inbox.read", Target("domain", "ib", "ib"), False, None),
 ]
 
 

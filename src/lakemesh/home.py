@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from lakemesh.errors import AlreadyExists, InvalidInput, NotFound, StoreError
+from lakemesh.events.mail import SmtpSettings
 
 SETTINGS_FILE = "settings.json"
 DEFAULT_DB = "lakemesh.db"
@@ -39,12 +40,41 @@ class ProductSettings(BaseModel):
     recheck_seconds: float = Field(3600.0, ge=0)
 
 
+class WorkflowSettings(BaseModel):
+    #: The approval rules, relative to the mesh home (absent: the default rules).
+    rules_file: str = "rules.yaml"
+    #: Where approval links point (the ``lakemesh serve`` that receives them).
+    base_url: str = "http://127.0.0.1:8000"
+    #: How long an approval link stays valid.
+    link_ttl_seconds: float = Field(86400.0, gt=0)
+    #: Revoke access a request gave when it has not been used (no query of the table by
+    #: the requester) for this many days; None: never.
+    revoke_unused_days: float | None = Field(None, gt=0)
+
+
+class EventSettings(BaseModel):
+    #: Webhooks to loopback and private addresses (refused unless set: a webhook must not
+    #: become a way into the network the central node sits in).
+    allow_private_targets: bool = False
+    retry_base_seconds: float = Field(1.0, gt=0)
+    retry_cap_seconds: float = Field(300.0, gt=0)
+    #: After this long a delivery that still fails goes to the dead-letter queue.
+    retry_window_seconds: float = Field(86400.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, ge=5, le=10)
+    #: How often ``lakemesh worker`` looks for work when there was none.
+    worker_interval_seconds: float = Field(1.0, gt=0)
+
+
 class Settings(BaseModel):
     #: None means the embedded default, ``<home>/lakemesh.db``: kept relative so a mesh
     #: home can be moved or copied whole.
     db_url: str | None = None
     sync: SyncSettings = Field(default_factory=SyncSettings)
     products: ProductSettings = Field(default_factory=ProductSettings)
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    #: SMTP for approval mails and notifications (None: no mail, inboxes only).
+    mail: SmtpSettings | None = None
 
     def store_url(self, home: Path) -> str:
         return self.db_url or f"sqlite:///{home / DEFAULT_DB}"

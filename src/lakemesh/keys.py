@@ -1,4 +1,5 @@
-"""The mesh home's secrets, under ``<home>/keys/``: the audit signing key and the mask key.
+"""The mesh home's secrets, under ``<home>/keys/``: the audit signing key, the mask key and
+the key that signs approval links.
 
 They live in files, not in the metadata store, so that someone who can write the
 database still cannot forge an audit checkpoint or reverse a hash mask. The directory is
@@ -24,6 +25,7 @@ AUDIT_PRIVATE = "audit_ed25519.pem"
 AUDIT_PUBLIC = "audit_ed25519.pub"
 MASK_HASH = "mask_hash.key"
 MASK_KEY_BYTES = 32
+LINK_KEY = "approval_links.key"
 
 
 def keys_dir(home: Path) -> Path:
@@ -83,6 +85,19 @@ def audit_public_key(home: Path) -> Ed25519PublicKey:
 
 def mask_hash_key(home: Path) -> bytes:
     path = keys_dir(home) / MASK_HASH
+    key = _read(path)
+    if len(key) != MASK_KEY_BYTES:
+        raise CorruptKey(f"{path} must hold exactly {MASK_KEY_BYTES} bytes, found {len(key)}")
+    return key
+
+
+def link_key(home: Path) -> bytes:
+    """The HMAC key of approval links, made on first use (a mesh created before links
+    existed has none yet; concurrent first uses keep one key: see ``_publish``)."""
+    path = keys_dir(home) / LINK_KEY
+    if not path.exists():
+        keys_dir(home).mkdir(parents=True, exist_ok=True, mode=0o700)
+        _publish(path, secrets.token_bytes(MASK_KEY_BYTES))
     key = _read(path)
     if len(key) != MASK_KEY_BYTES:
         raise CorruptKey(f"{path} must hold exactly {MASK_KEY_BYTES} bytes, found {len(key)}")

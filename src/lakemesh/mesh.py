@@ -11,6 +11,9 @@ hands out one API per context, each of which returns typed objects:
 * ``mesh.classification``: classify a table, the stewards' queue, accept and reject;
 * ``mesh.products``, ``mesh.lineage``, ``mesh.glossary``: data products with contracts
   and quality, the lineage graph, the business glossary;
+* ``mesh.requests`` and ``mesh.rules``: access requests as tickets, decided by the
+  approval rules; ``mesh.bus``: routing and delivery of events, webhooks, subscriptions,
+  inboxes and the dead-letter queue (``Worker`` runs it);
 * ``mesh.query(sql, as_=...)``: governed SQL over shared data in place.
 
 Every operation opens one session on the ``Gate`` (``lakemesh.service.session``): the
@@ -40,11 +43,13 @@ from lakemesh.home import (
 from lakemesh.metadata.central import CentralCatalog
 from lakemesh.service.access import Access
 from lakemesh.service.audit import Audit
+from lakemesh.service.bus import EventBus
 from lakemesh.service.catalog import Catalog
 from lakemesh.service.classification import Classification
 from lakemesh.service.domains import Domains
 from lakemesh.service.events import Alerts, Events
 from lakemesh.service.products import Glossary, Lineage, Products
+from lakemesh.service.requests import Requests, Rules
 from lakemesh.service.session import Gate
 from lakemesh.store import Store
 
@@ -63,6 +68,9 @@ class Mesh:
         self.products = Products(self)
         self.lineage = Lineage(self)
         self.glossary = Glossary(self)
+        self.requests = Requests(self)
+        self.rules = Rules(self)
+        self.bus = EventBus(self)
         #: Set by ``init`` only: the mesh admin's API token, shown once.
         self.admin_token: str | None = None
 

@@ -142,6 +142,8 @@ TargetKind = Literal[
     "user",
     "alert",
     "term",
+    "request",
+    "webhook",
 ]
 
 
@@ -305,6 +307,99 @@ def term_define(user: User, target: Target, s: Snapshot) -> Reason | None:
     if target.granted_by is not None:
         return Reason("term-owner") if target.granted_by == user.name else None
     return owner_reason(user.role) if user.role in OPERATORS else None
+
+
+def request_create(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """Anyone asks for themselves; a domain's admin also for the domain (``grantee`` is
+    who would get the access)."""
+    if target.grantee == user.name:
+        return Reason("requester")
+    if target.grantee == user.domain and user.role == "admin" and user.domain != CENTRAL:
+        return domain_admin_reason(user.domain)
+    return None
+
+
+def request_read(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """A ticket is seen by who asked, the admin of the domain it was asked for, the
+    people who run the owning domain (who decide it), and the mesh admin: nobody else."""
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    if user.name in (target.grantee, target.granted_by):
+        return Reason("requester")
+    if user.role == "admin" and target.grantee_domain == user.domain:
+        return domain_admin_reason(user.domain)
+    return owner_reason(user.role) if is_operator(user, target.domain) else None
+
+
+def request_decide(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """The owning domain's stewards and admins (the request's route narrows it: see
+    ``service.commands.requests``) and the mesh admin; never who asked, nor for whom."""
+    if user.name in (target.grantee, target.granted_by):
+        return None
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    return owner_reason(user.role) if is_operator(user, target.domain) else None
+
+
+def request_revoke(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """Access given by a request is given up by who asked, taken back by the admin of
+    the domain it went to, or by the owning domain's stewards and admins."""
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    if user.name in (target.grantee, target.granted_by):
+        return Reason("requester")
+    if user.role == "admin" and target.grantee_domain == user.domain:
+        return domain_admin_reason(user.domain)
+    return owner_reason(user.role) if is_operator(user, target.domain) else None
+
+
+def inbox_read(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """A user's own inbox, its domain's inbox (every member of a domain reads what the
+    domain is told), and any inbox for the mesh admin."""
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    if target.name == user.name:
+        return Reason("inbox-owner")
+    return Reason("member", user.domain) if target.name == user.domain else None
+
+
+def deciders(users: Mapping[str, User], domain: str, route: str | tuple[str, ...]) -> list[str]:
+    """Who decides a request for ``domain``'s data routed to ``route`` (``stewards``,
+    ``admins`` or named people): named people only if they run the domain (or administer
+    the mesh), so a rule file cannot hand a domain's data to an outsider's decision."""
+    if isinstance(route, tuple):
+        return [
+            name
+            for name in route
+            if (u := users.get(name)) is not None and (is_operator(u, domain) or is_mesh_admin(u))
+        ]
+    role = "admin" if route == "admins" else "steward"
+    return sorted(u.name for u in users.values() if u.domain == domain and u.role == role)
+
+
+def decides(user: User, domain: str, route: str | tuple[str, ...]) -> bool:
+    """Whether ``user`` is one of the deciders of such a route (the mesh admin always)."""
+    if is_mesh_admin(user):
+        return True
+    if isinstance(route, tuple):
+        return user.name in route and is_operator(user, domain)
+    return user.domain == domain and user.role == ("admin" if route == "admins" else "steward")
+
+
+def domain_admins(users: Mapping[str, User], domain: str) -> list[str]:
+    """Who speaks for a domain (its admins): told of the requests made for it."""
+    return sorted(u.name for u in users.values() if u.domain == domain and u.role == "admin")
+
+
+def webhook_manage(user: User, target: Target, s: Snapshot) -> Reason | None:
+    """The mesh admin adds webhooks for any events; a domain's stewards and admins for
+    their domain's events only (the bus narrows their pattern to the domain); a webhook
+    is removed by whoever may add it for its owner's domain, or by its owner."""
+    if is_mesh_admin(user):
+        return MESH_ADMIN
+    if target.granted_by == user.name:
+        return Reason("webhook-owner")
+    return owner_reason(user.role) if is_operator(user, target.domain) else None
 
 
 # --------------------------------------------------------------------------- registry
@@ -543,6 +638,56 @@ ACTIONS: Mapping[str, Action] = MappingProxyType(
                 "read the event outbox",
                 mesh_admin,
                 "only the mesh admin may read the event outbox",
+            ),
+            Action(
+                "events.redrive",
+                ("mesh",),
+                "re-send dead-lettered events",
+                mesh_admin,
+                "only the mesh admin may redrive the dead-letter queue",
+            ),
+            Action(
+                "webhook.manage",
+                ("mesh", "domain", "webhook"),
+                "manage webhooks",
+                webhook_manage,
+                "{actor} may not manage webhooks of domain {domain}",
+                refusals={"mesh": "only the mesh admin may add webhooks for every event"},
+            ),
+            Action(
+                "inbox.read",
+                ("domain", "user"),
+                "read an inbox",
+                inbox_read,
+                "unknown inbox {name}",
+            ),
+            Action(
+                "request.create",
+                ("table",),
+                "request access",
+                request_create,
+                "{actor} may not request access for a domain: only the domain's admin may",
+            ),
+            Action(
+                "request.read",
+                ("request",),
+                "read access requests",
+                request_read,
+                "unknown request {name}",
+            ),
+            Action(
+                "request.decide",
+                ("request",),
+                "decide access requests",
+                request_decide,
+                "{actor} may not decide request {name}",
+            ),
+            Action(
+                "request.revoke",
+                ("request",),
+                "revoke access given by a request",
+                request_revoke,
+                "{actor} may not revoke request {name}",
             ),
         )
     }

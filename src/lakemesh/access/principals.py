@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lakemesh.errors import AlreadyExists, InvalidInput, NotFound
@@ -49,9 +50,25 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(conn: Connection, name: str, role: str, created_by: str) -> tuple[User, str]:
+_EMAIL = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.\-]{1,189}")
+
+
+def check_email(address: str) -> str:
+    """An e-mail address as mail headers may carry it (no spaces, brackets or line
+    breaks: a header cannot be injected through it)."""
+    address = address.strip()
+    if not _EMAIL.fullmatch(address) or ".." in address:
+        raise InvalidInput(f"invalid e-mail address {address!r}")
+    return address
+
+
+def create_user(
+    conn: Connection, name: str, role: str, created_by: str, email: str | None = None
+) -> tuple[User, str]:
     """Insert a user; returns it and its token (the only time the token exists in clear)."""
     check_principal(name)
+    if email is not None:
+        email = check_email(email)
     if name == SYSTEM:
         raise InvalidInput(f"{SYSTEM} is reserved for the central node's own reads")
     if role not in ROLES:
@@ -72,11 +89,22 @@ def create_user(conn: Connection, name: str, role: str, created_by: str) -> tupl
                 token_hash=token_hash(token),
                 created_by=created_by,
                 created_at=now(),
+                email=email,
             )
         )
     except IntegrityError as exc:
         raise AlreadyExists(f"user {name!r} already exists") from exc
     return User(name, domain, role), token
+
+
+def set_email(conn: Connection, name: str, email: str | None) -> None:
+    done = conn.execute(
+        update(t.users)
+        .where(t.users.c.name == name)
+        .values(email=check_email(email) if email else None)
+    ).rowcount
+    if done != 1:
+        raise NotFound(f"unknown principal {name!r}")
 
 
 def get_user(conn: Connection, name: str) -> User:
@@ -108,12 +136,13 @@ class UserInfo(Frozen):
     role: Role
     created_by: str
     created_at: str
+    email: str | None = None
 
 
 def list_users(conn: Connection, domain: str | None = None) -> list[UserInfo]:
     """Users (of one domain, or all), by name."""
     u = t.users.c
-    q = select(u.name, u.domain, u.role, u.created_by, u.created_at).order_by(u.name)
+    q = select(u.name, u.domain, u.role, u.created_by, u.created_at, u.email).order_by(u.name)
     if domain:
         q = q.where(u.domain == domain)
     return [
@@ -123,6 +152,7 @@ def list_users(conn: Connection, domain: str | None = None) -> list[UserInfo]:
             role=r.role,
             created_by=r.created_by,
             created_at=r.created_at.isoformat(),
+            email=r.email,
         )
         for r in conn.execute(q)
     ]

@@ -92,6 +92,7 @@ def root() -> click.Group:
         metadata,
         products,
         query,
+        requests,
     )
     from lakemesh.cli._common import app
 

@@ -30,14 +30,30 @@ access_app = group("access", "Why a principal can or cannot read.")
 @command(user_app, "create", acts=True)
 @click.argument("name", metavar="NAME@DOMAIN")
 @click.option("--role", default="member", show_default=True, help="admin | steward | member")
-def user_create(name: str, role: str, as_: str, home: str | None, json_: bool) -> None:
+@click.option("--email", metavar="ADDRESS", help="Where workflow mail (approvals) goes.")
+def user_create(
+    name: str, role: str, email: str | None, as_: str, home: str | None, json_: bool
+) -> None:
     """Create a user; its API token is printed once and stored only as a hash."""
     with open_mesh(home) as mesh:
-        user, token = mesh.access.create_user(name, role, as_=as_)
+        user, token = mesh.access.create_user(name, role, email=email, as_=as_)
     if json_:
         print_json({"name": user.name, "domain": user.domain, "role": user.role, "token": token})
     else:
         out.print(f"created {user.name} ({user.role}); API token (shown once): {token}")
+
+
+@command(user_app, "email", acts=True)
+@click.argument("name", metavar="NAME@DOMAIN")
+@click.argument("address", required=False)
+def user_email(name: str, address: str | None, as_: str, home: str | None, json_: bool) -> None:
+    """Set where a user's approval requests and decisions are mailed (no ADDRESS: clear)."""
+    with open_mesh(home) as mesh:
+        result = mesh.access.set_email(name, address, as_=as_)
+    if json_:
+        print_json(result)
+    else:
+        out.print(f"{name}: mail to {address}" if address else f"{name}: no mail")
 
 
 @command(user_app, "list", acts=True)

@@ -27,6 +27,7 @@ class Event(Frozen):
     @property
     def subject(self) -> str | None:
         for name in (
+            "request_id",
             "table",
             "resource",
             "grant_id",
@@ -240,6 +241,107 @@ class GlossaryTermLinked(Event):
     type = "glossary.term.linked"
     term: str
     resource: str
+
+
+class RequestCreated(Event):
+    """An access request was made; ``status`` says what its rule did at once (approved,
+    rejected, or pending for its approvers)."""
+
+    type = "request.created"
+    request_id: str
+    table: str
+    requester: str
+    requester_domain: str
+    columns: list[str] | None
+    status: str
+    rule: str | None
+    duration: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+
+
+class RequestApprovalRecorded(Event):
+    """One approval of a request that needs several (N of M); it stays pending."""
+
+    type = "request.approval_recorded"
+    request_id: str
+    table: str
+    requester: str
+    approvals: int
+    needed: int
+
+
+class RequestApproved(Event):
+    type = "request.approved"
+    request_id: str
+    table: str
+    requester: str
+    requester_domain: str
+    grants: list[str]
+    exclude_columns: list[str] | None = None
+    row_filter: str | None = None
+    expires_at: str | None = None
+    #: The rule that approved it, for an automatic approval.
+    rule: str | None = None
+
+
+class RequestRejected(Event):
+    type = "request.rejected"
+    request_id: str
+    table: str
+    requester: str
+    requester_domain: str
+    comment: str | None = None
+    rule: str | None = None
+
+
+class RequestRevoked(Event):
+    type = "request.revoked"
+    request_id: str
+    table: str
+    requester: str
+    requester_domain: str
+    grants: list[str]
+
+
+class RequestExpired(Event):
+    type = "request.expired"
+    request_id: str
+    table: str
+    requester: str
+    requester_domain: str
+    grants: list[str]
+    #: "expired" (its duration ran out) or "unused" (no query for the configured days).
+    why: str = "expired"
+
+
+class RulesLoaded(Event):
+    type = "workflow.rules.loaded"
+    source: str
+    digest: str
+    rules: int
+
+
+class TargetAdded(Event):
+    """A webhook or subscription was added (never its secret)."""
+
+    type = "events.target.added"
+    target: str
+    kind: str
+    owner: str
+    pattern: str
+    url: str | None = None
+
+
+class TargetRemoved(Event):
+    type = "events.target.removed"
+    target: str
+    kind: str
+    owner: str
+
+
+class DeliveriesRedriven(Event):
+    type = "events.redriven"
+    deliveries: list[int]
 
 
 def emit(conn: Connection, event: Event) -> None:

@@ -25,14 +25,25 @@ class Access:
     # ------------------------------------------------------------------ principals
 
     def create_user(
-        self, name: str, role: str = "member", *, as_: str = MESH_ADMIN
+        self,
+        name: str,
+        role: str = "member",
+        *,
+        email: str | None = None,
+        as_: str = MESH_ADMIN,
     ) -> tuple[User, str]:
         """A new user and its API token (shown once). The mesh admin creates anyone; a
         domain admin creates users of its own domain."""
         from lakemesh.service import commands  # pydantic models: not for a query
 
-        command = commands.CreateUser(name=name, role=role)
+        command = commands.CreateUser(name=name, role=role, email=email)
         return self._mesh.gate.session(as_).execute(command)
+
+    def set_email(self, name: str, email: str | None, *, as_: str = MESH_ADMIN) -> dict[str, Any]:
+        """Set (or clear) where ``name``'s workflow mail goes."""
+        from lakemesh.service import commands
+
+        return self._mesh.gate.session(as_).execute(commands.SetEmail(name=name, email=email))
 
     def users(self, *, as_: str = MESH_ADMIN) -> builtins.list[principals.UserInfo]:
         """Users ``as_`` may see: every user for the mesh admin, else its domain's."""

@@ -34,7 +34,7 @@ SQLITE_PRAGMAS = (
 )
 _WRITE = "lakemesh_write"
 #: The revision of the newest migration in ``migrations/versions``.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 #: Errors a caller may see from the database layer, re-exported so modules above the
 #: store never import SQLAlchemy just to catch them.
@@ -187,6 +187,24 @@ class Store:
                 raise StoreError("SQLite write transactions do not start with BEGIN IMMEDIATE")
             finally:
                 probe.close()
+
+
+def insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows``, skipping any that a unique constraint says exist already; returns
+    how many were inserted. For consumers that must be idempotent (an event delivered
+    twice changes nothing)."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    result = conn.execute(stmt, rows)
+    return max(result.rowcount, 0)
 
 
 def driver_cursor(conn: Connection, sql: str) -> tuple[Any, str]:

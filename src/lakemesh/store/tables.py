@@ -220,6 +220,8 @@ users = Table(
     Column("token_hash", String(128), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", TS, nullable=False),
+    #: Where approval requests and decisions are mailed (None: inbox only).
+    Column("email", String(254)),
     Index("ix_users_domain", "domain"),
     Index("ix_users_token", "token_hash"),
 )
@@ -459,4 +461,143 @@ glossary_links = Table(
     Column("linked_at", TS, nullable=False),
     UniqueConstraint("term_id", "resource", name="uq_glossary_links_term_resource"),
     Index("ix_glossary_links_resource", "resource"),
+)
+
+
+# --------------------------------------------------------------------------- workflow
+
+#: Access requests, each a ticket: ``version`` is compared and set by every decision.
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("resource", String(450), nullable=False),
+    #: The owning domain (whose stewards decide).
+    Column("domain", String(63), nullable=False),
+    #: Who gets access: a user, or a domain when its admin asked for the domain.
+    Column("requester", String(200), nullable=False),
+    Column("requester_domain", String(63), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("columns", Text),  #: JSON list; NULL: every column
+    Column("reason", Text, nullable=False),
+    Column("duration", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("rule", String(64)),
+    Column("route", Text),  #: JSON: who decides, how many approvals, what is offered
+    Column("approvals", Text, nullable=False),  #: JSON list of approvers so far
+    Column("exclude_columns", Text),  #: JSON: what the approval left out
+    Column("row_filter", Text),
+    Column("grant_ids", Text, nullable=False),  #: JSON: the grants the approval made
+    Column("expires_at", TS),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("decided_by", String(200)),
+    Column("decided_at", TS),
+    Index("ix_access_requests_status", "status", "expires_at"),
+    Index("ix_access_requests_requester", "requester"),
+    Index("ix_access_requests_domain", "domain", "status"),
+)
+
+#: A ticket's history: every state change and comment, who, when and why.
+request_history = Table(
+    "request_history",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column(
+        "request_id",
+        String(32),
+        ForeignKey("access_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("comment", Text),
+    Column("details", Text, nullable=False),
+    Index("ix_request_history_request", "request_id", "id"),
+)
+
+#: Single-use approval links: the hash of each link's nonce, consumed by compare-and-set.
+approval_links = Table(
+    "approval_links",
+    metadata,
+    Column("nonce_hash", String(64), primary_key=True),
+    Column(
+        "request_id",
+        String(32),
+        ForeignKey("access_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("approver", String(200), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("issued_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("used_at", TS),
+)
+
+#: Every approval rule file that validated, newest in force (a bad file keeps the last).
+approval_rules = Table(
+    "approval_rules",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("loaded_at", TS, nullable=False),
+)
+
+# --------------------------------------------------------------------------- event bus
+
+#: Where events go besides the built-in handlers: webhooks and subscriptions.
+event_targets = Table(
+    "event_targets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  #: webhook | inbox | email
+    Column("owner", String(200), nullable=False),
+    Column("pattern", Text, nullable=False),
+    Column("url", Text),
+    Column("secret", Text),
+    Column("address", String(254)),
+    #: A subscription's table: delivery checks the owner may still see it.
+    Column("resource", String(450)),
+    Column("created_at", TS, nullable=False),
+    Column("removed_at", TS),
+)
+
+#: Per-target delivery state of each routed event; ``dead`` is the dead-letter queue.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("outbox_id", ID, nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  #: pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", TS, nullable=False),
+    #: When the retry window opened (routing, or the last redrive).
+    Column("first_at", TS, nullable=False),
+    Column("last_error", Text),
+    Column("delivered_at", TS),
+    UniqueConstraint("outbox_id", "target", name="uq_deliveries_event_target"),
+    Index("ix_deliveries_due", "state", "next_at"),
+)
+
+#: Domain and user inboxes: an event at most once per owner (idempotent by event id).
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("owner", String(200), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("subject", Text),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("owner", "event_id", name="uq_inbox_owner_event"),
+    Index("ix_inbox_owner", "owner", "id"),
 )

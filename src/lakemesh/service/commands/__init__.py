@@ -22,6 +22,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from lakemesh.errors import InvalidInput, first_line
 from lakemesh.service.commands.base import Applied, Command
+from lakemesh.service.commands.bus import AddTarget, Redrive, RemoveTarget
 from lakemesh.service.commands.governance import (
     AcknowledgeAlert,
     AssignTag,
@@ -30,7 +31,14 @@ from lakemesh.service.commands.governance import (
     CreateUser,
     DefineTag,
     RevokeGrant,
+    SetEmail,
     SetMask,
+)
+from lakemesh.service.commands.requests import (
+    ApproveRequest,
+    CreateRequest,
+    RejectRequest,
+    RevokeRequest,
 )
 from lakemesh.service.commands.stewardship import (
     AcceptClassification,
@@ -47,12 +55,15 @@ __all__ = [
     "COMMANDS",
     "AcceptClassification",
     "AcknowledgeAlert",
+    "AddTarget",
     "AnyCommand",
     "Applied",
+    "ApproveRequest",
     "AssignTag",
     "Command",
     "CreateDomain",
     "CreateGrant",
+    "CreateRequest",
     "CreateUser",
     "DefineTag",
     "DefineTerm",
@@ -60,9 +71,14 @@ __all__ = [
     "LinkTerm",
     "RecordClassification",
     "RecordQuality",
+    "Redrive",
     "RegisterProduct",
     "RejectClassification",
+    "RejectRequest",
+    "RemoveTarget",
     "RevokeGrant",
+    "RevokeRequest",
+    "SetEmail",
     "SetMask",
     "parse_command",
 ]
@@ -71,6 +87,7 @@ AnyCommand = Annotated[
     CreateDomain
     | AcknowledgeAlert
     | CreateUser
+    | SetEmail
     | DefineTag
     | AssignTag
     | CreateGrant
@@ -83,7 +100,14 @@ AnyCommand = Annotated[
     | RecordQuality
     | IngestLineage
     | DefineTerm
-    | LinkTerm,
+    | LinkTerm
+    | CreateRequest
+    | ApproveRequest
+    | RejectRequest
+    | RevokeRequest
+    | AddTarget
+    | RemoveTarget
+    | Redrive,
     Field(discriminator="command"),
 ]
 #: Every command, in the order above.

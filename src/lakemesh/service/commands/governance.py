@@ -17,6 +17,7 @@ from lakemesh.errors import Conflict, NotFound
 from lakemesh.events import alerts
 from lakemesh.metadata.domains import Domain, create_domain
 from lakemesh.service.commands.base import Applied, Command
+from lakemesh.typedef import check_principal
 
 if TYPE_CHECKING:
     from lakemesh.service.session import Session
@@ -95,6 +96,7 @@ class CreateUser(Command[tuple[User, str]]):
     action = "principal.create"
     name: str
     role: str = "member"
+    email: str | None = None
 
     @property
     def resource(self) -> str:
@@ -107,9 +109,39 @@ class CreateUser(Command[tuple[User, str]]):
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision
     ) -> Applied[tuple[User, str]]:
-        user, token = principals.create_user(conn, self.name, self.role, session.actor.name)
+        user, token = principals.create_user(
+            conn, self.name, self.role, session.actor.name, self.email
+        )
         event = events.UserCreated(domain=user.domain, user=user.name, role=user.role)
         return Applied((user, token), event, (("user", user.name),))
+
+
+class SetEmail(Command[dict[str, Any]]):
+    """Where a user's approval requests and decisions are mailed: set by whoever may
+    create the user (the mesh admin, the user's domain admin)."""
+
+    command: Literal["principal.email"] = "principal.email"
+    action = "principal.create"
+    name: str
+    email: str | None
+
+    @property
+    def resource(self) -> str:
+        return self.name
+
+    def target(self, session: Session, conn: Connection) -> Target:
+        check_principal(self.name)
+        if self.name not in session.snapshot.users:
+            raise NotFound(f"unknown principal {self.name!r}")
+        domain = self.name.partition("@")[2]
+        return Target("domain", domain, domain)
+
+    def apply(
+        self, session: Session, conn: Connection, target: Target, decision: Decision
+    ) -> Applied[dict[str, Any]]:
+        principals.set_email(conn, self.name, self.email)
+        result = {"name": self.name, "email": self.email}
+        return Applied(result, details={"user": self.name, "email_set": self.email is not None})
 
 
 # --------------------------------------------------------------------------- tags

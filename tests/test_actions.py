@@ -51,6 +51,9 @@ def test_every_command_is_decided_by_a_registered_administrative_action() -> Non
         assert not ACTIONS[kind.action].is_data
 
 
+REQ = Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics")
+FOR_DOMAIN = Target("request", "r1", "cb", "admin@analytics", "analytics")
+
 #: (principal, action, target, allowed, determined_by of an allowed decision)
 MATRIX = [
     ("admin@central", "domain.create", MESH, True, "mesh-admin"),
@@ -171,18 +174,18 @@ MATRIX = [
         True,
         "domain-admin:analytics",
     ),
-    ("analyst@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "requester"),
-    ("admin@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "domain-admin:analytics"),
-    ("steward@cb", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "owner:steward"),
-    ("other@analytics", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
-    ("steward@ib", "request.read", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
-    ("steward@cb", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "owner:steward"),
-    ("analyst@analytics", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
-    ("admin@analytics", "request.decide", Target("request", "r1", "cb", "admin@analytics", "analytics"), False, None),
-    ("member@cb", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
-    ("admin@central", "request.decide", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "mesh-admin"),
-    ("analyst@analytics", "request.revoke", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), True, "requester"),
-    ("other@analytics", "request.revoke", Target("request", "r1", "cb", "analyst@analytics", "analyst@analytics"), False, None),
+    ("analyst@analytics", "request.read", REQ, True, "requester"),
+    ("admin@analytics", "request.read", REQ, True, "domain-admin:analytics"),
+    ("steward@cb", "request.read", REQ, True, "owner:steward"),
+    ("other@analytics", "request.read", REQ, False, None),
+    ("steward@ib", "request.read", REQ, False, None),
+    ("steward@cb", "request.decide", REQ, True, "owner:steward"),
+    ("analyst@analytics", "request.decide", REQ, False, None),
+    ("admin@analytics", "request.decide", FOR_DOMAIN, False, None),
+    ("member@cb", "request.decide", REQ, False, None),
+    ("admin@central", "request.decide", REQ, True, "mesh-admin"),
+    ("analyst@analytics", "request.revoke", REQ, True, "requester"),
+    ("other@analytics", "request.revoke", REQ, False, None),
     ("admin@central", "events.redrive", MESH, True, "mesh-admin"),
     ("admin@cb", "events.redrive", MESH, False, None),
     ("steward@cb", "webhook.manage", domain("cb"), True, "owner:steward"),

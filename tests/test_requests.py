@@ -240,9 +240,9 @@ def test_a_ticket_is_seen_by_its_parties_only(mesh: Mesh) -> None:
 
 def test_a_table_nobody_may_see_cannot_be_requested(mesh: Mesh) -> None:
     """Not a product, no grant: it reads as unknown, as for a table that does not exist."""
-    with pytest.raises(NotFound, match="unknown table ib.wealth.holdings"):
+    with pytest.raises(NotFound, match=r"unknown table ib\.wealth\.holdings"):
         mesh.requests.create("ib.wealth.holdings", reason="x", as_=ANALYST)
-    with pytest.raises(NotFound, match="unknown table ib.wealth.nothing"):
+    with pytest.raises(NotFound, match=r"unknown table ib\.wealth\.nothing"):
         mesh.requests.create("ib.wealth.nothing", reason="x", as_=ANALYST)
 
 
@@ -466,7 +466,7 @@ def test_a_forged_link_is_refused(mesh: Mesh, damage: str) -> None:
             )
     else:
         forged = "lmr1.not-base64!.x"
-    with pytest.raises(PermissionDenied, match="^invalid approval link$"):
+    with pytest.raises(PermissionDenied, match=r"^invalid approval link$"):
         mesh.requests.follow(f"http://127.0.0.1:8000/links/{forged}")
     assert mesh.requests.show(ticket.id, as_=ANALYST)[0].status == "pending"
 

@@ -50,7 +50,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "admin@analytics SELECT consumer_banking.curated.consumer_credit_profile: DENIED"
         in explained
     )
+    # step 4: the non-PII view approved at once, full access by the steward's mail link
+    step4 = out[out.index("== 4.") : out.index("== 5.")]
+    assert step4.count(": approved — consumer_banking.curated.consumer_credit_profile") == 2
+    assert "waiting for the stewards of consumer_banking" in step4
+    assert "mail to steward.consumer_banking@demo.example: [lakemesh] access request" in step4
+    assert "$ lakemesh request approve --link http://" in step4
+    assert "investment_banking.wealth.customer_holdings (all columns) for analyst" in step4
     assert "audit chain verified" in out
+    step6 = out[out.index("== 6.") :]
+    assert "request.approved" in step6 and "the dead-letter queue is empty" in step6
     joined = out[out.index("== 5.") : out.index("== 6.")]
     assert "5 row(s)" in joined and "│ 995 " in joined, "the cross-domain join works on hashed keys"
     assert "DuckDB and Spark returned the same 5 rows." in joined

@@ -288,6 +288,10 @@ def test_arrays_of_objects_match_element_by_element(
         ("abcabc", [{"wildcard": "a*c*c"}], True),
         ("abc", [{"wildcard": "a*bc*c"}], False),
         ("ab", [{"wildcard": "a*b*"}], True),
+        ("xaby", [{"wildcard": "*ab*ab*"}], False),  # each piece needs its own place
+        ("xababy", [{"wildcard": "*ab*ab*"}], True),
+        ("aXa", [{"wildcard": "a*a"}], True),
+        ("a", [{"wildcard": "a*a"}], False),
         ("line\nbreak", [{"wildcard": "line*break"}], True),
         # case folding beyond ASCII
         ("STRASSE", [{"equals-ignore-case": "straße"}], True),

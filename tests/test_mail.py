@@ -178,7 +178,7 @@ def test_a_missing_password_variable_is_invalid_input(
     with pytest.raises(InvalidInput) as info:
         send(settings, TO, "s", "body")
     assert str(info.value) == (
-        "smtp password: the environment variable LAKEMESH_TEST_SMTP_PASSWORD is not set"
+        "smtp password: the environment variable LAKEMESH_TEST_SMTP_PASSWORD is not set or is empty"
     )
     assert smtp_server.received == []
 

@@ -605,3 +605,24 @@ def test_nothing_half_done_when_provisioning_fails(mesh: Mesh) -> None:
         mesh.requests.approve(ticket.id, as_="steward@cb")
     shown = mesh.requests.show(ticket.id, as_=ANALYST)[0]
     assert (shown.status, shown.grant_ids) == ("pending", ())
+
+
+def test_a_domain_that_holds_the_table_under_a_filter_keeps_its_filter(mesh: Mesh) -> None:
+    """The owner's agreement with the consumer domain (here: EU rows only) bounds what
+    any approval gives the domain's users: no second, wider domain grant is made."""
+    mesh.access.grant(
+        GrantRequest(
+            actions=("SELECT",),
+            principal="analytics",
+            table=ORDERS,
+            row_filter="region = 'eu'",
+            grantable=True,
+        ),
+        as_="steward@cb",
+    )
+    ticket = mesh.requests.create(ORDERS, reason="dashboards", as_=ANALYST)
+    assert ticket.status == "approved"
+    assert [g["principal"] for g in grants_of(mesh, ticket.grant_ids)] == [ANALYST]
+    assert rows(mesh, f"select distinct region from {ORDERS}") == [{"region": "eu"}]
+    _, history = mesh.requests.show(ticket.id, as_=ANALYST)
+    assert history[-1].details["grants"] == list(ticket.grant_ids)

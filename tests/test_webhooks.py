@@ -279,6 +279,7 @@ def test_a_closed_port_may_be_retried() -> None:
     assert "refused" in result.error.lower() and "\n" not in result.error
 
 
+@pytest.mark.timeout(30)
 def test_a_receiver_cannot_make_the_worker_read_forever(
     receiver: Callable[..., Receiver],
 ) -> None:

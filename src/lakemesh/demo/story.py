@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ from lakemesh.demo.datasets import (
 )
 from lakemesh.demo.model import train_credit_model
 from lakemesh.errors import LakemeshError
+from lakemesh.events.mail import SmtpSettings
 from lakemesh.products.lineage import Dataset, emit_run
 
 #: Step 1's domains: name, kind, owner.
@@ -54,6 +56,7 @@ class Story:
         self.base = base
         self.home = home or base / "mesh"
         self.roots = {name: base / "domains" / name for name, _, _ in DOMAINS}
+        self._columns: list[str] = []
 
     def say(self, text: str) -> None:
         """A heading, flushed so that it lands between the commands' own output."""
@@ -133,7 +136,8 @@ class Story:
             (ANALYTICS_ADMIN, "admin"),
             (ANALYST, "member"),
         ):
-            self.run("user", "create", user, "--role", role)
+            address = user.replace("@", ".") + "@demo.example"
+            self.run("user", "create", user, "--role", role, "--email", address)
         self.run("tag", "define", "pii", "--values", "true,false")
         self.run("tag", "assign", "consumer_banking.curated", "pii=false", "--as", CB_STEWARD)
         self.say(
@@ -235,12 +239,77 @@ class Story:
             "--as",
             IB_STEWARD,
         )
-        self.say("The analytics admin delegates to an analyst (never wider than analytics)")
-        for table in (PRODUCT, HOLDINGS):
-            self.run("grant", "SELECT", "--on", table, "--to", ANALYST, "--as", ANALYTICS_ADMIN)
+        self.say("4. The analyst searches and finds the product")
         self.run("search", "credit", "--as", ANALYST)
+        self._request_access()
         self.run("access", "explain", PRODUCT, "--as", ANALYST)
         self.run("access", "explain", PRODUCT, "--as", ANALYTICS_ADMIN)
+
+    def _request_access(self) -> None:
+        """Step 4's requests: the view without the PII columns is approved by the rules at
+        once; full access waits for the owner's steward, who approves by the link in the
+        mail the mesh sends through the demo's own SMTP server; the holdings (their
+        customer_id is pii=true too) by the other producer's steward on the CLI."""
+        from lakemesh.demo.mailbox import Mailbox
+        from lakemesh.home import load_settings, write_settings
+        from lakemesh.mesh import Mesh
+
+        non_pii = [c for c in self._columns if c not in IDENTIFIER_NOTES]
+        with Mailbox() as box:
+            settings = load_settings(self.home)
+            settings.mail = SmtpSettings(host=box.host, port=box.port, sender="lakemesh@demo")
+            write_settings(self.home, settings)
+            print(f"(the mesh mails through the demo's SMTP server on {box.host}:{box.port})")
+            self.say(
+                "The analyst asks for the columns without PII: no pii=true column, so the "
+                "approval rules approve it at once"
+            )
+            started = time.monotonic()
+            self.run(
+                "request", "create", PRODUCT, "--columns", ",".join(non_pii),
+                "--reason", "credit-risk model features", "--duration", "90d", "--as", ANALYST,
+            )  # fmt: skip
+            self.run("query", f"SELECT count(*) AS applications FROM {PRODUCT}", "--as", ANALYST)
+            print(f"request -> approved -> first query: {time.monotonic() - started:.2f} s")
+            self.say(
+                "Full access touches pii=true columns: it waits for consumer_banking's "
+                "steward, who is mailed approve and reject links"
+            )
+            self.run(
+                "request", "create", PRODUCT, "--reason",
+                "join with investment holdings by customer", "--duration", "90d",
+                "--as", ANALYST,
+            )  # fmt: skip
+            self.run("worker", "--once")
+            steward = CB_STEWARD.replace("@", ".") + "@demo.example"
+            box.wait_for(2)  # the analyst's approval notice and the steward's request
+            to, mail = next((to, m) for to, m in box.messages if to == [steward])
+            body = mail.get_body(("plain",))
+            text = body.get_content() if body is not None else ""
+            print(f"mail to {', '.join(to)}: {mail['subject']}")
+            for line in text.splitlines():
+                print(f"  | {line}")
+            link = next(
+                ln.split(": ", 1)[1] for ln in text.splitlines() if ln.startswith("Approve: ")
+            )
+            self.say("The steward follows the approve link (single-use, theirs only, short-lived)")
+            self.run("request", "approve", "--link", link)
+            self.run(
+                "request", "create", HOLDINGS, "--reason", "join with the credit profile",
+                "--duration", "90d", "--as", ANALYST,
+            )  # fmt: skip
+            with Mesh.open(self.home) as mesh:
+                (waiting,) = mesh.requests.list(status="pending", as_=IB_STEWARD)
+            self.say("investment_banking's steward approves on the command line")
+            self.run(
+                "request", "approve", waiting.id, "--comment", "for the credit-risk model",
+                "--as", IB_STEWARD,
+            )  # fmt: skip
+            self.run("worker", "--once")
+            box.wait_for(4)
+            told = sum(to != [steward] for to, _ in box.messages)
+            print(f"the analyst was mailed each decision ({told} mails)")
+        self.run("request", "list", "--as", ANALYST)
 
     def query_and_train(self) -> None:
         """Step 5: the analyst queries in place across two domains, on DuckDB and on
@@ -270,9 +339,14 @@ class Story:
 
     def verify_audit(self) -> None:
         """Step 6: every step above left audit records; their hash chain verifies."""
-        self.say("6. The audit chain verifies")
+        self.say("6. The audit chain verifies; the events that flowed are listed")
         self.run("audit", "list", "--limit", "8")
         self.run("audit", "verify")
+        self.run("worker", "--once")
+        self.run("events", "list", "--limit", "15")
+        self.run("events", "status")
+        self.run("events", "dlq")
+        self.run("inbox", "--as", ANALYST, "--limit", "8")
 
     # ------------------------------------------------------------------ the steps' parts
 
@@ -308,6 +382,7 @@ class Story:
         landed.write_bytes((data / "kredit_raw.csv").read_bytes())
         print(f"landed {landed.relative_to(self.base)}")
         curated = curate_credit(landed, data / "columns.csv")
+        self._columns = curated.column_names
         target = cb / "curated" / "consumer_credit_profile" / "part-0.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(curated, target)

@@ -91,6 +91,7 @@ class SmtpSettings(BaseModel):
             if not value:
                 raise InvalidInput(
                     f"smtp password: the environment variable {self.password_env} is not set"
+                    " or is empty"
                 )
             return value
         if self.password_file is not None:
@@ -153,7 +154,7 @@ def check_address(address: str, what: str = "address") -> str:
     would quote, separate or wrap addresses in a header. Display names are not taken."""
     if not isinstance(address, str):
         raise InvalidInput(f"mail {what} must be a string")
-    shown = ascii(address)[1:-1][:80]
+    shown = ascii(address[:80])
     local, at, domain = address.partition("@")
     if (
         not at
@@ -163,7 +164,7 @@ def check_address(address: str, what: str = "address") -> str:
         or len(address) > MAX_ADDRESS
         or any(c in _NOT_IN_ADDRESS or not c.isprintable() for c in address)
     ):
-        raise InvalidInput(f"mail {what} {shown!r} is not an address of the form name@domain")
+        raise InvalidInput(f"mail {what} {shown} is not an address of the form name@domain")
     return address
 
 
@@ -210,9 +211,7 @@ def _message_id(value: str) -> str:
         or len(inner) > 250
         or any(not ("!" <= c <= "~") or c in "<>@" for c in left + right)
     ):
-        raise InvalidInput(
-            f"mail Message-ID {ascii(value)[1:-1][:80]!r} is not of the form <id@domain>"
-        )
+        raise InvalidInput(f"mail Message-ID {value[:80]!a} is not of the form <id@domain>")
     return f"<{inner}>"
 
 

@@ -18,10 +18,12 @@ help, for the bus's retry schedule.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import math
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -320,14 +322,20 @@ class _CheckedTransport(httpx.HTTPTransport):
     a new httpx stops using it."""
 
     def __init__(self, origin: str, *, allow_private: bool) -> None:
-        super().__init__(trust_env=False, retries=0)
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
+            ssl_context=_ssl_context(),
             max_connections=1,
             retries=0,
             network_backend=_CheckedBackend(origin, allow_private=allow_private),
         )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default verification (certifi's roots), built once: loading the roots
+    costs more than a delivery to a nearby receiver."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def _reason(error: BaseException) -> str:

@@ -207,7 +207,21 @@ class CreateRequest(Command[Ticket]):
             comment=tickets.check_reason(self.reason),
             details={"outcome": describe(outcome), "explanation": list(outcome.explanation)},
         )
-        approvers: list[str] = []
+        status = {"approve": "approved", "reject": "rejected"}.get(outcome.kind, "pending")
+        created = events.RequestCreated(
+            domain=tm.domain,
+            actor=actor.name,
+            request_id=ticket.id,
+            table=tm.name,
+            requester=ticket.requester,
+            requester_domain=ticket.requester_domain,
+            columns=list(columns) if columns is not None else None,
+            status=status,
+            rule=outcome.rule,
+            duration=duration,
+            approvers=approvers_of(session, ticket) if status == "pending" else [],
+        )
+        events.emit(conn, created)  # first: the decision's events follow it on the bus
         if outcome.kind == "approve":
             ticket = approve(
                 session,
@@ -234,21 +248,8 @@ class CreateRequest(Command[Ticket]):
                 decided_at=now(),
             )
             events.emit(conn, rejected_event(ticket, outcome.comment, outcome.rule))
-        else:
-            approvers = approvers_of(session, ticket)
-        event = events.RequestCreated(
-            domain=tm.domain,
-            request_id=ticket.id,
-            table=tm.name,
-            requester=ticket.requester,
-            requester_domain=ticket.requester_domain,
-            columns=list(columns) if columns is not None else None,
-            status=ticket.status,
-            rule=outcome.rule,
-            duration=duration,
-            approvers=approvers,
-        )
-        return Applied(ticket, event)
+        details = created.model_dump(mode="json", exclude={"actor"})
+        return Applied(ticket, details={"event": created.type} | details)
 
 
 def route_of(
@@ -370,7 +371,9 @@ def provision(
 ) -> tuple[list[str], list[dict[str, Any]], Any]:
     """The grants an approval needs: (ids the ticket relies on, grants made now, expiry).
 
-    A grant that exists already with the same terms is relied on, not made again; it is
+    The requester's domain is granted only where it does not hold the columns already
+    ("where required": a domain that holds them under a row filter keeps its filter). A
+    grant that exists already with the same terms is relied on, not made again; it is
     listed as the ticket's only when another request made it (so revoking this ticket
     never takes away a grant somebody made by hand)."""
     wanted = list(ticket.columns or tm.columns)
@@ -385,15 +388,22 @@ def provision(
     _, length = parse_duration(ticket.duration)
     expires = (now() + length) if length is not None else None
     expiry = expires.isoformat() if expires is not None else None
+    made_by_requests = tickets.grants_in_use(conn, ticket.id)
+    ids: list[str] = []
     grantees: list[tuple[str, bool]] = []
     if ticket.for_domain:
         grantees.append((ticket.requester, True))
     else:
         if ticket.requester_domain != tm.domain:
-            grantees.append((ticket.requester_domain, False))
+            held = session.authz.decide(ticket.requester_domain, "SELECT", tm.name)
+            if held.allowed and set(wanted) <= set(held.columns):
+                # The domain holds these columns already: its grant (with its row filter
+                # and expiry, the owner's agreement with the domain) bounds the user's, as
+                # two-level delegation says; the ticket relies on it if a request made it.
+                ids += [r.id for r in held.determined_by if r.id in made_by_requests]
+            else:
+                grantees.append((ticket.requester_domain, False))
         grantees.append((ticket.requester, False))
-    made_by_requests = tickets.grants_in_use(conn, ticket.id)
-    ids: list[str] = []
     new: list[dict[str, Any]] = []
     for grantee, grantable in grantees:
         resolved = grants.resolve(

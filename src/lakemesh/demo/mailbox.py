@@ -41,7 +41,7 @@ class Mailbox:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 with box._changed:
-                    box.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+                    box.messages.append((list(envelope.rcpt_tos), message))
                     box._changed.notify_all()
                 return "250 OK"
 

@@ -33,6 +33,8 @@ CUSTOMERS = "cb.sales.customers"
 ANALYST = "analyst@analytics"
 REQUESTS = '{"type": [{"prefix": "request."}]}'
 
+pytestmark = govmesh.ON_BOTH_STORES
+
 
 class Receiver:
     """A webhook endpoint on loopback: answers ``status`` (or redirects), keeps what it got."""
@@ -445,4 +447,12 @@ def test_cli_webhook_events_and_worker(mesh: Mesh, cli: Cli, tmp_path: Path) -> 
     assert code == 1 and "unknown inbox" in err
 
 
-pytestmark = govmesh.ON_BOTH_STORES
+def test_a_pattern_matches_on_the_tables_tags(mesh: Mesh, receiver: Receiver) -> None:
+    mesh.bus.add_webhook(receiver.url, '{"type": ["request.created"], "tags": ["pii=true"]}')
+    mesh.requests.create(ORDERS, reason="x", as_=ANALYST)
+    pii = mesh.requests.create(CUSTOMERS, reason="y", as_=ANALYST)
+    drain(mesh, lambda: len(receiver.got) >= 1)
+    mesh.bus.run_once()
+    (only,) = [json.loads(body) for _, body in receiver.got]
+    assert only["detail"]["request_id"] == pii.id
+    assert "pii=true" in only["tags"]

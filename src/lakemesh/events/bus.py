@@ -16,6 +16,10 @@ then works in two steps, each safe to run from several processes at once:
   retried after an exponential backoff with jitter; or, past the retry window or on a
   permanent failure, dead: the dead-letter queue, which ``redrive`` sends again.
 
+Patterns match the envelope: ``type``, ``source`` (the domain), ``actor``, ``subject``,
+``table``, ``tags`` (the table's and its columns' tags as ``key=value``, when the
+application enriches it) and ``detail`` (the event's own fields).
+
 Targets are named by a string: ``inbox:OWNER`` (a domain or a user), ``webhook:ID``,
 ``mail:NAME`` (a mail the application composes), ``handler:NAME``. An inbox target may
 name a field of the event instead of an owner (``inbox:@source``, ``inbox:@requester``).
@@ -96,6 +100,8 @@ class Backoff:
 Sender = Callable[[str, dict[str, Any]], Outcome]
 #: Decides whether an inbox may receive an event (a subscriber must still see the table).
 Admit = Callable[[str, dict[str, Any]], bool]
+#: Adds what patterns may match beyond the outbox row (a table's tags), in place.
+Enrich = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -141,10 +147,11 @@ class Bus:
         senders: Mapping[str, Sender],
         *,
         admit: Admit | None = None,
+        enrich: Enrich | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self.store, self.rules, self.senders = store, rules, senders
-        self.admit = admit
+        self.admit, self.enrich = admit, enrich
         self.backoff = backoff or Backoff()
 
     # ------------------------------------------------------------------ routing
@@ -168,6 +175,8 @@ class Bus:
                 deliveries: list[dict[str, Any]] = []
                 for row in rows:
                     env = envelope(row)
+                    if self.enrich is not None and env["table"]:
+                        self.enrich(env)
                     seen: set[str] = set()
                     for rule in rules:
                         if not rule.pattern.matches(env):
@@ -246,7 +255,10 @@ class Bus:
                 .join(o, o.c.id == d.c.outbox_id)
                 .where(d.c.id == delivery_id)
             ).one()
-        return row.target, envelope(row), row.attempts, row.first_at
+        env = envelope(row)
+        if self.enrich is not None and env["table"]:
+            self.enrich(env)
+        return row.target, env, row.attempts, row.first_at
 
     def _send(self, target: str, env: dict[str, Any]) -> Outcome:
         sender = self.senders.get(target.partition(":")[0])

@@ -101,6 +101,7 @@ class EventBus:
             self._rules,
             {"webhook": self._webhook, "mail": self._mail},
             admit=self._admit,
+            enrich=self._enrich,
             backoff=Backoff(s.retry_base_seconds, s.retry_cap_seconds, s.retry_window_seconds),
         )
         self._builtin = builtin_rules(mesh.settings.mail is not None)
@@ -117,6 +118,15 @@ class EventBus:
             )
             extra.append(Rule(row.id, Pattern.parse(row.pattern), kind))
         return [*self._builtin, *extra]
+
+    def _enrich(self, env: dict[str, Any]) -> None:
+        """A table's tags on its events, so a rule can match ``{"tags": ["pii=true"]}``."""
+        tm = self._mesh.gate.authz().snapshot.tables.get(env["table"])
+        if tm is None:
+            return
+        tags = {f"{k}={v}" for k, v in tm.table_tags.items()}
+        tags |= {f"{k}={v}" for col in tm.column_tags.values() for k, v in col.items()}
+        env["tags"] = sorted(tags)
 
     def _admit(self, owner: str, env: dict[str, Any]) -> bool:
         """A user's inbox gets a table's events only while the user holds access to it (a

@@ -368,8 +368,8 @@ REFUSALS: list[tuple[Any, str]] = [
     ('["a"]', "pattern: a pattern must be a JSON object"),
     (
         "{}",
-        "pattern: an empty pattern would match every event; say so with "
-        "Pattern.everything() instead",
+        "pattern: an empty pattern would match every event; match at least one field, "
+        'e.g. {"type": [{"prefix": ""}]} for every event',
     ),
     ({"detail": {}}, "pattern: at detail: an empty object is not allowed"),
     (

@@ -118,8 +118,8 @@ class Pattern:
             raise InvalidInput(f"{source}: a pattern must be a JSON object")
         if not data:
             raise InvalidInput(
-                f"{source}: an empty pattern would match every event; say so with "
-                "Pattern.everything() instead"
+                f"{source}: an empty pattern would match every event; match at least one "
+                'field, e.g. {"type": [{"prefix": ""}]} for every event'
             )
         check = _Compiler(source).object(data, "", 1)
         text = json.dumps(

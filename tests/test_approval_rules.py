@@ -223,7 +223,7 @@ def test_conditions_explain_themselves() -> None:
         "the table is tagged pii=true"
     )
     assert why('{tagged: {pii: "true"}}', some("age")) == (
-        "no requested column and not the table is tagged pii=true"
+        "neither a requested column nor the table is tagged pii=true"
     )
     assert why("{domain: [risk, ops]}", facts()) == (
         "the owning domain is consumer_banking, not risk or ops"

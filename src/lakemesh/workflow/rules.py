@@ -261,7 +261,7 @@ class Tagged:
             return True, f"{_columns_text(hits)} {_are(hits)} tagged {self.tags}"
         if self.tags.matches(facts.table_tags):
             return True, f"the table is tagged {self.tags}"
-        return False, f"no requested column and not the table is tagged {self.tags}"
+        return False, f"neither a requested column nor the table is tagged {self.tags}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -742,7 +742,7 @@ def rule_files(draw: st.DrawFn) -> str:
 #: Every word an explanation may use besides names, tags, numbers and durations.
 PHRASES = (
     "rule line applies does not apply it has no conditions",
-    "column columns is are tagged and more the table no requested",
+    "column columns is are tagged and more the table no requested neither a nor",
     "the owning domain requester's role or request includes none of names",
     "an expiry was asked at most over which counts as duration_max",
     "but approving without would leave so goes to stewards",

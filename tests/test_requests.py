@@ -626,3 +626,14 @@ def test_a_domain_that_holds_the_table_under_a_filter_keeps_its_filter(mesh: Mes
     assert rows(mesh, f"select distinct region from {ORDERS}") == [{"region": "eu"}]
     _, history = mesh.requests.show(ticket.id, as_=ANALYST)
     assert history[-1].details["grants"] == list(ticket.grant_ids)
+
+
+def test_the_mesh_admin_and_the_owning_domains_members_request_too(mesh: Mesh) -> None:
+    """Neither has a domain ceiling: only the user's own grant is made."""
+    mine = mesh.requests.create(CUSTOMERS, reason="audit sample", as_="admin@central")
+    done = mesh.requests.approve(mine.id, as_="steward@cb")
+    assert [g["principal"] for g in grants_of(mesh, done.grant_ids)] == ["admin@central"]
+    assert rows(mesh, f"select name from {CUSTOMERS}", "admin@central") == [{"name": "a"}]
+    theirs = mesh.requests.create(ORDERS, reason="own data", as_="member@cb")
+    assert [g["principal"] for g in grants_of(mesh, theirs.grant_ids)] == ["member@cb"]
+    assert rows(mesh, f"select count(*) n from {ORDERS}", "member@cb") == [{"n": 4}]

@@ -27,7 +27,7 @@ from lakemesh import events
 from lakemesh.access import actions, grants
 from lakemesh.access.actions import Reason, Target
 from lakemesh.access.authorizer import Decision
-from lakemesh.access.principals import SYSTEM, User
+from lakemesh.access.principals import CENTRAL, SYSTEM, User
 from lakemesh.access.snapshot import TableMeta, changed
 from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lakemesh.events.bus import TOPICS, subscription_pattern
@@ -394,7 +394,7 @@ def provision(
     if ticket.for_domain:
         grantees.append((ticket.requester, True))
     else:
-        if ticket.requester_domain != tm.domain:
+        if ticket.requester_domain not in (tm.domain, CENTRAL):  # neither has a ceiling
             held = session.authz.decide(ticket.requester_domain, "SELECT", tm.name)
             if held.allowed and set(wanted) <= set(held.columns):
                 # The domain holds these columns already: its grant (with its row filter

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
 from lakemesh.access.actions import MESH, Target, domain_admins
+from lakemesh.access.authorizer import Authorizer
 from lakemesh.access.principals import MESH_ADMIN
-from lakemesh.errors import BackendUnavailable, InvalidInput, LakemeshError, NotFound
+from lakemesh.errors import BackendUnavailable, InvalidInput, NotFound
 from lakemesh.events import bus, mail, webhooks
 from lakemesh.events.bus import TOPICS, Backoff, Bus, Outcome, Rule
 from lakemesh.events.patterns import Pattern
@@ -38,6 +40,8 @@ from lakemesh.store import tables as t
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
 
+#: How long routing may decide on the policy it read for its batch (seconds).
+BATCH_POLICY = 1.0
 DOMAIN_ACTIVITY = (
     "product.contract.violated",
     "product.breaking_change",
@@ -105,10 +109,20 @@ class EventBus:
             backoff=Backoff(s.retry_base_seconds, s.retry_cap_seconds, s.retry_window_seconds),
         )
         self._builtin = builtin_rules(mesh.settings.mail is not None)
+        #: The policy as of the batch being routed, with when it was read: refreshed
+        #: once per batch, not per event (routing must keep up with thousands of events a
+        #: second); anything else reads the policy afresh.
+        self._policy: tuple[Authorizer, float] | None = None
+
+    def _authz(self) -> Authorizer:
+        if self._policy is not None and time.monotonic() - self._policy[1] < BATCH_POLICY:
+            return self._policy[0]
+        return self._mesh.gate.authz()
 
     # ------------------------------------------------------------------ rules and targets
 
     def _rules(self, conn: Connection) -> Sequence[Rule]:
+        self._policy = (self._mesh.gate.authz(), time.monotonic())
         e = t.event_targets
         rows = conn.execute(select(e).where(e.c.removed_at.is_(None)).order_by(e.c.created_at))
         extra = []
@@ -121,7 +135,7 @@ class EventBus:
 
     def _enrich(self, env: dict[str, Any]) -> None:
         """A table's tags on its events, so a rule can match ``{"tags": ["pii=true"]}``."""
-        tm = self._mesh.gate.authz().snapshot.tables.get(env["table"])
+        tm = self._authz().snapshot.tables.get(env["table"])
         if tm is None:
             return
         tags = {f"{k}={v}" for k, v in tm.table_tags.items()}
@@ -137,10 +151,10 @@ class EventBus:
         table = env.get("table")
         if not table:
             return False
-        try:
-            return self._mesh.gate.session(owner).allowed("SELECT", table)
-        except LakemeshError:  # the user is gone
+        authz = self._authz()
+        if owner not in authz.snapshot.users:  # the user is gone
             return False
+        return authz.check(owner, "SELECT", table).allowed
 
     def _target(self, target_id: str) -> Any:
         e = t.event_targets
@@ -148,6 +162,7 @@ class EventBus:
             return conn.execute(select(e).where(e.c.id == target_id)).first()
 
     def _webhook(self, target: str, env: dict[str, Any]) -> Outcome:
+        self._policy = None  # a delivery decides on the policy as it is now
         row = self._target(target.partition(":")[2])
         if row is None or row.removed_at is not None:
             return Outcome(False, "the webhook was removed", retryable=False)
@@ -166,6 +181,7 @@ class EventBus:
         return Outcome(result.ok, result.error, result.retryable)
 
     def _mail(self, target: str, env: dict[str, Any]) -> Outcome:
+        self._policy = None  # a delivery decides on the policy as it is now
         settings = self._mesh.settings.mail
         if settings is None:
             return Outcome(False, "mail is not configured", retryable=False)
@@ -264,11 +280,14 @@ class EventBus:
         """Route everything waiting, deliver what is due, end expired access: one pass of
         the worker. Returns counts."""
         routed = delivered = dead = 0
-        while True:
-            r = self.bus.route(batch)
-            routed += r.events
-            if r.events < batch:
-                break
+        try:
+            while True:
+                r = self.bus.route(batch)
+                routed += r.events
+                if r.events < batch:
+                    break
+        finally:
+            self._policy = None
         d = self.bus.deliver()
         delivered, dead = d.delivered, d.dead
         expired = self._mesh.requests.expire_due() + self._mesh.requests.revoke_unused()

@@ -24,9 +24,10 @@ transaction. The CLI, the Python API and the HTTP API share this one code path.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakemesh import audit, keys
 from lakemesh.access import principals
@@ -43,15 +44,17 @@ from lakemesh.home import (
 from lakemesh.metadata.central import CentralCatalog
 from lakemesh.service.access import Access
 from lakemesh.service.audit import Audit
-from lakemesh.service.bus import EventBus
 from lakemesh.service.catalog import Catalog
 from lakemesh.service.classification import Classification
 from lakemesh.service.domains import Domains
 from lakemesh.service.events import Alerts, Events
 from lakemesh.service.products import Glossary, Lineage, Products
-from lakemesh.service.requests import Requests, Rules
 from lakemesh.service.session import Gate
 from lakemesh.store import Store
+
+if TYPE_CHECKING:
+    from lakemesh.service.bus import EventBus
+    from lakemesh.service.requests import Requests, Rules
 
 
 class Mesh:
@@ -68,11 +71,29 @@ class Mesh:
         self.products = Products(self)
         self.lineage = Lineage(self)
         self.glossary = Glossary(self)
-        self.requests = Requests(self)
-        self.rules = Rules(self)
-        self.bus = EventBus(self)
         #: Set by ``init`` only: the mesh admin's API token, shown once.
         self.admin_token: str | None = None
+
+    # The workflow and the bus load on first use: a query never needs them, and every CLI
+    # command pays for what ``import lakemesh.mesh`` imports.
+
+    @functools.cached_property
+    def requests(self) -> Requests:
+        from lakemesh.service.requests import Requests
+
+        return Requests(self)
+
+    @functools.cached_property
+    def rules(self) -> Rules:
+        from lakemesh.service.requests import Rules
+
+        return Rules(self)
+
+    @functools.cached_property
+    def bus(self) -> EventBus:
+        from lakemesh.service.bus import EventBus
+
+        return EventBus(self)
 
     # ------------------------------------------------------------------ lifecycle
 

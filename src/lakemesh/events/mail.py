@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import smtplib
 import socket
-import ssl
 from collections.abc import Sequence
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lakemesh.errors import BackendUnavailable, InvalidInput, first_line
 from lakemesh.typedef import now
+
+if TYPE_CHECKING:  # smtplib, ssl and email load only when a mail is sent: every CLI
+    import smtplib  # command reads the settings that name this module's SmtpSettings
+    from email.message import EmailMessage
 
 MAX_ADDRESS = 254
 MAX_SUBJECT = 998
@@ -120,6 +120,9 @@ def send(
 
     Pass a stable ``message_id`` (``<id@domain>``) for a mail that may be sent again
     after a failure: receivers can then recognise the retry as the same mail."""
+    import smtplib
+    import ssl
+
     recipients = _recipients(to)
     message = _message(settings, recipients, subject, text, html, message_id)
     if settings.username is not None and settings.security == "none" and not _local(settings.host):
@@ -187,6 +190,9 @@ def _message(
 ) -> EmailMessage:
     if not isinstance(subject, str) or _breaks(subject) or len(subject) > MAX_SUBJECT:
         raise InvalidInput(f"mail subject must be one line of at most {MAX_SUBJECT} characters")
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
     domain = settings.sender.rpartition("@")[2]
     message = EmailMessage()
     message["Message-ID"] = _message_id(message_id) if message_id else make_msgid(domain=domain)
@@ -229,6 +235,9 @@ class _Unusable(Exception):
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     # The HELO name is this host's name as it knows it: smtplib's default asks DNS for
     # the fully qualified name, which may hang on a machine without a resolver.
+    import smtplib
+    import ssl
+
     helo = socket.gethostname() or "localhost"
     if settings.security == "tls":
         return smtplib.SMTP_SSL(
@@ -252,6 +261,9 @@ def _local(host: str) -> bool:
 
 
 def _reason(error: BaseException, password: str | None) -> str:
+    import smtplib
+    import ssl
+
     if isinstance(error, smtplib.SMTPResponseException):
         reason = _reply(error.smtp_code, error.smtp_error)
     elif isinstance(error, smtplib.SMTPRecipientsRefused):

@@ -20,10 +20,12 @@ from benchmarks import (
     classify_recall,
     cli_startup,
     crawl_100k_files,
+    events_throughput,
     partition_lookup_p99,
     query_enforcement_overhead_duckdb,
     query_enforcement_overhead_spark,
     query_policy_cost_duckdb,
+    request_auto_approve_p99,
     rewrite_latency_p99,
     sync_incremental_1pct,
     sync_initial_1m_partitions,
@@ -57,6 +59,8 @@ BENCHMARKS = (
     cli_startup,
     classify_precision,
     classify_recall,
+    request_auto_approve_p99,
+    events_throughput,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

@@ -456,3 +456,12 @@ def test_a_pattern_matches_on_the_tables_tags(mesh: Mesh, receiver: Receiver) ->
     (only,) = [json.loads(body) for _, body in receiver.got]
     assert only["detail"]["request_id"] == pii.id
     assert "pii=true" in only["tags"]
+
+
+def test_routing_counts_what_it_wrote(mesh: Mesh) -> None:
+    mesh.requests.create(CUSTOMERS, reason="x", as_=ANALYST)
+    routed = mesh.bus.bus.route()
+    with mesh.store.read() as conn:
+        written = conn.execute(select(func.count()).select_from(t.inbox)).scalar_one()
+    assert routed.events >= 1
+    assert routed.inbox == written == 3  # the owning domain, the requester, its domain

@@ -61,8 +61,9 @@ class EventSettings(BaseModel):
     #: After this long a delivery that still fails goes to the dead-letter queue.
     retry_window_seconds: float = Field(86400.0, gt=0)
     webhook_timeout_seconds: float = Field(10.0, ge=5, le=10)
-    #: How often ``lakemesh worker`` looks for work when there was none.
-    worker_interval_seconds: float = Field(1.0, gt=0)
+    #: How often ``lakemesh worker`` looks for work when there was none: an event is
+    #: handled within about this long of its commit.
+    worker_interval_seconds: float = Field(0.05, gt=0)
 
 
 class Settings(BaseModel):

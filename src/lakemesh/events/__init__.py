@@ -8,6 +8,8 @@ change. Each event is a small named class; ``type`` is its stable wire name.
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from typing import Any, ClassVar
 
@@ -344,12 +346,22 @@ class DeliveriesRedriven(Event):
     deliveries: list[int]
 
 
+def event_id() -> str:
+    """A new event id: a UUIDv7 (RFC 9562), time-ordered, so the unique indexes on event
+    ids (outbox, inboxes) grow at their end instead of touching a random page per row."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
+
+
 def emit(conn: Connection, event: Event) -> None:
     """Append ``event`` to the outbox inside the caller's transaction."""
     conn.execute(
         _INSERT,
         {
-            "event_id": str(uuid.uuid4()),
+            "event_id": event_id(),
             "type": event.type,
             "domain": event.domain,
             "subject": event.subject,

@@ -20,6 +20,7 @@ expire, again. Nothing waits for it: an auto-approved request is usable at once.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from lakemesh.store import tables as t
 if TYPE_CHECKING:
     from lakemesh.mesh import Mesh
 
+#: How often the worker looks at the clock (expired and unused access), in seconds.
+CLOCK_SECONDS = 1.0
 #: How long routing may decide on the policy it read for its batch (seconds).
 BATCH_POLICY = 1.0
 DOMAIN_ACTIVITY = (
@@ -276,9 +279,9 @@ class EventBus:
 
     # ------------------------------------------------------------------ operations
 
-    def run_once(self, *, batch: int = 1000) -> dict[str, int]:
-        """Route everything waiting, deliver what is due, end expired access: one pass of
-        the worker. Returns counts."""
+    def run_once(self, *, batch: int = 1000, clock: bool = True) -> dict[str, int]:
+        """Route everything waiting, deliver what is due and (``clock``) end expired
+        access: one pass of the worker. Returns counts."""
         routed = delivered = dead = 0
         try:
             while True:
@@ -290,7 +293,9 @@ class EventBus:
             self._policy = None
         d = self.bus.deliver()
         delivered, dead = d.delivered, d.dead
-        expired = self._mesh.requests.expire_due() + self._mesh.requests.revoke_unused()
+        expired = []
+        if clock:
+            expired = self._mesh.requests.expire_due() + self._mesh.requests.revoke_unused()
         return {
             "routed": routed,
             "delivered": delivered,
@@ -396,10 +401,17 @@ class Worker:
         self.stopped = threading.Event()
 
     def run(self, *, once: bool = False, on_pass: Any = None) -> dict[str, int]:
+        """Pass after pass: routing and delivery as often as ``worker_interval_seconds``
+        when idle (an event is handled within about that long of its commit), the clock
+        (expiry, unused access) at most every ``CLOCK_SECONDS``."""
         totals: dict[str, int] = {}
         interval = self._mesh.settings.events.worker_interval_seconds
+        ticked = -math.inf
         while not self.stopped.is_set():
-            done = self._mesh.bus.run_once()
+            clock = time.monotonic() - ticked >= CLOCK_SECONDS
+            if clock:
+                ticked = time.monotonic()
+            done = self._mesh.bus.run_once(clock=clock)
             for k, v in done.items():
                 totals[k] = totals.get(k, 0) + v
             if on_pass is not None:

@@ -203,8 +203,10 @@ def insert_new(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(table).on_conflict_do_nothing()
-    result = conn.execute(stmt, rows)
-    return max(result.rowcount, 0)
+    key = next(iter(table.primary_key.columns))
+    # Counted from RETURNING: a driver's rowcount after a bulk insert is not reliable
+    # (psycopg reports none).
+    return len(conn.execute(stmt.returning(key), rows).all())
 
 
 def driver_cursor(conn: Connection, sql: str) -> tuple[Any, str]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -177,7 +178,14 @@ outbox = Table(
     Column("created_at", TS, nullable=False),
     Column("delivered_at", TS),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Index("ix_outbox_undelivered", "delivered_at", "id"),
+    #: ``delivered_at`` is when the bus routed the event; the unrouted ones are found by
+    #: an ordered scan of this partial index.
+    Index(
+        "ix_outbox_unrouted",
+        "id",
+        postgresql_where=text("delivered_at IS NULL"),
+        sqlite_where=text("delivered_at IS NULL"),
+    ),
 )
 
 alerts = Table(

@@ -42,8 +42,10 @@ def _line(ticket: Ticket) -> str:
         line += f"; without {', '.join(ticket.exclude_columns)}"
     if ticket.row_filter:
         line += f"; rows where {ticket.row_filter}"
-    if ticket.expires_at:
+    if ticket.expires_at and ticket.status == "approved":
         line += f"; expires {when(ticket.expires_at.isoformat())}"
+    elif ticket.status in ("revoked", "expired", "rejected") and ticket.updated_at:
+        line += f"; since {when(ticket.updated_at.isoformat())}"
     return line
 
 

@@ -23,6 +23,7 @@ from lakemesh.errors import (
 )
 from lakemesh.home import write_settings
 from lakemesh.mesh import Mesh
+from lakemesh.service.requests import issue_links, read_ticket
 from lakemesh.store import tables as t
 from lakemesh.workflow import links
 from tests import govmesh
@@ -409,7 +410,7 @@ def test_rules_reject(mesh: Mesh) -> None:
 
 
 def _link(mesh: Mesh, ticket_id: str, approver: str = "steward@cb") -> dict[str, str]:
-    return mesh.requests.issue_links(mesh.requests.get(ticket_id), approver)
+    return issue_links(mesh, read_ticket(mesh, ticket_id), approver)
 
 
 def test_an_approval_link_records_the_decision_once(mesh: Mesh) -> None:

@@ -217,16 +217,17 @@ class EventBus:
             return {r.name: r.email for r in rows}
 
     def _mail_approvers(self, settings: mail.SmtpSettings, env: dict[str, Any]) -> None:
-        requests = self._mesh.requests
-        ticket = requests.get(env["detail"]["request_id"])
+        from lakemesh.service.commands.requests import approvers_of
+        from lakemesh.service.requests import issue_links, read_ticket
+
+        ticket = read_ticket(self._mesh, env["detail"]["request_id"])
         if ticket.status != "pending":
             return  # decided before the mail went out: nothing to ask
-        from lakemesh.service.commands.requests import approvers_of
 
         session = self._mesh.gate.system_session()
         waiting = [a for a in approvers_of(session, ticket) if a not in ticket.approvals]
         for approver, address in self._addresses(waiting).items():
-            found = requests.issue_links(ticket, approver)
+            found = issue_links(self._mesh, ticket, approver)
             columns = ", ".join(ticket.columns) if ticket.columns else "all columns"
             lines = [
                 f"{ticket.requester} asks for access to {ticket.table} ({columns}).",

@@ -253,36 +253,6 @@ class Requests:
         command.with_link(found)
         return session.execute(command)
 
-    def issue_links(self, ticket: Ticket, approver: str) -> dict[str, str]:
-        """Approval links for one approver of a pending ticket: approve, approve without
-        the offered columns (when the route offers it), reject."""
-        settings = self._mesh.settings.workflow
-        key = keys.link_key(self._mesh.home)
-        ttl = timedelta(seconds=settings.link_ttl_seconds)
-        offered = ticket.route.offer_exclude if ticket.route else ()
-        out: dict[str, str] = {}
-        with self._mesh.store.write() as conn:
-            for decision in ("approve", "approve-exclude", "reject"):
-                if decision == "approve-exclude" and not offered:
-                    continue
-                token = links.issue(
-                    conn,
-                    key,
-                    request_id=ticket.id,
-                    version=ticket.version,
-                    approver=approver,
-                    decision=decision,
-                    exclude_columns=offered if decision == "approve-exclude" else (),
-                    ttl=ttl,
-                )
-                out[decision] = links.url(settings.base_url, token)
-        return out
-
-    def get(self, request_id: str) -> Ticket:
-        """A ticket without a session (for the mail the worker writes)."""
-        with self._mesh.store.read() as conn:
-            return tickets.get(conn, request_id)
-
     # ------------------------------------------------------------------ the clock
 
     def expire_due(self) -> builtins.list[str]:
@@ -421,6 +391,40 @@ class Rules:
             lambda _: {"outcome": describe(outcome), "source": source},
         )
         return outcome
+
+
+def issue_links(mesh: Mesh, ticket: Ticket, approver: str) -> dict[str, str]:
+    """Approval links for one approver of a pending ticket: approve, approve without the
+    offered columns (when the route offers it), reject. The worker's part (it mails
+    them), not an API: a link is a capability, made only for who the route names."""
+    settings = mesh.settings.workflow
+    key = keys.link_key(mesh.home)
+    ttl = timedelta(seconds=settings.link_ttl_seconds)
+    offered = ticket.route.offer_exclude if ticket.route else ()
+    out: dict[str, str] = {}
+    with mesh.store.write() as conn:
+        for decision in ("approve", "approve-exclude", "reject"):
+            if decision == "approve-exclude" and not offered:
+                continue
+            token = links.issue(
+                conn,
+                key,
+                request_id=ticket.id,
+                version=ticket.version,
+                approver=approver,
+                decision=decision,
+                exclude_columns=offered if decision == "approve-exclude" else (),
+                ttl=ttl,
+            )
+            out[decision] = links.url(settings.base_url, token)
+    return out
+
+
+def read_ticket(mesh: Mesh, request_id: str) -> Ticket:
+    """A ticket as stored, without a session: for the worker's mail only (callers go
+    through ``Requests.show``, which decides who may read it)."""
+    with mesh.store.read() as conn:
+        return tickets.get(conn, request_id)
 
 
 def ticket_dict(ticket: Ticket, history: builtins.list[Entry] | None = None) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -160,15 +160,18 @@ def webhook_add(url: str, pattern: str, as_: str, home: str | None, json_: bool)
 @command(webhook_app, "list", acts=True)
 def webhook_list(as_: str, home: str | None, json_: bool) -> None:
     """Webhooks the caller added (the mesh admin: all)."""
-    with open_mesh(home) as mesh:
-        rows = mesh.bus.targets(kind="webhook", as_=as_)
-    _targets(rows, json_)
+    _targets("webhook", as_, home, json_)
 
 
 @command(webhook_app, "remove", acts=True)
 @click.argument("target_id", metavar="ID")
 def webhook_remove(target_id: str, as_: str, home: str | None, json_: bool) -> None:
     """Remove a webhook: nothing more is sent to it."""
+    _remove(target_id, as_, home, json_)
+
+
+def _remove(target_id: str, as_: str, home: str | None, json_: bool) -> None:
+    """A webhook or a subscription: both are targets of the bus."""
     with open_mesh(home) as mesh:
         result = mesh.bus.remove(target_id, as_=as_)
     if json_:
@@ -177,7 +180,9 @@ def webhook_remove(target_id: str, as_: str, home: str | None, json_: bool) -> N
         out.print(f"removed {target_id}")
 
 
-def _targets(rows: list[dict[str, Any]], json_: bool) -> None:
+def _targets(kind: str, as_: str, home: str | None, json_: bool) -> None:
+    with open_mesh(home) as mesh:
+        rows = mesh.bus.targets(kind=kind, as_=as_)
     if json_:
         print_json(rows)
         return
@@ -234,21 +239,14 @@ def subscription_add(
 @command(subscription_app, "list", acts=True)
 def subscription_list(as_: str, home: str | None, json_: bool) -> None:
     """The caller's subscriptions (the mesh admin: all)."""
-    with open_mesh(home) as mesh:
-        rows = mesh.bus.targets(kind="subscription", as_=as_)
-    _targets(rows, json_)
+    _targets("subscription", as_, home, json_)
 
 
 @command(subscription_app, "remove", acts=True)
 @click.argument("target_id", metavar="ID")
 def subscription_remove(target_id: str, as_: str, home: str | None, json_: bool) -> None:
     """End a subscription."""
-    with open_mesh(home) as mesh:
-        result = mesh.bus.remove(target_id, as_=as_)
-    if json_:
-        print_json(result)
-    else:
-        out.print(f"removed {target_id}")
+    _remove(target_id, as_, home, json_)
 
 
 # --------------------------------------------------------------------------- inbox, worker

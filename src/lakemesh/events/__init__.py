@@ -119,6 +119,26 @@ class GrantCreated(Event):
     grantable: bool = False
     expires_at: str | None = None
 
+    @classmethod
+    def of(cls, g: dict[str, Any], domain: str | None, actor: str | None = None) -> GrantCreated:
+        """The event of a grant as ``grants.create`` returns it."""
+        return cls(
+            domain=domain,
+            actor=actor,
+            grant_id=g["id"],
+            principal=g["principal"],
+            actions=g["actions"],
+            resource=g["resource"],
+            parent_id=g["parent_id"],
+            resource_kind=g["resource_kind"],
+            scope=g["scope_domain"],
+            columns=g["columns"],
+            exclude_columns=g["exclude_columns"],
+            row_filter=g["row_filter"],
+            grantable=bool(g["grantable"]),
+            expires_at=g["expires_at"],
+        )
+
 
 class GrantRevoked(Event):
     type = "policy.grant.revoked"

@@ -28,6 +28,7 @@ from lakemesh import audit, events, keys
 from lakemesh.access.principals import MESH_ADMIN, SYSTEM
 from lakemesh.errors import InvalidInput, LakemeshError, NotFound, PermissionDenied
 from lakemesh.events.alerts import raise_alert
+from lakemesh.service.commands.provisioning import take_back
 from lakemesh.service.commands.requests import (
     ApproveRequest,
     CreateRequest,
@@ -36,7 +37,6 @@ from lakemesh.service.commands.requests import (
     facts,
     parse_duration,
     table_meta,
-    take_back,
     ticket_target,
 )
 from lakemesh.store import tables as t

@@ -505,6 +505,7 @@ access_requests = Table(
     Index("ix_access_requests_status", "status", "expires_at"),
     Index("ix_access_requests_requester", "requester"),
     Index("ix_access_requests_domain", "domain", "status"),
+    Index("ix_access_requests_resource", "resource", "status"),
 )
 
 #: A ticket's history: every state change and comment, who, when and why.

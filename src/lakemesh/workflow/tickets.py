@@ -272,12 +272,15 @@ def approved(conn: Connection, limit: int = 10000) -> list[Ticket]:
     return [_ticket(row) for row in rows]
 
 
-def grants_in_use(conn: Connection, but: str) -> set[str]:
+def grants_in_use(conn: Connection, but: Ticket) -> set[str]:
     """Grants that approved tickets other than ``but`` rely on: revoking ``but`` must
-    leave them (two users of one domain may share the domain's grant)."""
+    leave them (two users of one domain may share the domain's grant). A grant is on one
+    table, so only that table's tickets are read."""
     r = t.access_requests
     rows = conn.execute(
-        select(r.c.grant_ids).where(r.c.status == "approved", r.c.id != but)
+        select(r.c.grant_ids).where(
+            r.c.resource == but.table, r.c.status == "approved", r.c.id != but.id
+        )
     ).scalars()
     return {gid for text in rows for gid in json.loads(text)}
 

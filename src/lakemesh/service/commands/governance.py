@@ -244,21 +244,7 @@ class CreateGrant(Command[dict[str, Any]]):
         g = grants.create(conn, session.snapshot, session.actor, self._resolved, authority)
         if g.get("existing"):  # the principal already holds exactly this: nothing changes
             return Applied(g, details=g)
-        event = events.GrantCreated(
-            domain=session.actor.domain,
-            grant_id=g["id"],
-            principal=g["principal"],
-            actions=g["actions"],
-            resource=g["resource"],
-            parent_id=g["parent_id"],
-            resource_kind=g["resource_kind"],
-            scope=g["scope_domain"],
-            columns=g["columns"],
-            exclude_columns=g["exclude_columns"],
-            row_filter=g["row_filter"],
-            grantable=bool(g["grantable"]),
-            expires_at=g["expires_at"],
-        )
+        event = events.GrantCreated.of(g, session.actor.domain)
         return Applied(g, event, (("grant", g["id"]),))
 
 

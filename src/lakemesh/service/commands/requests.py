@@ -16,52 +16,44 @@ domain, with grant option, so the admin can pass it on to the domain's users.
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import PrivateAttr
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from lakemesh import events
-from lakemesh.access import actions, grants
+from lakemesh.access import actions
 from lakemesh.access.actions import Reason, Target
 from lakemesh.access.authorizer import Decision
-from lakemesh.access.principals import CENTRAL, SYSTEM, User
+from lakemesh.access.principals import SYSTEM, User
 from lakemesh.access.snapshot import TableMeta, changed
 from lakemesh.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from lakemesh.events.bus import TOPICS, subscription_pattern
 from lakemesh.service.commands.base import Applied, Command
-from lakemesh.store import tables as t
+from lakemesh.service.commands.provisioning import provision, subscribe_holder, take_back
 from lakemesh.typedef import TableName, now
 from lakemesh.workflow import links, tickets
 from lakemesh.workflow.rules import RequestFacts, RuleSet, describe
+from lakemesh.workflow.rules import parse_duration as rule_duration
 from lakemesh.workflow.tickets import Route, Ticket
 
 if TYPE_CHECKING:
     from lakemesh.service.session import Session
 
-#: What an approved request grants.
-ACTIONS = ("SELECT",)
 #: Who provisions an automatic approval (the rule decided; the central node acts).
 AUTO = User(SYSTEM, "central", "member")
 
 
 def parse_duration(text: str | None) -> tuple[str | None, timedelta | None]:
     """A request's duration: ``30d``, ``12h``, ``90m``, ``2w``, ``45s`` (a length, not a
-    date: the clock starts at approval)."""
+    date: the clock starts at approval), read as the approval rules read theirs."""
     if text is None:
         return None, None
     text = text.strip().lower()
-    m = grants._DURATION.fullmatch(text)
-    if not m or int(m.group(1)) == 0:
-        raise InvalidInput(
-            f"invalid --duration {text!r}: expected a length such as 30d, 12h, 90m or 2w"
-        )
     try:
-        length = timedelta(**{grants._UNITS[m.group(2)]: int(m.group(1))})
-    except OverflowError as exc:
-        raise InvalidInput(f"invalid --duration {text!r}: too long") from exc
+        length = rule_duration(text)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc).replace("invalid duration", "invalid --duration", 1)) from None
     if length > timedelta(days=3660):
         raise InvalidInput(f"invalid --duration {text!r}: at most ten years")
     return text, length
@@ -317,7 +309,7 @@ def approve(
     )
     for g in new:
         changed(conn, "grant", g["id"])
-        events.emit(conn, grant_event(g, approver))
+        events.emit(conn, events.GrantCreated.of(g, g["resource"].split(".")[0], approver.name))
     if not ticket.for_domain:
         subscribe_holder(conn, ticket.requester, ticket.table)
     events.emit(
@@ -339,114 +331,6 @@ def approve(
     return ticket
 
 
-def subscribe_holder(conn: Connection, user: str, table: str) -> None:
-    """Who is given access hears of the table's changes in its inbox (new data, schema,
-    contract, breaking changes) unless it already subscribed; ``unsubscribe`` ends it."""
-    e = t.event_targets
-    held = conn.execute(
-        select(e.c.id).where(e.c.owner == user, e.c.resource == table, e.c.removed_at.is_(None))
-    ).first()
-    if held is None:
-        conn.execute(
-            insert(e).values(
-                id="s" + secrets.token_hex(6),
-                kind="inbox",
-                owner=user,
-                pattern=subscription_pattern(table, TOPICS).text,
-                resource=table,
-                created_at=now(),
-            )
-        )
-
-
-def provision(
-    session: Session,
-    conn: Connection,
-    ticket: Ticket,
-    tm: TableMeta,
-    approver: User,
-    authority: Reason,
-    exclude: tuple[str, ...] | None,
-    row_filter: str | None,
-) -> tuple[list[str], list[dict[str, Any]], Any]:
-    """The grants an approval needs: (ids the ticket relies on, grants made now, expiry).
-
-    The requester's domain is granted only where it does not hold the columns already
-    ("where required": a domain that holds them under a row filter keeps its filter). A
-    grant that exists already with the same terms is relied on, not made again; it is
-    listed as the ticket's only when another request made it (so revoking this ticket
-    never takes away a grant somebody made by hand)."""
-    wanted = list(ticket.columns or tm.columns)
-    if exclude:
-        unknown = [c for c in exclude if c not in tm.colset]
-        if unknown:
-            raise InvalidInput(f"unknown column {unknown[0]} in {tm.name}")
-        wanted = [c for c in wanted if c not in exclude]
-        if not wanted:
-            raise InvalidInput("excluding those columns would leave nothing to grant")
-    columns = None if ticket.columns is None and not exclude else sorted(wanted)
-    _, length = parse_duration(ticket.duration)
-    expires = (now() + length) if length is not None else None
-    expiry = expires.isoformat() if expires is not None else None
-    made_by_requests = tickets.grants_in_use(conn, ticket.id)
-    ids: list[str] = []
-    grantees: list[tuple[str, bool]] = []
-    if ticket.for_domain:
-        grantees.append((ticket.requester, True))
-    else:
-        if ticket.requester_domain not in (tm.domain, CENTRAL):  # neither has a ceiling
-            held = session.authz.decide(ticket.requester_domain, "SELECT", tm.name)
-            if held.allowed and set(wanted) <= set(held.columns):
-                # The domain holds these columns already: its grant (with its row filter
-                # and expiry, the owner's agreement with the domain) bounds the user's, as
-                # two-level delegation says; the ticket relies on it if a request made it.
-                ids += [r.id for r in held.determined_by if r.id in made_by_requests]
-            else:
-                grantees.append((ticket.requester_domain, False))
-        grantees.append((ticket.requester, False))
-    new: list[dict[str, Any]] = []
-    for grantee, grantable in grantees:
-        resolved = grants.resolve(
-            conn,
-            session.snapshot,
-            grants.GrantRequest(
-                actions=ACTIONS,
-                principal=grantee,
-                table=tm.name,
-                columns=columns,
-                row_filter=row_filter,
-                grantable=grantable,
-                expires=expiry,
-            ),
-        )
-        g = grants.create(conn, session.snapshot, approver, resolved, authority)
-        if not g.get("existing"):
-            new.append(g)
-            ids.append(g["id"])
-        elif g["id"] in made_by_requests:
-            ids.append(g["id"])
-    return ids, new, expires
-
-
-def grant_event(g: dict[str, Any], approver: User) -> events.GrantCreated:
-    return events.GrantCreated(
-        domain=g["resource"].split(".")[0],
-        actor=approver.name,
-        grant_id=g["id"],
-        principal=g["principal"],
-        actions=g["actions"],
-        resource=g["resource"],
-        parent_id=g["parent_id"],
-        resource_kind=g["resource_kind"],
-        scope=g["scope_domain"],
-        columns=g["columns"],
-        exclude_columns=g["exclude_columns"],
-        row_filter=g["row_filter"],
-        grantable=bool(g["grantable"]),
-        expires_at=g["expires_at"],
-    )
-
-
 def rejected_event(
     ticket: Ticket, comment: str | None, rule: str | None = None
 ) -> events.RequestRejected:
@@ -461,44 +345,34 @@ def rejected_event(
     )
 
 
-def take_back(conn: Connection, ticket: Ticket, actor: str) -> list[str]:
-    """Revoke the grants a ticket made that no other approved ticket relies on (and what
-    was delegated from them); returns every grant id revoked."""
-    keep = tickets.grants_in_use(conn, ticket.id)
-    revoked: list[str] = []
-    for gid in ticket.grant_ids:
-        if gid in keep:
-            continue
-        try:
-            revoked += grants.revoke(conn, actor, gid)
-        except Conflict:  # revoked by hand meanwhile: nothing left to take back
-            continue
-    for gid in revoked:
-        changed(conn, "grant", gid)
-    return revoked
+class _OnTicket(Command[Ticket]):
+    """A command on one existing ticket, read in the command's transaction; a ticket
+    the actor may not read is refused as unknown (``ticket_target``)."""
 
-
-class _Decide(Command[Ticket]):
-    action = "request.decide"
     request_id: str
     comment: str | None = None
-    #: An approval link's token: the decision it was issued for, by its approver.
-    link: str | None = None
 
     @property
     def resource(self) -> str:
         return self.request_id
 
     _ticket: Ticket | None = PrivateAttr(default=None)
+
+    def target(self, session: Session, conn: Connection) -> Target:
+        self._ticket = tickets.get(conn, tickets.check_id(self.request_id))
+        return ticket_target(session, self._ticket)
+
+
+class _Decide(_OnTicket):
+    action = "request.decide"
+    #: An approval link's token: the decision it was issued for, by its approver.
+    link: str | None = None
+
     _link: links.Link | None = PrivateAttr(default=None)
 
     def with_link(self, link: links.Link) -> _Decide:
         self._link = link
         return self
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        self._ticket = tickets.get(conn, tickets.check_id(self.request_id))
-        return ticket_target(session, self._ticket)
 
     def precondition(self, session: Session, conn: Connection, target: Target) -> None:
         ticket = self._ticket
@@ -596,21 +470,9 @@ class RejectRequest(_Decide):
         return Applied(ticket, rejected_event(ticket, comment))
 
 
-class RevokeRequest(Command[Ticket]):
+class RevokeRequest(_OnTicket):
     command: Literal["request.revoke"] = "request.revoke"
     action = "request.revoke"
-    request_id: str
-    comment: str | None = None
-
-    @property
-    def resource(self) -> str:
-        return self.request_id
-
-    _ticket: Ticket | None = PrivateAttr(default=None)
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        self._ticket = tickets.get(conn, tickets.check_id(self.request_id))
-        return ticket_target(session, self._ticket)
 
     def precondition(self, session: Session, conn: Connection, target: Target) -> None:
         ticket = self._ticket

@@ -64,6 +64,7 @@ def upgrade() -> None:
     op.create_index("ix_access_requests_status", "access_requests", ["status", "expires_at"])
     op.create_index("ix_access_requests_requester", "access_requests", ["requester"])
     op.create_index("ix_access_requests_domain", "access_requests", ["domain", "status"])
+    op.create_index("ix_access_requests_resource", "access_requests", ["resource", "status"])
     op.create_table(
         "request_history",
         sa.Column("id", ID, primary_key=True, autoincrement=True),

@@ -159,6 +159,28 @@ class QueryError(QueryFailed, RuntimeError):
     an error in the query that only the engine finds)."""
 
 
+# --------------------------------------------------------------------------- HTTP API
+
+
+class Unauthenticated(LakemeshError):
+    """An HTTP request without a valid bearer token or session (never says which part
+    was wrong)."""
+
+
+class RateLimited(LakemeshError):
+    """A token sent more requests than its rate limit allows; ``retry_after`` is in
+    seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body larger than the API's limit (counted as it arrives, chunked or
+    not)."""
+
+
 class UsageError(Exception):
     """A command line that cannot be run as written (exit 2). Not a ``LakemeshError``:
     it is the CLI's own, reported before any command runs."""

@@ -66,6 +66,20 @@ class EventSettings(BaseModel):
     worker_interval_seconds: float = Field(0.05, gt=0)
 
 
+class ApiSettings(BaseModel):
+    """``lakemesh serve``: limits every route applies before any work is done."""
+
+    #: Request bodies are refused (413) past this many bytes, chunked bodies included.
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    #: Per token (per client address before sign-in), in the ``limits`` package's
+    #: notation: several windows separated by ";". Counted per server process.
+    rate_limit: str = "100/second;3000/minute"
+    #: How long a web UI sign-in lasts.
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    #: Rows a query through the API returns at most (more is an error, not a cut).
+    query_max_rows: int = Field(100_000, ge=1)
+
+
 class Settings(BaseModel):
     #: None means the embedded default, ``<home>/lakemesh.db``: kept relative so a mesh
     #: home can be moved or copied whole.
@@ -76,6 +90,7 @@ class Settings(BaseModel):
     events: EventSettings = Field(default_factory=EventSettings)
     #: SMTP for approval mails and notifications (None: no mail, inboxes only).
     mail: SmtpSettings | None = None
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     def store_url(self, home: Path) -> str:
         return self.db_url or f"sqlite:///{home / DEFAULT_DB}"

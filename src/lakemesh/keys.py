@@ -1,5 +1,5 @@
-"""The mesh home's secrets, under ``<home>/keys/``: the audit signing key, the mask key and
-the key that signs approval links.
+"""The mesh home's secrets, under ``<home>/keys/``: the audit signing key, the mask key, the
+key that signs approval links and the one that signs web sessions.
 
 They live in files, not in the metadata store, so that someone who can write the
 database still cannot forge an audit checkpoint or reverse a hash mask. The directory is
@@ -26,6 +26,7 @@ AUDIT_PUBLIC = "audit_ed25519.pub"
 MASK_HASH = "mask_hash.key"
 MASK_KEY_BYTES = 32
 LINK_KEY = "approval_links.key"
+SESSION_KEY = "web_sessions.key"
 
 
 def keys_dir(home: Path) -> Path:
@@ -94,7 +95,17 @@ def mask_hash_key(home: Path) -> bytes:
 def link_key(home: Path) -> bytes:
     """The HMAC key of approval links, made on first use (a mesh created before links
     existed has none yet; concurrent first uses keep one key: see ``_publish``)."""
-    path = keys_dir(home) / LINK_KEY
+    return _made_on_first_use(home, LINK_KEY)
+
+
+def session_key(home: Path) -> bytes:
+    """The key that signs the web UI's session cookies and CSRF tokens (made on first
+    use; removing it signs everyone out)."""
+    return _made_on_first_use(home, SESSION_KEY)
+
+
+def _made_on_first_use(home: Path, name: str) -> bytes:
+    path = keys_dir(home) / name
     if not path.exists():
         keys_dir(home).mkdir(parents=True, exist_ok=True, mode=0o700)
         _publish(path, secrets.token_bytes(MASK_KEY_BYTES))

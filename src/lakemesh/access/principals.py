@@ -117,7 +117,12 @@ def get_user(conn: Connection, name: str) -> User:
 
 def authenticate(conn: Connection, token: str) -> User | None:
     """The user a bearer token belongs to, or None (never says which part was wrong)."""
-    digest = token_hash(token)
+    return authenticate_digest(conn, token_hash(token))
+
+
+def authenticate_digest(conn: Connection, digest: str) -> User | None:
+    """The user whose token hashes to ``digest``: what a signed web session carries, so
+    that a new token for the user ends the sessions opened with the old one."""
     row = conn.execute(
         select(t.users.c.name, t.users.c.domain, t.users.c.role, t.users.c.token_hash).where(
             t.users.c.token_hash == digest

@@ -93,6 +93,7 @@ def root() -> click.Group:
         products,
         query,
         requests,
+        serve,
     )
     from lakemesh.cli._common import app
 

@@ -45,7 +45,7 @@ def test_every_action_is_registered_with_a_resource_kind_and_a_description() -> 
 
 
 def test_every_command_is_decided_by_a_registered_administrative_action() -> None:
-    assert len(commands.COMMANDS) == 24
+    assert len(commands.COMMANDS) == 25
     for kind in commands.COMMANDS:
         assert kind.action in ACTIONS, kind.__name__
         assert not ACTIONS[kind.action].is_data

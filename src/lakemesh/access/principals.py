@@ -107,6 +107,18 @@ def set_email(conn: Connection, name: str, email: str | None) -> None:
         raise NotFound(f"unknown principal {name!r}")
 
 
+def new_user_token(conn: Connection, name: str) -> str:
+    """Replace ``name``'s token with a new one (shown once): the old token, and every web
+    session signed in with it, stop working."""
+    token = new_token()
+    done = conn.execute(
+        update(t.users).where(t.users.c.name == name).values(token_hash=token_hash(token))
+    ).rowcount
+    if done != 1:
+        raise NotFound(f"unknown principal {name!r}")
+    return token
+
+
 def get_user(conn: Connection, name: str) -> User:
     check_principal(name)
     row = conn.execute(select(t.users).where(t.users.c.name == name)).first()

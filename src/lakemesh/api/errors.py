@@ -91,7 +91,7 @@ def new_correlation_id(scope: Any) -> str:
         if name == CORRELATION_HEADER.lower().encode():
             given = value.decode("latin-1")
             if _CORRELATION.fullmatch(given):
-                return given
+                return str(given)
     return str(uuid.uuid4().hex)
 
 

@@ -56,6 +56,19 @@ def user_email(name: str, address: str | None, as_: str, home: str | None, json_
         out.print(f"{name}: mail to {address}" if address else f"{name}: no mail")
 
 
+@command(user_app, "token", acts=True)
+@click.argument("name", metavar="NAME@DOMAIN")
+def user_token(name: str, as_: str, home: str | None, json_: bool) -> None:
+    """Issue a new API token for a user (printed once); the old token and the web
+    sessions signed in with it stop working."""
+    with open_mesh(home) as mesh:
+        token = mesh.access.new_token(name, as_=as_)
+    if json_:
+        print_json({"name": name, "token": token})
+    else:
+        out.print(f"new API token for {name} (shown once): {token}")
+
+
 @command(user_app, "list", acts=True)
 def user_list(as_: str, home: str | None, json_: bool) -> None:
     """Users the caller may see: all for the mesh admin, else those of the caller's domain."""

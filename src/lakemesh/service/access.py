@@ -45,6 +45,12 @@ class Access:
 
         return self._mesh.gate.session(as_).execute(commands.SetEmail(name=name, email=email))
 
+    def new_token(self, name: str, *, as_: str = MESH_ADMIN) -> str:
+        """Replace ``name``'s API token; returns the new one (shown once)."""
+        from lakemesh.service import commands
+
+        return self._mesh.gate.session(as_).execute(commands.IssueToken(name=name))
+
     def users(self, *, as_: str = MESH_ADMIN) -> builtins.list[principals.UserInfo]:
         """Users ``as_`` may see: every user for the mesh admin, else its domain's."""
         session = self._mesh.gate.session(as_)

@@ -30,6 +30,7 @@ from lakemesh.service.commands.governance import (
     CreateGrant,
     CreateUser,
     DefineTag,
+    IssueToken,
     RevokeGrant,
     SetEmail,
     SetMask,
@@ -68,6 +69,7 @@ __all__ = [
     "DefineTag",
     "DefineTerm",
     "IngestLineage",
+    "IssueToken",
     "LinkTerm",
     "RecordClassification",
     "RecordQuality",
@@ -87,6 +89,7 @@ AnyCommand = Annotated[
     CreateDomain
     | AcknowledgeAlert
     | CreateUser
+    | IssueToken
     | SetEmail
     | DefineTag
     | AssignTag

@@ -144,6 +144,32 @@ class SetEmail(Command[dict[str, Any]]):
         return Applied(result, details={"user": self.name, "email_set": self.email is not None})
 
 
+class IssueToken(Command[str]):
+    """A new API token for a user (the old one stops working, with its web sessions):
+    issued by whoever may create the user (the mesh admin, the user's domain admin)."""
+
+    command: Literal["principal.token"] = "principal.token"
+    action = "principal.create"
+    name: str
+
+    @property
+    def resource(self) -> str:
+        return self.name
+
+    def target(self, session: Session, conn: Connection) -> Target:
+        check_principal(self.name)
+        if self.name not in session.snapshot.users:
+            raise NotFound(f"unknown principal {self.name!r}")
+        domain = self.name.partition("@")[2]
+        return Target("domain", domain, domain)
+
+    def apply(
+        self, session: Session, conn: Connection, target: Target, decision: Decision
+    ) -> Applied[str]:
+        token = principals.new_user_token(conn, self.name)
+        return Applied(token, details={"user": self.name, "token": "replaced"})
+
+
 # --------------------------------------------------------------------------- tags
 
 

@@ -65,22 +65,46 @@ def migrate(home: str | None, json_: bool) -> None:
 
 @command()
 @click.option("--dir", "directory", metavar="DIR", help="An empty directory to use.")
-def demo(directory: str | None, home: str | None, json_: bool) -> None:
+@click.option(
+    "--serve",
+    "serve_ui",
+    is_flag=True,
+    help="After the story, leave the web UI running on the demo mesh (prints sign-in tokens).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="With --serve."
+)
+def demo(
+    directory: str | None,
+    serve_ui: bool,
+    host: str,
+    port: int,
+    home: str | None,
+    json_: bool,
+) -> None:
     """Tell the whole demo story, end to end, on the embedded defaults, then exit.
 
-    Three domains, the German credit data curated into a product, crawl, sync, tags, a
-    mask, a filtered share, delegation, governed queries on DuckDB and Spark, a model
-    trained on the result, and the audit chain verified. --home places the demo's mesh
-    (default: DIR/mesh); with --json the story goes to stderr and stdout gets
-    {"dir": ..., "home": ...}.
+    Three domains, the German credit data curated into a product, crawl, sync,
+    classification, a mask, products with contracts, search, access requests (approved
+    by the rules and by a mailed link), governed queries on DuckDB and Spark, a model
+    trained on the result, the audit chain verified and the events listed. --home places
+    the demo's mesh (default: DIR/mesh); with --json the story goes to stderr and stdout
+    gets {"dir": ..., "home": ...}. With --serve the web UI then stays up on the demo mesh
+    until Ctrl-C, with a sign-in token printed for each demo user.
     """
     import contextlib
 
     from lakemesh.demo import run_demo
 
     if not json_:
-        run_demo(directory, home)
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        base, mesh_home = run_demo(directory, home)
-    print_json({"dir": str(base), "home": str(mesh_home)})
+        _, mesh_home = run_demo(directory, home)
+    else:
+        with contextlib.redirect_stdout(sys.stderr):
+            base, mesh_home = run_demo(directory, home)
+        print_json({"dir": str(base), "home": str(mesh_home)})
+    if serve_ui:
+        from lakemesh.demo.ui import serve
+
+        with contextlib.redirect_stdout(sys.stderr) if json_ else contextlib.nullcontext():
+            serve(mesh_home, host, port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,6 +58,9 @@ class Story:
         self.home = home or base / "mesh"
         self.roots = {name: base / "domains" / name for name, _, _ in DOMAINS}
         self._columns: list[str] = []
+        #: What each step did, in one line, and how long it took: the closing summary.
+        self.summary: list[tuple[str, float]] = []
+        self.auc: float | None = None
 
     def say(self, text: str) -> None:
         """A heading, flushed so that it lands between the commands' own output."""
@@ -77,14 +81,48 @@ class Story:
         """SPEC 4, step by step. The data is looked up first, so a missing file fails
         before any mesh is made."""
         data = find_data()
-        self.create_domains()
-        self.publish_products(data)
+        started = time.monotonic()
+        self.step(
+            "three domains, each with its own storage, catalog and people", self.create_domains
+        )
+        self.step(
+            "raw German credit data curated to English, crawled, synced; lineage ingested",
+            lambda: self.publish_products(data),
+        )
+        self.step(
+            "classified; the stewards accepted pii=true; masked; products registered",
+            self.classify_and_register,
+        )
+        self.step(
+            "shared, found by search, requested: auto-approved, then approved by mail link",
+            self.share_and_find,
+        )
+        self.step(
+            "queried in place across two domains on DuckDB and Spark; model trained",
+            self.query_and_train,
+        )
+        self.step(
+            "audit chain verified; events, dead-letter queue and inbox listed", self.verify_audit
+        )
+        self.say("The story, step by step")
+        for n, (line, seconds) in enumerate(self.summary, 1):
+            print(f"{n}. {line:<80} {seconds:6.1f} s")
+        if self.auc is not None:
+            print(f"credit-risk model ROC AUC on the held-out split: {self.auc:.3f}")
+        print(f"whole story: {time.monotonic() - started:.1f} s")
+        self.say(f"Done. The mesh is at {self.home}")
+
+    def classify_and_register(self) -> None:
         self.classify_and_mask()
         self.register_products()
-        self.share_and_find()
-        self.query_and_train()
-        self.verify_audit()
-        self.say(f"Done. The mesh is at {self.home}")
+
+    def step(self, line: str, run: Callable[[], object]) -> None:
+        """Run one step of the story and print its one-line summary with its timing."""
+        started = time.monotonic()
+        run()
+        seconds = time.monotonic() - started
+        self.summary.append((line, seconds))
+        print(f"-- done in {seconds:.1f} s: {line}", flush=True)
 
     # ------------------------------------------------------------------ the steps
 
@@ -251,15 +289,18 @@ class Story:
         mail the mesh sends through the demo's own SMTP server; the holdings (their
         customer_id is pii=true too) by the other producer's steward on the CLI."""
         from lakemesh.demo.mailbox import Mailbox
+        from lakemesh.demo.ui import Server, follow_link
         from lakemesh.home import load_settings, write_settings
         from lakemesh.mesh import Mesh
 
         non_pii = [c for c in self._columns if c not in IDENTIFIER_NOTES]
-        with Mailbox() as box:
+        with Mailbox() as box, Server(self.home) as web:
             settings = load_settings(self.home)
             settings.mail = SmtpSettings(host=box.host, port=box.port, sender="lakemesh@demo")
+            settings.workflow.base_url = web.url
             write_settings(self.home, settings)
             print(f"(the mesh mails through the demo's SMTP server on {box.host}:{box.port})")
+            print(f"(approval links lead to the mesh's web server at {web.url})")
             self.say(
                 "The analyst asks for the columns without PII: no pii=true column, so the "
                 "approval rules approve it at once"
@@ -292,8 +333,11 @@ class Story:
             link = next(
                 ln.split(": ", 1)[1] for ln in text.splitlines() if ln.startswith("Approve: ")
             )
-            self.say("The steward follows the approve link (single-use, theirs only, short-lived)")
-            self.run("request", "approve", "--link", link)
+            self.say(
+                "The steward opens the approve link (single-use, theirs only, short-lived): "
+                "the page asks to confirm, the confirmation decides"
+            )
+            follow_link(link)
             self.run(
                 "request", "create", HOLDINGS, "--reason", "join with the credit profile",
                 "--duration", "90d", "--as", ANALYST,
@@ -447,6 +491,7 @@ class Story:
             str(training),
         )
         score = train_credit_model(training)
+        self.auc = score.auc
         print(
             f"logistic regression on {score.train_rows} applications: accuracy "
             f"{score.accuracy:.3f}, ROC AUC {score.auc:.3f} on {score.test_rows} held out",

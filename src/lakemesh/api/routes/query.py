@@ -1,11 +1,17 @@
-"""Governed SQL (``lakemesh query``): rows as JSON, by the CLI's JSON rules."""
+"""Governed SQL (``lakemesh query``): ``{"sql": ...}`` in, the rows out.
+
+The body of the answer is exactly what ``lakemesh query --format json`` prints: a JSON
+array of row objects by SPEC 3's rules (exact integers and decimals, ISO dates, base64
+binary, duplicate names made unique). The column names, in order, are also in the
+``X-Lakemesh-Columns`` header (a JSON array), since an empty result has no rows to show
+them."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Response
 from pydantic import Field
 
 from lakemesh.api.routes._common import Body, Caller, MeshDep
@@ -18,19 +24,28 @@ class QueryBody(Body):
     engine: Literal["duckdb", "spark"] = "duckdb"
 
 
-class QueryResult(Body):
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    row_count: int
-
-
-@router.post("/query", summary="Run governed SQL as the caller")
-def run(body: QueryBody, mesh: MeshDep, who: Caller, request: Request) -> QueryResult:
+@router.post(
+    "/query",
+    summary="Run governed SQL as the caller; the rows as a JSON array of objects",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The rows, as `lakemesh query --format json` prints them",
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
+        }
+    },
+)
+def run(body: QueryBody, mesh: MeshDep, who: Caller) -> Response:
     from lakemesh.engines import Limits
     from lakemesh.query import output
 
     limits = Limits(max_rows=mesh.settings.api.query_max_rows)
     table = mesh.query(body.sql, as_=who, engine=body.engine, limits=limits)
     table = output.with_unique_names(table)
-    rows = json.loads(output.to_json(table))
-    return QueryResult(columns=table.column_names, rows=rows, row_count=len(rows))
+    return Response(
+        output.to_json(table),
+        media_type="application/json",
+        headers={"X-Lakemesh-Columns": json.dumps(table.column_names, ensure_ascii=True)},
+    )

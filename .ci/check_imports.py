@@ -17,6 +17,8 @@ modules):
 * ``classify/``, ``products/`` and ``workflow/`` compute on what they are handed: no
   engine, no planner, no application layer (and ``workflow/`` no policy core: granting is
   the application layer's part of an approval).
+* ``api/`` and ``web/`` reach the mesh through the facade only: no store, no engine, no
+  authorizer or policy snapshot of their own (the gate decides).
 * only the CLI and the demo import the CLI; only the CLI imports the demo.
 
 And one rule about SQL dialects: branching on the metadata store's database
@@ -134,6 +136,30 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "lakemesh.query": (*FRONT_ENDS, *WEB, "lakemesh.service.commands"),
     "lakemesh.service": (*FRONT_ENDS, *WEB),
+    # the HTTP API and the web UI call the facade as the caller: no store, engine or
+    # policy internals of their own, and neither is reached by the CLI's parsing
+    "lakemesh.api": (
+        "lakemesh.cli",
+        "lakemesh.demo",
+        "lakemesh.store",
+        "lakemesh.access.authorizer",
+        "lakemesh.access.snapshot",
+        "duckdb",
+        "pyspark",
+        "click",
+        "rich",
+    ),
+    "lakemesh.web": (
+        "lakemesh.cli",
+        "lakemesh.demo",
+        "lakemesh.store",
+        "lakemesh.access.authorizer",
+        "lakemesh.access.snapshot",
+        "duckdb",
+        "pyspark",
+        "click",
+        "rich",
+    ),
 }
 #: Modules outside these packages that may import the CLI or the demo.
 FRONT_END_USERS = ("lakemesh.cli", "lakemesh.demo", "lakemesh.__main__")

@@ -25,6 +25,7 @@ import lakemesh
 from lakemesh.api import errors
 from lakemesh.api.auth import Server
 from lakemesh.api.limits import BodyLimit, RateLimiter
+from lakemesh.audit.chain import ORIGIN
 from lakemesh.mesh import Mesh
 
 log = logging.getLogger("lakemesh.api")
@@ -50,7 +51,8 @@ NO_WORKER_ENV = "LAKEMESH_SERVE_NO_WORKER"
 
 
 class Headers:
-    """Security headers, ``Cache-Control`` and the correlation id on every response."""
+    """Security headers, ``Cache-Control`` and the correlation id on every response; the
+    id also goes into every audit record the request writes (``audit.chain.ORIGIN``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -76,7 +78,11 @@ class Headers:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        origin = ORIGIN.set({"via": "http", "correlation_id": cid})
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            ORIGIN.reset(origin)
 
 
 def create_app(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,12 @@ from lakemesh.typedef import now
 # --------------------------------------------------------------------------- writing
 
 
+#: Where the operation being recorded came from, for the records it writes: the HTTP API
+#: sets ``{"via": "api", "correlation_id": ...}`` per request, so the id an error response
+#: gives a client finds its audit records. Empty for the CLI and the Python API.
+ORIGIN: ContextVar[dict[str, str] | None] = ContextVar("lakemesh_audit_origin", default=None)
+
+
 def record(
     conn: Connection,
     *,
@@ -49,6 +56,9 @@ def record(
         raise InvalidInput(f"invalid audit outcome {outcome!r}: expected {sorted(OUTCOMES)}")
     if not isinstance(details, dict):
         raise InvalidInput("audit details must be a JSON object")
+    origin = ORIGIN.get()
+    if origin:
+        details = {"origin": origin} | details
     try:  # through a round trip, so the stored text is what verify will re-derive
         body = json.loads(_json(details))
         text = _json(body)

@@ -8,6 +8,7 @@ because the decisions are taken then, on a freshly refreshed policy snapshot (SP
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -181,10 +182,11 @@ class _Background:
 
     def __init__(self, fn: Callable[[], None]) -> None:
         self._error: BaseException | None = None
+        context = contextvars.copy_context()  # the caller's audit origin (HTTP request id)
 
         def target() -> None:
             try:
-                fn()
+                context.run(fn)
             except BaseException as e:  # re-raised in the caller's thread by join()
                 self._error = e
 

@@ -347,6 +347,22 @@ class Rules:
     def in_force(self) -> RuleSet:
         return rules_in_force(self._mesh)
 
+    def show(self, *, as_: str = MESH_ADMIN) -> RuleSet:
+        """The rules in force, for a caller of the mesh (every user is subject to them,
+        and may see what decides its requests); audited like any read of governance
+        state."""
+        session = self._mesh.gate.session(as_)
+        rules = rules_in_force(self._mesh)
+        return session.audited(
+            "rules.show", rules.source, lambda conn: rules, lambda r: {"digest": r.digest}
+        )
+
+    def validate(self, text: str, source: str, *, as_: str = MESH_ADMIN) -> RuleSet:
+        """Check rules given as text (the HTTP API never reads a file named by its
+        client): every problem is reported with its line. Nothing is stored."""
+        self._mesh.gate.session(as_)  # a known principal, or refused
+        return load_rules(text, source)
+
     def test(
         self,
         text: str,

@@ -11,8 +11,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lakemesh.api.routes import catalog, query, requests
+from lakemesh.api.routes import (
+    access,
+    audit,
+    catalog,
+    classification,
+    domains,
+    events,
+    lineage,
+    products,
+    query,
+    requests,
+    rules,
+)
 
 router = APIRouter()
-for module in (catalog, query, requests):
+for module in (
+    catalog,
+    query,
+    requests,
+    domains,
+    access,
+    classification,
+    products,
+    lineage,
+    audit,
+    events,
+    rules,
+):
     router.include_router(module.router)

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from lakemesh.api.auth import caller, server
 from lakemesh.mesh import Mesh
@@ -20,6 +20,11 @@ def mesh_of(request: Request) -> Mesh:
 
 
 MeshDep = Annotated[Mesh, Depends(mesh_of)]
+
+#: A name as a client types it (a table, column, principal, tag...): bounded, never empty.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=400)]
+#: A comment or reason kept in a history: bounded.
+Text = Annotated[str, StringConstraints(max_length=4000)]
 
 
 class Body(BaseModel):

@@ -105,6 +105,7 @@ class Products:
                     {
                         "table": p.table,
                         "owner": p.owner,
+                        "tags": _tags(session, p.table),
                         "description": p.description,
                         "classification": p.classification,
                         "sensitivity": p.sensitivity,
@@ -186,6 +187,18 @@ class Products:
             metrics, violations, detail.source_version
         )
         return session.execute(command)
+
+
+def _tags(session: Session, table: str) -> builtins.list[str]:
+    """A product's tags and its columns' tags, ``key=value`` once each: what a listing
+    shows beside it (a product's schema and tags are discoverable, SPEC 2.1)."""
+    tm = session.snapshot.tables.get(table)
+    if tm is None:
+        return []
+    found = {f"{k}={v}" for k, v in tm.table_tags.items()}
+    for tags in tm.column_tags.values():
+        found |= {f"{k}={v}" for k, v in tags.items()}
+    return sorted(found)
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:

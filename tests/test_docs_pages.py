@@ -241,9 +241,8 @@ def _named_settings(text: str) -> set[str]:
     for span in _INLINE.findall(_without_blocks(text)):
         if span in EVENT_TYPES:
             continue
-        if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", span) and span.split(".")[0] in SECTIONS:
-            found.add(span)
-        elif span == "db_url":
+        dotted = re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", span) and span.split(".")[0] in SECTIONS
+        if dotted or span == "db_url":
             found.add(span)
     return found
 

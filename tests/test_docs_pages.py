@@ -38,6 +38,7 @@ _INLINE = re.compile(r"`([^`]+)`")
 _SHELL = {"sh", "bash", "shell", "console"}
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
 _LINK = re.compile(r"(!?)\[[^\]]*\]\(([^)\s]+)\)")
+_IMAGE = re.compile(r"\.(png|jpe?g|gif|svg|webp)(#.*)?$", re.I)
 
 
 def _text(path: Path) -> str:
@@ -292,8 +293,8 @@ def _links() -> list[tuple[Path, str]]:
     found = []
     for page in [*sorted(DOCS.glob("*.md")), README]:
         for image, target in _LINK.findall(_without_blocks(_text(page))):
-            if image or re.match(r"[a-z]+:", target):
-                continue  # images (screenshots arrive later) and absolute URLs
+            if image or _IMAGE.search(target) or re.match(r"[a-z]+:", target):
+                continue  # images, shown or linked (screenshots arrive later); URLs
             found.append((page, target))
     return found
 

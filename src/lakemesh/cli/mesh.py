@@ -103,6 +103,7 @@ def demo(
         with contextlib.redirect_stdout(sys.stderr):
             base, mesh_home = run_demo(directory, home)
         print_json({"dir": str(base), "home": str(mesh_home)})
+        sys.stdout.flush()  # before serving: a caller reads it while the UI runs
     if serve_ui:
         from lakemesh.demo.ui import serve
 

@@ -248,7 +248,7 @@ def test_two_server_processes_on_one_postgres_database(
                 return str(body["id"])
 
             # the first request records the approval rules in force (first requests
-            # racing each other: see the xfail test below), the others ask at once
+            # racing each other: the test below), the others ask at once
             ids = [request(ANALYSTS[0])]
             with ThreadPoolExecutor(len(ANALYSTS)) as pool:
                 ids += pool.map(request, ANALYSTS[1:])
@@ -318,11 +318,6 @@ def test_two_server_processes_on_one_postgres_database(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    reason="rules_in_force (service/requests.py _record) checks then inserts the rules "
-    "version: two processes recording it at once break approval_rules_digest_key (500)",
-    strict=False,
-)
 def test_first_requests_racing_through_two_processes(
     postgres: PostgresServer, tmp_path: Path
 ) -> None:
@@ -349,6 +344,8 @@ def test_first_requests_racing_through_two_processes(
                 for client in by_pid.values():
                     client.close()
             assert statuses == [201] * len(racers)
+        with Mesh.open(tmp_path / "home") as mesh:  # the rules were recorded once
+            assert len(mesh.audit.records(action="rules.load")) == 1
 
 
 def _zombie(pid: int) -> bool:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from lakemesh import audit, events, keys
 from lakemesh.access.principals import MESH_ADMIN, SYSTEM
@@ -39,6 +39,7 @@ from lakemesh.service.commands.requests import (
     table_meta,
     ticket_target,
 )
+from lakemesh.store import insert_new
 from lakemesh.store import tables as t
 from lakemesh.typedef import TableName, now
 from lakemesh.workflow import links, tickets
@@ -100,16 +101,20 @@ def rules_in_force(mesh: Mesh) -> RuleSet:
 
 
 def _record(mesh: Mesh, rules: RuleSet, text: str, source: str) -> None:
+    """Make ``rules`` the version in force, once: processes that read the changed file at
+    the same moment (several API workers) record, audit and announce it only once; the
+    losers find it in force already and do nothing."""
     r = t.approval_rules
     with mesh.store.write() as conn:
         stamp = now()
-        done = conn.execute(
-            update(r).where(r.c.digest == rules.digest).values(loaded_at=stamp)
-        ).rowcount
-        if not done:
-            conn.execute(
-                insert(r).values(digest=rules.digest, source=source, text=text, loaded_at=stamp)
-            )
+        row = {"digest": rules.digest, "source": source, "text": text, "loaded_at": stamp}
+        if not insert_new(conn, r, [row]):  # an earlier version again, or another process
+            latest = conn.execute(
+                select(r.c.digest).order_by(r.c.loaded_at.desc(), r.c.id.desc()).limit(1)
+            ).scalar_one()
+            if latest == rules.digest:
+                return  # recorded by another process since this one looked
+            conn.execute(update(r).where(r.c.digest == rules.digest).values(loaded_at=stamp))
         audit.record(
             conn,
             principal=SYSTEM,

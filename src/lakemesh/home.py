@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakemesh.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from lakemesh.events.mail import SmtpSettings
@@ -20,13 +20,20 @@ SETTINGS_FILE = "settings.json"
 DEFAULT_DB = "lakemesh.db"
 
 
-class SyncSettings(BaseModel):
+class _Section(BaseModel):
+    """A part of ``settings.json``: a key it does not know is refused, not ignored (a typo
+    such as ``api.rate_limits`` must not silently leave the default in force)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyncSettings(_Section):
     interval_seconds: float = Field(5.0, gt=0)
     repair_interval_seconds: float = Field(3600.0, gt=0)
     max_removal_ratio: float = Field(0.5, ge=0, le=1)
 
 
-class ProductSettings(BaseModel):
+class ProductSettings(_Section):
     #: Classify, after a sync, every table that sync added or whose schema changed, and a
     #: table whose data changed when its last classification is older than
     #: ``reclassify_seconds`` (appends rarely change what a column holds; a schema change
@@ -40,7 +47,7 @@ class ProductSettings(BaseModel):
     recheck_seconds: float = Field(3600.0, ge=0)
 
 
-class WorkflowSettings(BaseModel):
+class WorkflowSettings(_Section):
     #: The approval rules, relative to the mesh home (absent: the default rules).
     rules_file: str = "rules.yaml"
     #: Where approval links point (the ``lakemesh serve`` that receives them).
@@ -52,7 +59,7 @@ class WorkflowSettings(BaseModel):
     revoke_unused_days: float | None = Field(None, gt=0)
 
 
-class EventSettings(BaseModel):
+class EventSettings(_Section):
     #: Webhooks to loopback and private addresses (refused unless set: a webhook must not
     #: become a way into the network the central node sits in).
     allow_private_targets: bool = False
@@ -66,7 +73,7 @@ class EventSettings(BaseModel):
     worker_interval_seconds: float = Field(0.05, gt=0)
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     """``lakemesh serve``: limits every route applies before any work is done."""
 
     #: Request bodies are refused (413) past this many bytes, chunked bodies included.
@@ -80,7 +87,7 @@ class ApiSettings(BaseModel):
     query_max_rows: int = Field(100_000, ge=1)
 
 
-class Settings(BaseModel):
+class Settings(_Section):
     #: None means the embedded default, ``<home>/lakemesh.db``: kept relative so a mesh
     #: home can be moved or copied whole.
     db_url: str | None = None
@@ -107,8 +114,21 @@ def load_settings(home: Path) -> Settings:
         raise NotFound(f"no mesh at {home}: run 'lakemesh init --home {home}' first")
     try:
         return Settings.model_validate_json(path.read_text())
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        raise StoreError(f"mesh settings {path} are invalid: {_first_problem(exc)}") from None
+    except ValueError as exc:
         raise StoreError(f"mesh settings {path} are invalid") from exc
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """The first thing wrong in settings.json, by its dotted key: what the user typed."""
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ())) or "the file"
+    if error.get("type") == "extra_forbidden":
+        return f"unknown setting {where!r}"
+    if error.get("type") == "json_invalid":
+        return "not valid JSON"
+    return f"{where}: {error.get('msg', 'invalid')}"
 
 
 def create_home(home: Path, db_url: str | None) -> tuple[Settings, bool]:

@@ -634,3 +634,18 @@ def test_a_failed_query_leaves_the_output_file_alone(lake_cli: Cli, tmp_path: Pa
     assert code == 1 and "(correlation id " in err
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".keep.csv")] == []
+
+
+def test_a_refused_explain_is_one_stderr_line(cli: Cli) -> None:
+    """sqlglot warns when it parses EXPLAIN as a command; that must not reach stderr as a
+    second line before the refusal (a real process: pytest's own logging hides it)."""
+    assert cli("init")[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "lakemesh", "query", "EXPLAIN SELECT 1", "--home", str(cli.home)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "only SELECT queries are allowed, not EXPLAIN" in done.stderr

@@ -22,6 +22,7 @@ and stays generic (SPEC 2.8).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -35,6 +36,11 @@ from lakemesh.engines.functions import ENGINES, FunctionPolicy, FunctionRefused,
 from lakemesh.errors import QueryRefused as QueryRefused
 from lakemesh.errors import first_line
 from lakemesh.sqltree import SYNTAX_CALLS, call_name
+
+# sqlglot logs a warning when it falls back to parsing a statement as a Command (EXPLAIN,
+# PRAGMA...); the validator refuses those with its own one-line reason. Without a handler
+# of its own, Python's last-resort handler would print the warning as a second stderr line.
+logging.getLogger("sqlglot").addHandler(logging.NullHandler())
 
 #: Longest query text accepted, in UTF-8 bytes.
 MAX_QUERY_BYTES = 100_000
@@ -303,6 +309,8 @@ def only_queries(tree: exp.Expr, functions: FunctionPolicy) -> None:
     if type(root) is exp.Pivot and isinstance(root.this, exp.Table | exp.Subquery):
         return
     kind = root.key.upper() if isinstance(root, exp.Expr) else "statement"
+    if isinstance(root, exp.Command) and isinstance(root.this, str) and root.this.isalpha():
+        kind = root.this.upper()[:20]  # EXPLAIN, not COMMAND: the statement the user typed
     raise QueryRefused(f"only SELECT queries are allowed, not {kind}")
 
 

@@ -56,3 +56,15 @@ def test_every_section_refuses_unknown_keys() -> None:
     ]
     for section in sections:
         assert section.model_config.get("extra") == "forbid", section
+
+
+def test_the_embedded_store_is_owner_only(cli: Cli) -> None:
+    """The SQLite file holds token hashes and the audit log: 0600 like the keys, and so
+    are the WAL files SQLite makes beside it."""
+    assert cli("init")[0] == 0
+    assert cli("user", "list")[0] == 0
+    for name in ("lakemesh.db", "lakemesh.db-wal", "lakemesh.db-shm", "settings.json"):
+        path = cli.home / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name
+    assert (cli.home / "lakemesh.db").exists()

@@ -140,6 +140,10 @@ def create_home(home: Path, db_url: str | None) -> tuple[Settings, bool]:
         raise InvalidInput(f"{home} exists and is not a directory")
     made = not home.exists()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if db_url is None:
+        # The embedded store holds token hashes and the audit log: owner-only, like the
+        # keys. SQLite gives its -wal and -shm files the database file's mode.
+        os.close(os.open(home / DEFAULT_DB, os.O_CREAT | os.O_WRONLY, 0o600))
     return Settings(db_url=db_url), made
 
 

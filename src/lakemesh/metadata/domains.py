@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -44,15 +46,46 @@ class Domain(Frozen):
         return open_catalog(self.catalog_kind, self.catalog_uri, self.storage())
 
     def public(self) -> dict[str, Any]:
+        """The domain as listings show it to every user: secrets a URI may carry (a
+        catalog database's password, a token in its query) are replaced by ``***``."""
         return {
             "name": self.name,
-            "storage": self.storage_uri,
-            "catalog": self.catalog_spec,
+            "storage": redact_uri(self.storage_uri),
+            "catalog": redact_uri(self.catalog_spec),
             "kind": self.kind,
             "owners": list(self.owners),
             "storage_options": self.storage_options,
             "created_at": self.created_at.isoformat(),
         }
+
+
+#: Query parameters of a URI whose values are secrets.
+_SECRET_PARAMS = re.compile(r"pass|secret|token|key|credential|signature|auth", re.IGNORECASE)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with a password in its user info and secret-looking query values replaced
+    by ``***`` (``iceberg:postgresql://u:pw@h/db`` -> ``iceberg:postgresql://u:***@h/db``)."""
+    prefix, sep, rest = uri.partition(":")
+    if sep and prefix == "iceberg":
+        return f"iceberg:{redact_uri(rest)}"
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    netloc = parts.netloc
+    if parts.password is not None:
+        user = parts.username or ""
+        host = netloc.rpartition("@")[2]
+        netloc = f"{user}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_PARAMS.search(k) for k, _ in pairs):
+            query = "&".join(f"{k}={'***' if _SECRET_PARAMS.search(k) else v}" for k, v in pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return uri
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def create_domain(

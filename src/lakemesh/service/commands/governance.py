@@ -56,8 +56,9 @@ class CreateDomain(Command[Domain]):
             region=self.region,
             create=self.create,
         )
+        shown = d.public()  # the event and its audit record carry no catalog password
         event = events.DomainCreated(
-            domain=d.name, storage=d.storage_uri, catalog=self.catalog, kind=d.kind
+            domain=d.name, storage=shown["storage"], catalog=shown["catalog"], kind=d.kind
         )
         return Applied(d, event, (("domain", d.name),))
 

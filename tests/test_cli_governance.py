@@ -139,3 +139,10 @@ def test_audit_verify_fails_after_tampering(ready: Cli) -> None:
     assert code == 1 and "modified at seq 2" in out and "audit verification failed" in err
     report = json.loads(ready("audit", "verify", "--json")[1])
     assert report["ok"] is False and report["problems"][0]["kind"] == "modified"
+
+
+def test_audit_times_without_a_zone_are_utc(ready: Cli) -> None:
+    """As ``grant --expires`` reads them: a date, or a time without a zone, is UTC."""
+    everything = ready.json("audit", "list", "--since", "2000-01-01")
+    assert everything and everything == ready.json("audit", "list", "--since", "2000-01-01T00:00Z")
+    assert ready.json("audit", "list", "--since", "2999-01-01T10:00") == []

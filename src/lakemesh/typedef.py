@@ -22,6 +22,20 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def parse_instant(text: str, what: str = "time") -> datetime:
+    """An ISO-8601 date or timestamp as typed on a command line or in a form: ``Z`` or an
+    offset as given, no zone taken as UTC (as ``grant --expires`` does), a bare date as
+    its midnight UTC."""
+    text = text.strip()
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"invalid {what} {text!r}: expected ISO-8601, e.g. 2025-01-31 or 2025-01-31T12:00Z"
+        ) from None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
 def check_domain_name(name: str) -> str:
     if not DOMAIN_NAME.fullmatch(name):
         raise InvalidInput(f"invalid domain name {name!r}: expected [a-z][a-z0-9_]{{1,62}}")

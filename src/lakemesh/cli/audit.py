@@ -15,7 +15,7 @@ from lakemesh.cli._common import (
     when,
 )
 from lakemesh.cli._table import TextTable
-from lakemesh.errors import InvalidInput, LakemeshError
+from lakemesh.errors import LakemeshError
 
 audit_app = group("audit", "The hash-chained audit log.")
 
@@ -98,10 +98,6 @@ def audit_checkpoint(home: str | None, json_: bool) -> None:
 def _timestamp(text: str | None) -> datetime | None:
     if text is None:
         return None
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(f"invalid timestamp {text!r}: expected ISO-8601") from exc
-    if stamp.tzinfo is None:
-        raise InvalidInput(f"timestamp {text!r} needs a time zone (e.g. Z)")
-    return stamp
+    from lakemesh.typedef import parse_instant
+
+    return parse_instant(text, "timestamp")

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from lakemesh.errors import InvalidInput, LakemeshError
+from lakemesh.errors import LakemeshError
+from lakemesh.typedef import parse_instant
 from lakemesh.web.render import failed, mesh, page, path_of, redirect
 from lakemesh.web.session import Posted, Signed, Viewer
 
@@ -211,15 +212,7 @@ def access(
 def _stamp(text: str) -> datetime | None:
     if not text.strip():
         return None
-    try:
-        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"invalid time {text!r}: expected ISO-8601, e.g. 2025-01-31T12:00Z"
-        ) from exc
-    if stamp.tzinfo is None:
-        raise InvalidInput(f"time {text!r} needs a time zone (e.g. Z)")
-    return stamp
+    return parse_instant(text)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -58,16 +58,28 @@ class Gate:
         self.store, self.home = store, home
         self._authz: Authorizer | None = None
         self._lock = threading.Lock()
+        self._fresh_since = -1  #: ``monotonic_ns`` before the last refresh's read began
         self._checkpoint_checked = -math.inf
 
     def authz(self) -> Authorizer:
-        """The authorizer, its snapshot brought up to the store's policy version."""
+        """The authorizer, its snapshot brought up to the store's policy version.
+
+        Everything committed before the call is seen: the snapshot is refreshed by a read
+        that began after the call did. Calls that arrive while another thread refreshes
+        wait for it, and share the next refresh instead of each making one (under load,
+        one store read serves every operation that was waiting: their read would not
+        have seen anything more that was committed before they were called)."""
+        called = time.monotonic_ns()
         with self._lock:
+            if self._authz is not None and self._fresh_since >= called:
+                return self._authz  # refreshed by a read that began after this call
+            began = time.monotonic_ns()
             with self.store.read() as conn:
                 if self._authz is None:
                     self._authz = Authorizer(Snapshot.load(conn))
                 else:
                     self._authz.snapshot.refresh(conn)
+            self._fresh_since = began
             return self._authz
 
     def session(self, principal: str) -> Session:

@@ -12,6 +12,7 @@ import sys
 import time
 
 from benchmarks import (
+    api_read_throughput,
     authz_check_p99_100k,
     authz_cold_load,
     authz_filter_100k_tables,
@@ -61,6 +62,7 @@ BENCHMARKS = (
     classify_recall,
     request_auto_approve_p99,
     events_throughput,
+    api_read_throughput,
 )
 NAMES = [m.NAME for m in BENCHMARKS]
 

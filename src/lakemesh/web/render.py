@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from lakemesh import keys
 from lakemesh.api import errors as api_errors
@@ -62,6 +64,17 @@ def percent(value: Any) -> str:
 
 
 ENV.filters["when"] = when
+
+
+def breakable(value: Any) -> Markup:
+    """A dotted name (``domain.database.table``, ``user@domain``) that may wrap after its
+    dots and before its ``@`` in a narrow column, each part escaped."""
+    text = str(value)
+    parts = re.split(r"(?<=\.)|(?=@)", text)
+    return Markup("<wbr>").join(escape(p) for p in parts)
+
+
+ENV.filters["breakable"] = breakable
 ENV.filters["percent"] = percent
 ENV.globals["quality_chart"] = charts.quality_chart
 ENV.globals["lineage_graph"] = charts.lineage_graph

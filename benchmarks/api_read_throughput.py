@@ -57,18 +57,19 @@ ceiling of this HTTP stack in one process. Last, in the benchmark's own process 
 HTTP (medians, info): the token lookup, the policy refresh, mesh.catalog.show as a
 consumer, the part of it that derives database_pii, and mesh.catalog.search.
 What blocks the targets (numbers of the run of 2026-11-30): a table read costs about
-18 ms of CPU before any HTTP (inprocess_show_ms), two thirds of it in
+18 ms of CPU before any HTTP (inprocess_show_ms 17.8), 60% of it in
 service.catalog.database_pii, which walks every table of the domain (10,000 here) to
-derive one flag (inprocess_show_database_pii_ms, about 12 ms; an index of the pii
-tables per database would make it a set lookup); the rest is about a dozen store
-statements in eight read transactions and the audit record's write transaction. A
-search costs about 45 ms. One process holds the GIL for all of it, so the mix tops out
-near 25 table reads/s, and a p99 under 4 concurrent requests is queueing. Even a route
-that does nothing but authenticate and open a session serves only about 500-650
+derive one flag (inprocess_show_database_pii_ms 10.7; an index of the pii tables per
+database would make it a set lookup); the rest is about a dozen store statements in
+eight read transactions and the audit record's write transaction. A search costs about
+42 ms. One process holds the GIL for all of it, so the mix tops out near 24 table
+reads/s, and the p99 under 4 concurrent requests is queueing behind searches. Even a
+route that does nothing but authenticate and open a session serves only about 550
 requests/s here (noop_requests_per_s: h11 in pure Python, two thread-pool hops per
 request), so 2,000 table reads/s needs several processes (PostgreSQL: lakemesh serve
 --workers N), httptools and uvloop, and a table read costing well under 1 ms.
-Authorisation itself is not the cost: ours and the peer are within noise of each other.
+Authorisation itself is not the cost: ours and the peer are within noise of each other
+(authz_p99_ratio 0.96).
 A --quick run uses 1,000 tables and 3 rounds of 3 s.
 """
 

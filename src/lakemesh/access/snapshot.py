@@ -14,6 +14,7 @@ import functools
 import gc
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,6 +207,8 @@ class Snapshot:
     tag_cover: dict[tuple[str, str | None], tuple[set[str], dict[str, frozenset[str]]]] = field(
         default_factory=dict
     )
+    #: databases with a table that has a ``pii=true`` column (None: not derived yet)
+    pii_databases: set[str] | None = None
 
     # ------------------------------------------------------------------ loading
 
@@ -382,6 +385,7 @@ class Snapshot:
             self.coverage.clear()
             self.ceilings.clear()
             self.tag_cover.clear()
+            self.pii_databases = None
             return
         for key in [k for k in self.coverage if k[0] in principals]:
             del self.coverage[key]
@@ -421,3 +425,22 @@ def _version(conn: Connection) -> int:
     return int(
         conn.execute(select(func.coalesce(func.max(t.policy_log.c.version), 0))).scalar_one()
     )
+
+
+def pii_columns(column_tags: Mapping[str, Mapping[str, str]], columns: Iterable[str]) -> bool:
+    """The derived ``pii`` flag: some column is tagged ``pii=true`` (directly or by
+    inheritance). Access-request rules read it."""
+    return any(column_tags.get(c, {}).get("pii") == "true" for c in columns)
+
+
+def database_has_pii(snapshot: Snapshot, database: str) -> bool:
+    """A database's derived ``pii`` flag: one of its tables has it. Derived for every
+    database at once and kept until the tables or tags change: a table page asks on every
+    read, and a database may hold thousands of tables."""
+    if snapshot.pii_databases is None:
+        snapshot.pii_databases = {
+            tm.database
+            for tm in snapshot.tables.values()
+            if pii_columns(tm.column_tags, tm.columns)
+        }
+    return database in snapshot.pii_databases

@@ -78,9 +78,12 @@ class CentralCatalog:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def table(self, name: str | TableName) -> TableDetail:
-        with self.store.read() as conn:
+    def table(self, name: str | TableName, conn: Connection | None = None) -> TableDetail:
+        """A table's details; ``conn``: read within the caller's transaction."""
+        if conn is not None:
             return table_detail(conn, _name(name))
+        with self.store.read() as c:
+            return table_detail(c, _name(name))
 
     def tables(self, domain: str | None = None) -> list[dict[str, Any]]:
         ct, d = t.catalog_tables, t.domains
@@ -102,7 +105,11 @@ class CentralCatalog:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def partitions(
-        self, name: str | TableName, limit: int | None = None, offset: int = 0
+        self,
+        name: str | TableName,
+        limit: int | None = None,
+        offset: int = 0,
+        conn: Connection | None = None,
     ) -> list[Partition]:
         tp, ct = t.partitions, t.catalog_tables
         q = (
@@ -114,8 +121,10 @@ class CentralCatalog:
         )
         if limit is not None:
             q = q.limit(limit)
-        with self.store.read() as conn:
+        if conn is not None:
             return [Partition._make(r) for r in conn.execute(q)]
+        with self.store.read() as c:
+            return [Partition._make(r) for r in c.execute(q)]
 
     def partition(
         self,
@@ -137,7 +146,9 @@ class CentralCatalog:
                 row = c.execute(_LOOKUP, {"name": table, "key": key}).first()
         return None if row is None else Partition._make(row)
 
-    def schema_history(self, name: str | TableName) -> list[dict[str, Any]]:
+    def schema_history(
+        self, name: str | TableName, conn: Connection | None = None
+    ) -> list[dict[str, Any]]:
         sv, ct = t.schema_versions, t.catalog_tables
         q = (
             select(sv.c.version, sv.c.schema, sv.c.changes, sv.c.breaking, sv.c.created_at)
@@ -145,8 +156,11 @@ class CentralCatalog:
             .where(ct.c.full_name == str(_name(name)))
             .order_by(sv.c.version)
         )
-        with self.store.read() as conn:
+        if conn is not None:
             rows = list(conn.execute(q))
+        else:
+            with self.store.read() as c:
+                rows = list(c.execute(q))
         if not rows:
             raise NotFound(f"table {name} is not in the central catalog")
         return [

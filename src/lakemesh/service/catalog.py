@@ -8,12 +8,15 @@ session: one actor resolution and one policy refresh, however much it reads.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from lakemesh.access.actions import MESH, Target
 from lakemesh.access.authorizer import Decision
 from lakemesh.access.principals import MESH_ADMIN
+from lakemesh.access.snapshot import database_has_pii, pii_columns
 from lakemesh.errors import NotFound
 from lakemesh.metadata.central import CentralCatalog, TableDetail
 from lakemesh.service.session import Session
@@ -144,7 +147,13 @@ class Catalog:
         schema history (columns limited to what ``as_`` may see)."""
         session = self._mesh.gate.session(as_)
         decision = self._describe(session, name)
-        detail = self._visible_detail(decision)
+        with session.read() as conn:  # one consistent read of everything shown
+            return self._show(session, decision, conn, partitions)
+
+    def _show(
+        self, session: Session, decision: Decision, conn: Connection, partitions: int
+    ) -> dict[str, Any]:
+        detail = self._visible_detail(decision, conn)
         tm = session.snapshot.tables[detail.name]
         out = detail.as_dict()
         for col in out["columns"]:
@@ -153,29 +162,32 @@ class Catalog:
             col["mask"] = rule.method if rule else None
         out["tags"] = tm.table_tags
         out["product"] = tm.product
-        out["pii"] = pii_flag(tm.column_tags, tm.columns)
-        out["database_pii"] = database_pii(session.snapshot, detail.name)
+        out["pii"] = pii_columns(tm.column_tags, tm.columns)
+        out["database_pii"] = database_has_pii(session.snapshot, tm.database)
         out["partitions"] = [
-            p._asdict() for p in self._central.partitions(detail.name, limit=partitions)
+            p._asdict() for p in self._central.partitions(detail.name, limit=partitions, conn=conn)
         ]
-        out["history"] = self._history(session, decision)
-        out.update(self._stewardship(session, detail.name, out["columns"]))
+        out["history"] = self._history(session, decision, conn)
+        out.update(self._stewardship(session, detail.name, out["columns"], conn))
         return out
 
     def _stewardship(
-        self, session: Session, table: str, columns: builtins.list[dict[str, Any]]
+        self,
+        session: Session,
+        table: str,
+        columns: builtins.list[dict[str, Any]],
+        conn: Connection,
     ) -> dict[str, Any]:
         """Product info, quality over time, lineage, glossary terms and the classifier's
         recommendations, limited to what the caller may see."""
         from lakemesh.products import glossary, graph, registry
 
         visible = {c["name"] for c in columns}
-        with session.read() as conn:
-            product = registry.find(conn, table) if session.snapshot.tables[table].product else None
-            quality = registry.quality_series(conn, table) if product else []
-            terms = glossary.terms_of(conn, table)
-            up = graph.walk(conn, table, "upstream", 3)
-            down = graph.walk(conn, table, "downstream", 3)
+        product = registry.find(conn, table) if session.snapshot.tables[table].product else None
+        quality = registry.quality_series(conn, table) if product else []
+        terms = glossary.terms_of(conn, table)
+        up = graph.walk(conn, table, "upstream", 3)
+        down = graph.walk(conn, table, "downstream", 3)
         seen = {
             r: names for r, names in terms.items() if r == table or r.rsplit(".", 1)[1] in visible
         }
@@ -200,8 +212,7 @@ class Catalog:
         if session.allowed("classify.read", Target("domain", *[table.partition(".")[0]] * 2)):
             from lakemesh.classify import recommendations as recs
 
-            with session.read() as conn:
-                out["classification"] = [r.as_dict() for r in recs.for_table(conn, table)]
+            out["classification"] = [r.as_dict() for r in recs.for_table(conn, table)]
         return out
 
     # ------------------------------------------------------------------ internals
@@ -215,18 +226,20 @@ class Catalog:
             raise NotFound(f"table {table} is not in the central catalog")
         return decision
 
-    def _visible_detail(self, decision: Decision) -> TableDetail:
-        detail = self._central.table(decision.table)
+    def _visible_detail(self, decision: Decision, conn: Connection | None = None) -> TableDetail:
+        detail = self._central.table(decision.table, conn)
         visible = set(decision.columns)
         detail.schema = detail.schema.model_copy(
             update={"columns": tuple(c for c in detail.schema.columns if c.name in visible)}
         )
         return detail
 
-    def _history(self, session: Session, decision: Decision) -> builtins.list[dict[str, Any]]:
+    def _history(
+        self, session: Session, decision: Decision, conn: Connection | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Who sees the whole table sees its whole history (dropped columns included);
         a column-limited principal sees only its columns."""
-        history = self._central.schema_history(decision.table)
+        history = self._central.schema_history(decision.table, conn)
         if _whole(session, decision):
             return history
         visible = set(decision.columns)
@@ -269,22 +282,6 @@ def _extra_text(
     if product is not None:
         parts += [product.description or "", product.owner]
     return " ".join(parts)
-
-
-def pii_flag(column_tags: Mapping[str, Mapping[str, str]], columns: Iterable[str]) -> bool:
-    """The derived ``pii`` flag: some column is tagged ``pii=true`` (directly or by
-    inheritance). Access-request rules read it."""
-    return any(column_tags.get(c, {}).get("pii") == "true" for c in columns)
-
-
-def database_pii(snapshot: Snapshot, table: str) -> bool:
-    """A database's derived ``pii`` flag: one of its tables has it."""
-    database = table.rsplit(".", 1)[0] + "."
-    for name in snapshot.domain_tables.get(table.partition(".")[0], ()):
-        tm = snapshot.tables[name]
-        if name.startswith(database) and pii_flag(tm.column_tags, tm.columns):
-            return True
-    return False
 
 
 def _whole(session: Session, decision: Decision) -> bool:

@@ -31,6 +31,12 @@ def terms(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_TERMS]
 
 
+def any_word_starts(words: list[str], text: str) -> bool:
+    """Whether some word of ``words`` starts a word of ``text``."""
+    tokens = set(_WORD.findall(text.lower()))
+    return any(tok.startswith(w) for tok in tokens for w in words)
+
+
 def index_table(
     conn: Connection, table_id: int, name: str, description: str | None, schema: Schema
 ) -> None:

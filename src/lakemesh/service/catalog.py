@@ -18,7 +18,7 @@ from lakemesh.access.authorizer import Decision
 from lakemesh.access.principals import MESH_ADMIN
 from lakemesh.access.snapshot import database_has_pii, pii_columns
 from lakemesh.errors import NotFound
-from lakemesh.metadata.central import CentralCatalog, TableDetail
+from lakemesh.metadata.central import Brief, CentralCatalog, TableDetail, briefs
 from lakemesh.service.session import Session
 from lakemesh.typedef import TableName
 
@@ -69,22 +69,39 @@ class Catalog:
             visible,
             key=lambda n: (n not in products, order.get(n, len(order)), n),
         )
-        found = []
+        todo = []
         for name in ranked:
-            hit = by_name[name]
-            seen = self._visible_detail(authz.decide(actor, "DESCRIBE", name))
-            product = products.get(name)
-            extra = _extra_text(snapshot.tables[name], seen.schema.names, product, terms, name)
-            described = " ".join(p for p in (seen.description, extra) if p)
-            if not fulltext.matches(text, name, described, seen.schema):
-                continue  # it matched only through what the caller may not see
-            hit["format"] = hit["format"] or seen.format
-            hit["description"] = (product.description if product else None) or seen.description
-            hit["product"] = product is not None
-            hit["columns"] = fulltext.matching_columns(name, seen.schema, text)
-            found.append(hit)
-            if len(found) == limit:
-                break
+            tm = snapshot.tables[name]
+            if name not in order and not fulltext.any_word_starts(
+                words, _extra_text(tm, list(tm.columns), products.get(name), terms, name)
+            ):
+                # Not an index hit, so some word is in none of its name, description and
+                # columns: it can match only if a word is in what the index does not hold
+                # (product, tags, glossary). A look in memory, not a read.
+                continue
+            todo.append(name)
+        found: builtins.list[dict[str, Any]] = []
+        with session.read() as conn:  # the hits' details, a batch at a time
+            for start in range(0, len(todo), max(limit, 50)):
+                batch = todo[start : start + max(limit, 50)]
+                seen_all = briefs(conn, batch)
+                for name in batch:
+                    if name not in seen_all:
+                        continue  # removed since the snapshot was read
+                    decision = authz.decide(actor, "DESCRIBE", name)
+                    hit = _search_hit(
+                        text,
+                        by_name[name],
+                        seen_all[name],
+                        decision,
+                        (snapshot.tables[name], products.get(name), terms),
+                    )
+                    if hit is not None:
+                        found.append(hit)
+                    if len(found) == limit:
+                        break
+                if len(found) == limit:
+                    break
         return session.audited(
             "catalog.search",
             None,
@@ -264,6 +281,35 @@ def _tagged(snapshot: Snapshot, words: builtins.list[str]) -> builtins.list[str]
         if any(tok.startswith(w) for tok in tokens for w in words):
             found |= tables
     return sorted(found)
+
+
+def _search_hit(
+    text: str,
+    hit: dict[str, Any],
+    brief: Brief,
+    decision: Decision,
+    context: tuple[Any, Any, Mapping[str, builtins.list[str]]],
+) -> dict[str, Any] | None:
+    """A search result as the caller may see it, or None when the table matched only
+    through what the caller may not see (a hidden column's name or description).
+    ``context`` is the table's policy entry, its product (or None) and the glossary."""
+    from lakemesh.metadata import search as fulltext
+
+    tm, product, terms = context
+    name = decision.table
+    visible = set(decision.columns)
+    schema = brief.schema.model_copy(
+        update={"columns": tuple(c for c in brief.schema.columns if c.name in visible)}
+    )
+    extra = _extra_text(tm, schema.names, product, terms, name)
+    described = " ".join(p for p in (brief.description, extra) if p)
+    if not fulltext.matches(text, name, described, schema):
+        return None
+    hit["format"] = hit["format"] or brief.format
+    hit["description"] = (product.description if product else None) or brief.description
+    hit["product"] = product is not None
+    hit["columns"] = fulltext.matching_columns(name, schema, text)
+    return hit
 
 
 def _extra_text(

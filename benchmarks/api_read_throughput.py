@@ -37,8 +37,8 @@ tier=gold, and analytics and analytics:member hold SELECT on the tag expression
 tier=gold and on the database shop.orders (the domain grant is the members' ceiling).
 api.rate_limit is set to 1,000,000/second. Two copies of the mesh home are served, each
 by one process of python -m benchmarks._api_server, which runs uvicorn as lakemesh
-serve --workers 1 does (h11 and the asyncio loop: httptools and uvloop are not
-installed; the in-process event worker; several processes need PostgreSQL); the peer's
+serve --workers 1 does (httptools and uvloop; the in-process event worker; several
+processes need PostgreSQL); the peer's
 process is started with an environment variable that makes its entry point patch the
 authorizer to allow everything before the app is built (same token lookup, policy
 refresh, audit records and routes). The load comes from another process: a bare asyncio
@@ -56,20 +56,20 @@ rate limit, mesh dependency, thread pool and a gate session, and nothing else): 
 ceiling of this HTTP stack in one process. Last, in the benchmark's own process without
 HTTP (medians, info): the token lookup, the policy refresh, mesh.catalog.show as a
 consumer, the part of it that derives database_pii, and mesh.catalog.search.
-What blocks the targets (numbers of the run of 2026-11-30): a table read costs about
-18 ms of CPU before any HTTP (inprocess_show_ms 17.8), 60% of it in
-service.catalog.database_pii, which walks every table of the domain (10,000 here) to
-derive one flag (inprocess_show_database_pii_ms 10.7; an index of the pii tables per
-database would make it a set lookup); the rest is about a dozen store statements in
-eight read transactions and the audit record's write transaction. A search costs about
-42 ms. One process holds the GIL for all of it, so the mix tops out near 24 table
-reads/s, and the p99 under 4 concurrent requests is queueing behind searches. Even a
-route that does nothing but authenticate and open a session serves only about 550
-requests/s here (noop_requests_per_s: h11 in pure Python, two thread-pool hops per
-request), so 2,000 table reads/s needs several processes (PostgreSQL: lakemesh serve
---workers N), httptools and uvloop, and a table read costing well under 1 ms.
-Authorisation itself is not the cost: ours and the peer are within noise of each other
-(authz_p99_ratio 0.96).
+What blocks the targets (numbers of the run of 2026-11-30 19:13): one server process is
+CPU-bound on the mix. In that process a table read costs about 4 ms before any HTTP
+(inprocess_show_ms: a dozen store statements through SQLAlchemy, one read transaction,
+and the audit record's write), a search about 14 ms, a query tens of ms; HTTP itself
+(httptools, uvloop) tops out near 850 requests/s for a route that only authenticates
+(noop_requests_per_s). Weighted by the mix that is about 8 ms of CPU per request, so about
+100 requests/s, 80 of them table reads, and the p99 is queueing behind searches and
+queries. 2,000 table reads/s on 2 cores would need a table read well under 0.5 ms
+including HTTP, which the audited, per-request policy refresh through SQLAlchemy does not
+reach in Python; several processes (lakemesh serve --workers N on PostgreSQL) scale it on
+more cores. Authorisation itself is not the cost: ours and the allow-all peer are within
+noise (authz_p99_ratio). Earlier runs the same day: 24 table reads/s before a database's
+pii flag was derived once per policy change (it walked the domain's 10,000 tables on every
+read) and search read its hits in batches; 555 noop requests/s on h11 and asyncio.
 A --quick run uses 1,000 tables and 3 rounds of 3 s.
 """
 

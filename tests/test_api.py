@@ -623,6 +623,22 @@ def test_unknown_fields_are_refused(world: World, tmp_path: Path) -> None:
         assert not [t for t in mesh.requests.list() if t.table == ORDERS and t.reason == "r"]
 
 
+def test_bad_bodies_say_what_is_wrong(world: World, tmp_path: Path) -> None:
+    """Errors that depend only on what the client sent name the field or the place."""
+    with serving(world, tmp_path / "home") as (_, client):
+        auth = headers(world, "C") | {"content-type": "application/json"}
+        said = {
+            b"{bad": "the body is not valid JSON at character 1",
+            b'{"sql": 5}': "sql: Input should be a valid string",
+            b"{}": "sql: Field required",
+            b'{"sql": "SELEC"}': "syntax error: expected a query (SELECT ...)",
+        }
+        for body, message in said.items():
+            r = client.post(API + "/query", content=body, headers=auth)
+            assert r.status_code in (400, 403, 422), (body, r.text)
+            assert message in r.json()["message"], (body, r.text)
+
+
 def test_declared_body_over_the_limit(world: World, tmp_path: Path) -> None:
     with serving(world, tmp_path / "home", max_body_bytes=2048) as (_, client):
         body = {"table": ORDERS, "reason": "x" * 4000}

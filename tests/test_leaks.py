@@ -201,6 +201,8 @@ def test_refusals_that_depend_only_on_the_text_say_why(gov: Mesh) -> None:
         "DROP TABLE cb.sales.orders": "only SELECT queries are allowed",
         "EXPLAIN SELECT * FROM cb.sales.orders": "only SELECT queries are allowed, not EXPLAIN",
         "PRAGMA database_list": "only SELECT queries are allowed, not PRAGMA",
+        "SELEC": "syntax error: expected a query (SELECT ...)",
+        "orders": "syntax error: expected a query (SELECT ...)",
         "SELECT no_such_function(1)": "function no_such_function does not exist",
     }
     for sql, reason in said.items():

@@ -157,6 +157,12 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for e in exc.errors()[:5]:
+        if e.get("type") == "json_invalid":
+            at = next((p for p in e.get("loc", ()) if isinstance(p, int)), None)
+            error = (e.get("ctx") or {}).get("error", "")
+            where = f" at character {at}" if at is not None else ""
+            problems.append(f"the body is not valid JSON{where}" + (f": {error}" if error else ""))
+            continue
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         problems.append(f"{where}: {e.get('msg', 'invalid')}")
     return error_response(request, 422, "invalid_request", "; ".join(problems) or "invalid")

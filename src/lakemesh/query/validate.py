@@ -308,6 +308,8 @@ def only_queries(tree: exp.Expr, functions: FunctionPolicy) -> None:
         return
     if type(root) is exp.Pivot and isinstance(root.this, exp.Table | exp.Subquery):
         return
+    if isinstance(root, exp.Condition):  # 'SELEC 1', 'foo': an expression, not a statement
+        raise QueryRefused("syntax error: expected a query (SELECT ...)")
     kind = root.key.upper() if isinstance(root, exp.Expr) else "statement"
     if isinstance(root, exp.Command) and isinstance(root.this, str) and root.this.isalpha():
         kind = root.this.upper()[:20]  # EXPLAIN, not COMMAND: the statement the user typed

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -363,3 +364,18 @@ def test_several_processes_on_sqlite_are_refused(tmp_path: Path) -> None:
     said = done.stderr.strip()
     assert len(said.splitlines()) == 1, said
     assert "PostgreSQL" in said
+
+
+def test_a_port_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert lakemesh("init", home=home).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = lakemesh("serve", "--port", str(port), home=home, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == f"error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    done = lakemesh("serve", "--host", "10.255.255.254", "--port", "8000", home=home, timeout=60)
+    assert done.returncode == 1 and done.stderr.startswith("error: cannot listen on 10.255")
+    assert done.stderr.count("\n") == 1

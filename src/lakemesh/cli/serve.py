@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import click
 
@@ -46,19 +47,20 @@ def serve(
             "several server processes need a PostgreSQL store (lakemesh init --db URL); "
             "with SQLite use --workers 1"
         )
-    err.print(f"lakemesh serving {path} on http://{host}:{port}/ (API at /api/v1)")
+    sock = _listen(host, port)  # a clear one-line refusal, before any process starts
+    where = f"http://{host}:{sock.getsockname()[1]}/"
     log_level = "warning"
     if workers == 1:
-        uvicorn.run(
-            create_app(path, worker=not no_worker),
-            host=host,
-            port=port,
-            log_level=log_level,
-            server_header=False,
+        config = uvicorn.Config(
+            create_app(path, worker=not no_worker), log_level=log_level, server_header=False
         )
+        err.print(f"lakemesh serving {path} on {where} (API at /api/v1)")
+        uvicorn.Server(config).run(sockets=[sock])
         return
+    sock.close()  # uvicorn's supervisor binds it again and shares it with the workers
     os.environ[HOME_ENV] = str(path)
     os.environ[NO_WORKER_ENV] = "1" if no_worker else "0"
+    err.print(f"lakemesh serving {path} on {where} (API at /api/v1), {workers} processes")
     uvicorn.run(
         "lakemesh.api.app:app_from_environment",
         factory=True,
@@ -68,3 +70,27 @@ def serve(
         log_level=log_level,
         server_header=False,
     )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or ``InvalidInput`` saying why not (the port is
+    taken, the address is not this machine's)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc).lower()

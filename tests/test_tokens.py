@@ -51,3 +51,29 @@ def test_cli_prints_the_token_once(cli: Cli) -> None:
     assert data["name"] == "admin@central" and data["token"].startswith("lm_")
     code, out, err = cli("user", "token", "not-a-principal")
     assert code == 1 and err.count("\n") == 1 and "invalid" in err
+
+
+def test_a_replaced_token_stops_working_through_the_api(sqlite_mesh: Mesh) -> None:
+    """The API remembers a looked-up token for ``TOKEN_TTL_SECONDS``: a replaced token is
+    refused once that has passed, and the new one works at once."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from lakemesh.api.app import create_app
+    from lakemesh.api.auth import TOKEN_TTL_SECONDS
+
+    mesh = sqlite_mesh
+    old = mesh.access.new_token("admin@central")
+    with TestClient(create_app(mesh=mesh, worker=False)) as client:
+
+        def status(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return client.get("/api/v1/search", params={"q": "x"}, headers=headers).status_code
+
+        assert status(old) == 200
+        new = mesh.access.new_token("admin@central")
+        assert status(new) == 200
+        time.sleep(TOKEN_TTL_SECONDS + 0.2)
+        assert status(old) == 401
+        assert status(new) == 200

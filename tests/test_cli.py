@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -217,6 +218,9 @@ def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
     try:
         write_parquet(root / "db" / "events" / "a.parquet", {"x": [1]})
         mesh.domains.crawl("live")
@@ -224,14 +228,23 @@ def test_watch_syncs_until_interrupted(tmp_path: Path) -> None:
         while time.monotonic() < deadline and not mesh.catalog.tables("live"):
             time.sleep(0.1)
         assert [t["full_name"] for t in mesh.catalog.tables("live")] == ["live.db.events"]
-        time.sleep(1.5)  # let a full repair run too
+        # both kinds of pass, however slow the machine: a full repair every second
+        while time.monotonic() < deadline:
+            if {json.loads(line)["mode"] for line in list(lines)} == {"incremental", "full"}:
+                break
+            time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+        err = proc.stderr.read() if proc.stderr else ""
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     assert proc.returncode == 0, err
     assert "stopped" in err
-    modes = {json.loads(line)["mode"] for line in out.splitlines()}
-    assert modes == {"incremental", "full"}
+    modes = {json.loads(line)["mode"] for line in lines}
+    assert modes == {"incremental", "full"}, lines
     mesh.close()
 
 

@@ -265,9 +265,9 @@ def _watch(
     )
     while not stop.is_set():
         full = time.monotonic() >= next_repair
-        if full:
-            next_repair = time.monotonic() + repair_interval
         results = mesh.domains.sync(names or None, full=full, force=force, stop=stop, as_=as_)
+        if full:  # counted from the repair's end: a repair slower than the interval
+            next_repair = time.monotonic() + repair_interval  # still leaves room for others
         if json_:
             for r in results:
                 sys.stdout.write(json.dumps(r.summary(), default=str) + "\n")

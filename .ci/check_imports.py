@@ -38,6 +38,20 @@ FRONT_ENDS = ("lakemesh.cli", "lakemesh.demo", "lakemesh.web", "lakemesh.api")
 WEB = ("fastapi", "starlette", "uvicorn", "jinja2", "click", "rich")
 ENGINES = ("duckdb", "pyspark", "lakemesh.engines")
 
+#: The HTTP API and the web UI call the facade as the caller: no store, engine or policy
+#: internals of their own, and neither reaches the CLI's parsing.
+FACADE_ONLY = (
+    "lakemesh.cli",
+    "lakemesh.demo",
+    "lakemesh.store",
+    "lakemesh.access.authorizer",
+    "lakemesh.access.snapshot",
+    "duckdb",
+    "pyspark",
+    "click",
+    "rich",
+)
+
 #: package -> imports it may not make (module prefixes).
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "lakemesh.access": (
@@ -138,28 +152,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "lakemesh.service": (*FRONT_ENDS, *WEB),
     # the HTTP API and the web UI call the facade as the caller: no store, engine or
     # policy internals of their own, and neither is reached by the CLI's parsing
-    "lakemesh.api": (
-        "lakemesh.cli",
-        "lakemesh.demo",
-        "lakemesh.store",
-        "lakemesh.access.authorizer",
-        "lakemesh.access.snapshot",
-        "duckdb",
-        "pyspark",
-        "click",
-        "rich",
-    ),
-    "lakemesh.web": (
-        "lakemesh.cli",
-        "lakemesh.demo",
-        "lakemesh.store",
-        "lakemesh.access.authorizer",
-        "lakemesh.access.snapshot",
-        "duckdb",
-        "pyspark",
-        "click",
-        "rich",
-    ),
+    "lakemesh.api": FACADE_ONLY,
+    "lakemesh.web": FACADE_ONLY,
 }
 #: Modules outside these packages that may import the CLI or the demo.
 FRONT_END_USERS = ("lakemesh.cli", "lakemesh.demo", "lakemesh.__main__")

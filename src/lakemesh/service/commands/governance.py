@@ -16,7 +16,7 @@ from lakemesh.access.principals import User
 from lakemesh.errors import Conflict, NotFound
 from lakemesh.events import alerts
 from lakemesh.metadata.domains import Domain, create_domain
-from lakemesh.service.commands.base import Applied, Command
+from lakemesh.service.commands.base import Applied, Command, R
 from lakemesh.typedef import check_principal
 
 if TYPE_CHECKING:
@@ -117,14 +117,12 @@ class CreateUser(Command[tuple[User, str]]):
         return Applied((user, token), event, (("user", user.name),))
 
 
-class SetEmail(Command[dict[str, Any]]):
-    """Where a user's approval requests and decisions are mailed: set by whoever may
-    create the user (the mesh admin, the user's domain admin)."""
+class _OnUser(Command[R]):
+    """A change to an existing user, decided like creating it (the mesh admin, the
+    user's domain admin): the target is the user's domain."""
 
-    command: Literal["principal.email"] = "principal.email"
     action = "principal.create"
     name: str
-    email: str | None
 
     @property
     def resource(self) -> str:
@@ -136,6 +134,13 @@ class SetEmail(Command[dict[str, Any]]):
             raise NotFound(f"unknown principal {self.name!r}")
         domain = self.name.partition("@")[2]
         return Target("domain", domain, domain)
+
+
+class SetEmail(_OnUser[dict[str, Any]]):
+    """Where a user's approval requests and decisions are mailed."""
+
+    command: Literal["principal.email"] = "principal.email"
+    email: str | None
 
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision
@@ -145,24 +150,11 @@ class SetEmail(Command[dict[str, Any]]):
         return Applied(result, details={"user": self.name, "email_set": self.email is not None})
 
 
-class IssueToken(Command[str]):
-    """A new API token for a user (the old one stops working, with its web sessions):
-    issued by whoever may create the user (the mesh admin, the user's domain admin)."""
+class IssueToken(_OnUser[str]):
+    """A new API token for a user: the old one stops working, and the web sessions
+    signed in with it."""
 
     command: Literal["principal.token"] = "principal.token"
-    action = "principal.create"
-    name: str
-
-    @property
-    def resource(self) -> str:
-        return self.name
-
-    def target(self, session: Session, conn: Connection) -> Target:
-        check_principal(self.name)
-        if self.name not in session.snapshot.users:
-            raise NotFound(f"unknown principal {self.name!r}")
-        domain = self.name.partition("@")[2]
-        return Target("domain", domain, domain)
 
     def apply(
         self, session: Session, conn: Connection, target: Target, decision: Decision

@@ -240,6 +240,10 @@ def test_sign_in_sets_a_strict_http_only_session_cookie_and_sign_out_ends_it(
     out = app_client.post("/signout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert app_client.get("/requests", follow_redirects=False).status_code == 303
+    records = web_mesh.audit.records(principal=ANALYST)
+    assert {"session.open", "session.close"} <= {r.action for r in records}
+    opened = next(r for r in records if r.action == "session.open")
+    assert opened.details["via"] == "web" and token not in str(opened.details)
 
 
 def test_the_session_cookie_is_secure_over_https(app_client: TestClient, web_mesh: Mesh) -> None:

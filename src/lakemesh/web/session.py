@@ -146,6 +146,7 @@ def sign_in(
         return _form(request, next, 429, f"too many attempts; try again in {exc.retry_after} s")
     except Unauthenticated:
         return _form(request, next, 401, "that token is not valid")
+    _audit(request, user.name, "session.open")
     response = RedirectResponse(local(next), 303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -164,6 +165,7 @@ def sign_in(
 @router.post("/signout")
 def sign_out(request: Request, who: Posted) -> Response:
     """End the browser's session (the token itself stays valid for the API)."""
+    _audit(request, who.name, "session.close")
     response = RedirectResponse("/signin", 303)
     response.delete_cookie(
         SESSION_COOKIE,
@@ -173,3 +175,11 @@ def sign_out(request: Request, who: Posted) -> Response:
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _audit(request: Request, user: str, action: str) -> None:
+    """A web sign-in or sign-out in the audit log, as the user's own record (CloudTrail
+    logs console sign-ins too); its origin carries the request's correlation id."""
+    server(request).mesh.gate.session(user).audited(
+        action, user, lambda conn: None, lambda _: {"via": "web"}
+    )

@@ -17,6 +17,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,9 @@ from lakemesh.api.auth import Server
 from lakemesh.api.limits import BodyLimit, RateLimiter
 from lakemesh.audit.chain import ORIGIN
 from lakemesh.mesh import Mesh
+
+if TYPE_CHECKING:
+    from lakemesh.service.bus import Worker
 
 log = logging.getLogger("lakemesh.api")
 
@@ -148,10 +152,7 @@ def app_from_environment() -> FastAPI:
     return create_app(Path(os.environ[HOME_ENV]), worker=os.environ.get(NO_WORKER_ENV) != "1")
 
 
-def _run_worker(runner: object) -> None:
-    from lakemesh.service.bus import Worker
-
-    assert isinstance(runner, Worker)
+def _run_worker(runner: Worker) -> None:
     while not runner.stopped.is_set():
         try:
             runner.run()

@@ -68,8 +68,7 @@ class Server:
         """The user of a bearer token, or ``Unauthenticated``."""
         if not token or len(token) > 512:
             raise Unauthenticated("a valid bearer token is required")
-        with self.mesh.store.read() as conn:
-            user = principals.authenticate(conn, token)
+        user = self.mesh.access.authenticate(token)
         if user is None:
             raise Unauthenticated("a valid bearer token is required")
         return user
@@ -110,8 +109,7 @@ class Server:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("t"), str):
             return None
-        with self.mesh.store.read() as conn:
-            user = principals.authenticate_digest(conn, data["t"])
+        user = self.mesh.access.authenticate_digest(data["t"])
         return user if user is not None and user.name == data.get("u") else None
 
     def csrf_token(self, cookie: str) -> str:

@@ -73,6 +73,12 @@ class Access:
         with self._mesh.store.read() as conn:
             return principals.authenticate(conn, token)
 
+    def authenticate_digest(self, digest: str) -> User | None:
+        """The user whose token hashes to ``digest`` (what a signed web session carries),
+        or None once the user has a new token."""
+        with self._mesh.store.read() as conn:
+            return principals.authenticate_digest(conn, digest)
+
     # ------------------------------------------------------------------ tags
 
     def define_tag(

@@ -8,8 +8,6 @@ detail of an outage stays in the server's log (``api.errors.for_exception``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,21 +79,12 @@ ENV.globals["lineage_graph"] = charts.lineage_graph
 
 
 class UI:
-    """What the pages share beyond the API's ``Server``: the flash signer and the key of
-    the approval-link confirmation forms (both derived from the mesh's session key)."""
+    """What the pages share beyond the API's ``Server``: the flash signer (derived from
+    the mesh's session key)."""
 
     def __init__(self, home: Path) -> None:
         key = keys.session_key(home)
         self.flash = URLSafeTimedSerializer(key, salt="lakemesh.web.flash")
-        self._link_key = hashlib.sha256(b"lakemesh.web.link-form" + key).digest()
-
-    def link_form_token(self, token: str) -> str:
-        """The confirmation form of an approval link carries this: a POST that did not
-        come from our own page (a cross-site form) cannot produce it."""
-        return hmac.new(self._link_key, token.encode(), hashlib.sha256).hexdigest()
-
-    def link_form_ok(self, token: str, sent: str) -> bool:
-        return bool(sent) and hmac.compare_digest(self.link_form_token(token), sent)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from lakemesh import keys
 from lakemesh.api.auth import SESSION_COOKIE
-from lakemesh.errors import Conflict, LakemeshError
-from lakemesh.web.render import failed, mesh, page, path_of, redirect, server, ui
+from lakemesh.errors import Conflict, LakemeshError, PermissionDenied
+from lakemesh.web.render import failed, mesh, page, path_of, redirect, server
 from lakemesh.web.session import Posted, Signed, Viewer
 
 if TYPE_CHECKING:
@@ -235,6 +235,21 @@ def _maybe_viewer(request: Request) -> Viewer | None:
     return Viewer(user, cookie, srv.csrf_token(cookie)) if user and cookie else None
 
 
+#: What the confirmation form's token is bound to, besides the link's own token.
+_LINK_FORM = "approval-link:"
+
+
+def _confirmed(request: Request, token: str, sent: str) -> bool:
+    """Whether ``sent`` is the confirmation page's token for this link: bound to the link
+    as a session's forms are to the session (``Server.csrf_token``), so a cross-site POST
+    cannot produce it."""
+    try:
+        server(request).check_csrf(_LINK_FORM + token, sent)
+    except PermissionDenied:
+        return False
+    return True
+
+
 @router.get("/links/{token}", response_class=HTMLResponse)
 def link_preview(request: Request, token: str) -> Response:
     """What following the link would decide, on which request, as whom. Decides nothing."""
@@ -266,7 +281,7 @@ def link_preview(request: Request, token: str) -> Response:
         link=link,
         ticket=ticket,
         token=token,
-        confirm=ui(request).link_form_token(token),
+        confirm=server(request).csrf_token(_LINK_FORM + token),
     )
 
 
@@ -281,7 +296,7 @@ def link_follow(
     from lakemesh.workflow import links
 
     m, who = mesh(request), _maybe_viewer(request)
-    if len(token) > links.MAX_TOKEN or not ui(request).link_form_ok(token, confirm):
+    if len(token) > links.MAX_TOKEN or not _confirmed(request, token, confirm):
         return page(
             request,
             "error.html",

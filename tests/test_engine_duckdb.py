@@ -73,15 +73,14 @@ def rows(table: pa.Table, order: str = "id") -> list[dict[str, object]]:
     return sorted(table.to_pylist(), key=lambda r: r[order])  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=[False, True], ids=["view", "table"])
-def engine(request: pytest.FixtureRequest) -> DuckDBEngine:
-    """Both modes: lazy SECURE VIEWs (the default) and materialized relations."""
-    return DuckDBEngine(materialize=request.param)
+@pytest.fixture
+def engine() -> DuckDBEngine:
+    return DuckDBEngine()
 
 
 @pytest.fixture
 def table_engine() -> DuckDBEngine:
-    return DuckDBEngine(materialize=True)
+    return DuckDBEngine()
 
 
 @pytest.fixture
@@ -240,25 +239,12 @@ ATTACKS = [
 ]
 
 
-#: What the lazy mode does not hide by itself (pinned in test_view_mode_known_leaks); the
-#: planner's validator refuses every one of them before SQL reaches an engine.
-VIEW_MODE_LEAKS = {
-    "SELECT * FROM read_parquet('{granted}')",
-    "SELECT * FROM '{granted}'",
-    "SELECT current_setting('allowed_paths')",
-    "SELECT * FROM duckdb_settings()",
-    "SELECT * FROM duckdb_views()",
-}
-
-
-@pytest.mark.parametrize(
-    ("materialize", "attack"),
-    [(True, a) for a in ATTACKS] + [(False, a) for a in ATTACKS if a not in VIEW_MODE_LEAKS],
-)
-def test_locked_connection_reveals_nothing(
-    parquet: dict[str, Source], data: Path, materialize: bool, attack: str
-):
-    engine = DuckDBEngine(materialize=materialize)
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_locked_connection_reveals_nothing(parquet: dict[str, Source], data: Path, attack: str):
+    """Every attack, on the sealed connection itself (no validator in front): the four
+    the planner alone used to stop (a granted file read directly, ``duckdb_views()``,
+    ``duckdb_settings()``, ``current_setting('allowed_paths')``) included."""
+    engine = DuckDBEngine()
     leaky_frame = pa.table({"x": [OTHER_MARKER]})  # noqa: F841 - bait for replacement scans
     granted = parquet[TABLE].files[0]
     sql = attack.format(other=data.parent / "other.parquet", granted=granted, root=data)
@@ -439,36 +425,49 @@ def test_load_engine():
         load_engine("oracle")
 
 
-# ---------------------------------------------------------------- lazy SECURE VIEW mode
+# ---------------------------------------------------------------- what the sealed connection holds
 
 
-@pytest.fixture
-def view_engine() -> DuckDBEngine:
-    return DuckDBEngine(materialize=False)
-
-
-def test_view_mode_results_and_hidden_internals(
-    view_engine: DuckDBEngine, parquet: dict[str, Source]
+def test_sealed_connection_holds_no_policy_path_or_hidden_row(
+    engine: DuckDBEngine, parquet: dict[str, Source]
 ):
-    assert rows(view_engine.run(plan(f"SELECT * FROM {ALIAS}"), parquet)) == EXPECTED
-    with view_engine.sandbox(plan(f"SELECT * FROM {ALIAS}"), parquet) as con:
-        # SECURE VIEW: stats carry no min/max, EXPLAIN shows no filter.
+    """The four reads the planner's validator alone used to stop now find nothing: the
+    consumer's instance holds no file permission, no view text, no hidden row."""
+    granted = parquet[TABLE].files[0]
+    assert rows(engine.run(plan(f"SELECT * FROM {ALIAS}"), parquet)) == EXPECTED
+    with engine.sandbox(plan(f"SELECT * FROM {ALIAS}"), parquet) as con:
+        views = str(con.execute("SELECT view_name, sql FROM duckdb_views()").fetchall())
+        assert HIDDEN_REGION not in views and "<>" not in views and granted not in views
+        settings = str(con.execute("SELECT name, value FROM duckdb_settings()").fetchall())
+        assert granted not in settings and str(Path(granted).parent) not in settings
+        assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            con.execute(f"SELECT name FROM read_parquet('{granted}')").fetchall()
+        # stats and EXPLAIN of the relation show no hidden value or filter
         assert str(HIDDEN_ID) not in str(con.execute(f"SELECT stats(id) FROM {ALIAS}").fetchall())
         explain = str(con.execute(f"EXPLAIN SELECT * FROM {ALIAS}").fetchall())
-        assert HIDDEN_REGION not in explain and "Secure View" in explain
-        with pytest.raises(duckdb.Error):
-            con.execute(f"SELECT * FROM read_parquet('{parquet[TABLE].files[0]}x')")
+        assert HIDDEN_REGION not in explain and granted not in explain
 
 
-def test_view_mode_known_leaks(view_engine: DuckDBEngine, parquet: dict[str, Source]):
-    """Pins what the lazy mode does NOT hide on DuckDB 2.0, so the planner's validator
-    must refuse them (and we notice if DuckDB changes)."""
-    granted = parquet[TABLE].files[0]
-    with view_engine.sandbox(plan(f"SELECT * FROM {ALIAS}"), parquet) as con:
-        assert HIDDEN_REGION in str(con.execute("SELECT sql FROM duckdb_views()").fetchall())
-        assert granted in str(con.execute("SELECT current_setting('allowed_paths')").fetchall())
-        raw = con.execute(f"SELECT name FROM read_parquet('{granted}')").fetchall()
-        assert (HIDDEN_NAME,) in raw
+def test_relation_is_read_once_per_scan(engine: DuckDBEngine, parquet: dict[str, Source]):
+    """A relation scanned several times (self-join, subqueries) streams each time."""
+    sql = (
+        f"SELECT a.id, (SELECT count(*) FROM {ALIAS}) AS n FROM {ALIAS} a "
+        f"JOIN {ALIAS} b ON a.id = b.id WHERE a.id IN (SELECT id FROM {ALIAS}) ORDER BY a.id"
+    )
+    assert engine.run(plan(sql), parquet).to_pylist() == [{"id": 1, "n": 2}, {"id": 2, "n": 2}]
+
+
+def test_only_the_columns_read_are_produced(engine: DuckDBEngine, parquet: dict[str, Source]):
+    p = plan(f"SELECT count(*) AS n FROM {ALIAS}")
+    reads = {ALIAS: ("id",)}
+    projected = Plan(p.sql, p.relations, p.tables, reads)
+    sql = engine.relation_sql(projected, parquet)[ALIAS]
+    # neither the masked column nor its mask is computed; the row filter still applies
+    assert sql.startswith('SELECT "id" FROM') and "***" not in sql and HIDDEN_REGION in sql
+    assert engine.run(projected, parquet).to_pylist() == [{"n": 2}]
+    with pytest.raises(EngineError):
+        engine.run(Plan(p.sql, p.relations, p.tables, {ALIAS: ("nope",)}), parquet)
 
 
 # ---------------------------------------------------------------- connection pool
@@ -488,12 +487,13 @@ def test_every_query_gets_a_connection_no_query_has_touched(
     limits = Limits()
     con = _POOL.take(limits)
     try:
-        # a ready connection is configured, not yet locked, and holds nothing of a query
+        # a ready connection is configured, sealed already, and holds nothing of a query
         assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (
             0,
         )
         assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
-        assert con.execute("SELECT current_setting('lock_configuration')").fetchone() == (False,)
+        assert con.execute("SELECT current_setting('lock_configuration')").fetchone() == (True,)
+        assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
         assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
     finally:
         _POOL.dispose(con, limits)

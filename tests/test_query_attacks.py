@@ -1541,7 +1541,7 @@ ERROR_PROBES = [
     "WHERE regexp_matches(name, CASE WHEN id = {id} THEN '(' ELSE 'a' END)",
     "SELECT count(*) AS n FROM hr.core.people, "
     "unnest(CASE WHEN id = {id} THEN [CAST('x' AS INT)] ELSE [1] END) AS t(x)",
-    "SELECT count(*) AS n FROM hr.core.people p, "
+    "SELECT count(x.y) AS n FROM hr.core.people p, "
     "LATERAL (SELECT CASE WHEN p.id = {id} THEN CAST('x' AS INT) END AS y) x",
     "SELECT sum(list_sum(list_transform([id], lambda v: CASE WHEN v = {id} THEN "
     "CAST('x' AS INT) ELSE 0 END))) AS n FROM hr.core.people",

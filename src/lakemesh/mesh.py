@@ -149,3 +149,13 @@ class Mesh:
         from lakemesh.query.governed import run_query
 
         return run_query(self, sql, principal=as_, engine=engine, limits=limits)
+
+    def query_stream(
+        self, sql: str, *, as_: str, engine: str = "duckdb", limits: Any = None
+    ) -> Any:
+        """``query``, its result read batch by batch inside a ``with`` block (a context
+        manager of ``lakemesh.query.governed.QueryResult``: ``.schema``, then iterate):
+        a result larger than memory can be written out as it arrives."""
+        from lakemesh.query.governed import open_query
+
+        return open_query(self, sql, principal=as_, engine=engine, limits=limits)

@@ -32,7 +32,7 @@ from lakemesh.storage import Storage, open_storage
 from lakemesh.typedef import is_object_name
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 #: Property naming the storage root ``RootedFileIO`` confines reads to.
 ROOT_PROPERTY = "lakemesh.root"
@@ -407,10 +407,10 @@ def describe_iceberg_table(
         return table_info(storage, table, database, name), table_partitions(storage, table)
 
 
-def scan_to_arrow(
+def load_table(
     storage: Storage, catalog_kind: str, catalog_uri: str | None, location: str, table: str
-) -> pa.Table:
-    """Every row of an Iceberg table at its current snapshot, for a governed query.
+) -> Any:
+    """An Iceberg table at its current snapshot, for a governed query to scan.
 
     ``table`` is the central name ``domain.database.name``. The table is loaded from the
     domain's Iceberg catalog, or (a folder the crawler found) from its newest metadata
@@ -422,14 +422,10 @@ def scan_to_arrow(
     if catalog_kind == "iceberg" and catalog_uri:
         catalog = IcebergCatalog(storage, catalog_uri)
         try:
-            loaded = catalog._load(database, name)
-            with _guard(catalog.label, f"table {database}.{name}"):
-                return loaded.scan().to_arrow()
+            return catalog._load(database, name)
         finally:
             catalog.close()
-    loaded = _static_table(storage, storage.relative(location))
-    with _guard(loaded.metadata_location, f"table {table}"):
-        return loaded.scan().to_arrow()
+    return _static_table(storage, storage.relative(location))
 
 
 def _static_table(storage: Storage, rel_path: str) -> Any:

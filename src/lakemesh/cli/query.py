@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -15,6 +17,8 @@ from lakemesh.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from lakemesh.engines import Batches
 
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -54,26 +58,25 @@ def query(
     fmt = choose_format(format_, output, json_)
     target = None if output is None else writable(output)
     from lakemesh.engines import Limits, load_engine
-    from lakemesh.query import output as render
 
     # The engine's first connection opens in the background while the mesh loads.
     load_engine(engine).warm(Limits())
-    with open_mesh(home) as mesh:
-        result = mesh.query(sql, as_=as_, engine=engine)
-    if target is not None:
-        data = _encode(result, fmt)
-        _write_atomically(target, data)
-        summary = {"output": str(target), "format": fmt, "rows": result.num_rows}
-        if json_:
-            print_json(summary)
+    with open_mesh(home) as mesh, mesh.query_stream(sql, as_=as_, engine=engine) as result:
+        if target is not None:
+            rows = _write_atomically(target, lambda fh: _writer(fmt)(result, result.schema, fh))
+            summary = {"output": str(target), "format": fmt, "rows": rows}
+            if json_:
+                print_json(summary)
+            else:
+                out.print(f"wrote {rows} row(s) to {target} ({fmt})")
+        elif fmt == "table":
+            _print_table(result)
         else:
-            out.print(f"wrote {result.num_rows} row(s) to {target} ({fmt})")
-    elif fmt == "table":
-        _print_table(result)
-    elif fmt == "json":
-        sys.stdout.write(render.to_json(result))
-    else:
-        sys.stdout.write(render.to_csv(result).decode())
+            # Encoded as it arrives, printed once whole: a failure halfway prints nothing.
+            buffer = io.BytesIO()
+            _writer(fmt)(result, result.schema, buffer)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(buffer.getvalue())
 
 
 def choose_format(format_: str | None, output: str | None, json_: bool) -> str:
@@ -111,31 +114,49 @@ def writable(output: str) -> Path:
     return path
 
 
-def _encode(result: pa.Table, fmt: str) -> bytes:
+def _write_table_text(result: Batches, schema: pa.Schema, sink: IO[bytes]) -> int:
+    """Every row as a text table, for ``--output FILE.txt`` (held whole: it is aligned)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(list(result), schema=schema)
+    rows: int = table.num_rows
+    sink.write(f"{_text_table(table, rows)}\n{rows} row(s)\n".encode())
+    return rows
+
+
+def _writer(fmt: str) -> Callable[[Batches, pa.Schema, IO[bytes]], int]:
+    """The function writing ``fmt`` as batches arrive (imported here: most runs print a
+    table)."""
     from lakemesh.query import output as render
 
-    if fmt == "json":
-        return render.to_json(result).encode()
-    if fmt == "csv":
-        return render.to_csv(result)
-    if fmt == "parquet":
-        return render.to_parquet(result)
-    return _table_text(result).encode()
+    writers: dict[str, Callable[[Batches, pa.Schema, IO[bytes]], int]] = {
+        "json": render.write_json,
+        "csv": render.write_csv,
+        "parquet": render.write_parquet,
+        "table": _write_table_text,
+    }
+    return writers[fmt]
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """A temporary file beside ``target``, renamed over it: a failure (or a full disk)
-    leaves the old file, never a half-written one."""
+def _write_atomically(target: Path, write: Callable[[IO[bytes]], int]) -> int:
+    """``write`` into a temporary file beside ``target``, renamed over it: a failure (or
+    a full disk) leaves the old file, never a half-written one. Returns what ``write``
+    returned (the row count)."""
     import tempfile
 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    rows: int
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            rows = write(fh)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
 
 
 def _text_table(result: pa.Table, limit: int = SHOWN_ROWS) -> TextTable:
@@ -148,12 +169,17 @@ def _text_table(result: pa.Table, limit: int = SHOWN_ROWS) -> TextTable:
     return table
 
 
-def _print_table(result: pa.Table) -> None:
-    out.print(_text_table(result))
-    more = f" (first {SHOWN_ROWS} shown)" if result.num_rows > SHOWN_ROWS else ""
-    out.print(f"{result.num_rows} row(s){more}")
+def _print_table(result: Batches) -> None:
+    """The first ``SHOWN_ROWS`` rows as a table, and how many there were in all."""
+    import pyarrow as pa
 
-
-def _table_text(result: pa.Table) -> str:
-    """Every row as a text table, for ``--output FILE.txt``."""
-    return f"{_text_table(result, result.num_rows)}\n{result.num_rows} row(s)\n"
+    kept: list[pa.RecordBatch] = []
+    held = total = 0
+    for batch in result:
+        total += batch.num_rows
+        if held < SHOWN_ROWS:
+            kept.append(batch.slice(0, SHOWN_ROWS - held))
+            held += kept[-1].num_rows
+    out.print(_text_table(pa.Table.from_batches(kept, schema=result.schema)))
+    more = f" (first {SHOWN_ROWS} shown)" if total > SHOWN_ROWS else ""
+    out.print(f"{total} row(s){more}")

@@ -24,7 +24,8 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 T = TypeVar("T")
-SourceFormat = Literal["parquet", "csv", "json", "arrow"]
-SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow")
+SourceFormat = Literal["parquet", "csv", "json", "arrow", "lakehouse"]
+SOURCE_FORMATS: tuple[str, ...] = ("parquet", "csv", "json", "arrow", "lakehouse")
 
 #: The placeholder table a relation's SELECT reads from; the engine swaps in the scan.
 SOURCE_PLACEHOLDER = "__lm_source"
@@ -105,6 +106,25 @@ class SourceColumn:
             return None
 
 
+class LakehouseScan(Protocol):
+    """An Iceberg or Delta table read lazily (``lakemesh.query.lakehouse``)."""
+
+    #: ``iceberg`` or ``delta``.
+    kind: str
+    #: The table's own columns (as its files spell them).
+    schema: pa.Schema
+
+    def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> Any:
+        """The rows ``where`` may admit (it may return more, never fewer), only
+        ``columns`` (all when None; the engine may prune further): a pyarrow dataset or
+        an Arrow stream, both in the table's own column names."""
+        ...
+
+    def read(self) -> pa.Table:
+        """Every row, in the table's own columns."""
+        ...
+
+
 @dataclass(frozen=True)
 class Source:
     """What one central table reads from for one query: exactly the granted files
@@ -122,6 +142,8 @@ class Source:
     files: tuple[str, ...] = ()
     hive_partitioning: bool = False
     arrow: pa.Table | None = None
+    #: An Iceberg or Delta table, read by the engine as the query needs it.
+    lakehouse: LakehouseScan | None = None
     columns: tuple[SourceColumn, ...] = ()
     file_schemas: tuple[pa.Schema, ...] = ()
     #: Files in the table's folder the query does not read, each with why (for the audit).
@@ -132,6 +154,12 @@ class Source:
             raise InvalidInput(f"unknown source format {self.format!r}")
         if self.file_schemas and len(self.file_schemas) != len(self.files):
             raise InvalidInput("file_schemas must give one schema per file")
+        if self.format == "lakehouse":
+            if self.lakehouse is None or self.files or self.arrow is not None:
+                raise InvalidInput("a lakehouse source takes a scan and nothing else")
+            return
+        if self.lakehouse is not None:
+            raise InvalidInput(f"a {self.format} source takes no lakehouse scan")
         if self.format == "arrow":
             if self.arrow is None or self.files:
                 raise InvalidInput("an arrow source takes a table and no files")
@@ -184,6 +212,9 @@ class Engine(ABC):
     #: Whether the engine hides the consumer's predicates from the policy's scan (an
     #: optimisation barrier), so the planner should push the harmless ones in itself.
     pushes_predicates: bool = False
+    #: Whether the engine reads ``lakehouse`` sources itself (lazily, as the query needs
+    #: them); for one that does not, the caller hands it the table read whole as Arrow.
+    reads_lakehouse: bool = False
 
     def warm(self, limits: Limits) -> None:  # noqa: B027  (optional; most engines need none)
         """Start, in the background, what the next ``run`` with ``limits`` will need, so
@@ -194,6 +225,35 @@ class Engine(ABC):
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
     ) -> pa.Table:
         """Run ``plan``; ``sources`` is keyed by central table name."""
+
+    @contextmanager
+    def stream(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> Iterator[Batches]:
+        """Run ``plan`` and give its result as Arrow batches, read while the block runs
+        (the limits hold while they are read). This default runs the query whole; an
+        engine that can stream its result overrides it."""
+        yield TableBatches(self.run(plan, sources, limits))
+
+
+class Batches(Protocol):
+    """A result read batch by batch: ``schema``, then the batches once."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+class TableBatches:
+    """A whole result table as ``Batches``."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        self.schema = table.schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return iter(self._table.to_batches())
 
 
 def checked_relations(
@@ -308,9 +368,11 @@ def load_engine(name: str, **options: Any) -> Engine:
 
 __all__ = [
     "SOURCE_PLACEHOLDER",
+    "Batches",
     "Engine",
     "EngineError",
     "GovernedRelationLike",
+    "LakehouseScan",
     "Limits",
     "PlanLike",
     "QueryTimeout",
@@ -318,6 +380,7 @@ __all__ = [
     "Source",
     "SourceColumn",
     "SourceFormat",
+    "TableBatches",
     "checked_relations",
     "failed_read",
     "is_placeholder",

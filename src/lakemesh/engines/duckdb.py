@@ -1,54 +1,47 @@
-"""The embedded engine: DuckDB, one fresh locked-down in-memory connection per query.
+"""The embedded engine: DuckDB, the consumer's SQL on a sealed connection that can read
+no file at all, each governed relation streamed into it from a separate reading instance.
 
-Lockdown sequence (every step before any consumer SQL runs; checked on DuckDB 2.0.0):
+Two DuckDB instances take part in a query, and the consumer's SQL only ever reaches one:
 
-1. ``duckdb.connect(':memory:', config=...)`` with Python replacement scans off (a
-   Python variable named like a table is never read), extension autoload/autoinstall
-   off, community and unsigned extensions off, ``memory_limit``, ``threads`` and
-   ``temp_directory=''`` (no spilling: nothing is written, the temp directory is not
-   silently added to ``allowed_directories``, and ``memory_limit`` is a hard limit);
-   then ``SET TimeZone='UTC'``.
-2. Arrow sources are registered under internal names (``__lm_arrow_N``).
-3. Each governed relation's SELECT gets its ``"__lm_source"`` placeholder replaced by
-   the scan of its ``Source`` (``read_parquet``/``read_csv``/``read_json`` over a list
-   of string literals built as a sqlglot AST, never formatted into SQL text; with the
-   catalog's columns it is wrapped in ``SELECT CAST("<file name>" AS <catalog type>) AS
-   "<name>", ...``, read with ``union_by_name`` when the files' schemas differ and with
-   ``hive_types_autocast=false``, so the relation is exactly the catalog's schema), and
-   becomes the table the consumer SQL names:
+* The **consumer connection** (one per query, never reused) is opened, configured and
+  *sealed* ahead of time by a background thread: Python replacement scans off (a Python
+  variable named like a table is never read), extension autoload/autoinstall off,
+  community and unsigned extensions off, ``memory_limit``, ``threads`` and
+  ``temp_directory=''`` (no spilling, and nothing silently added to the allowed
+  directories); ``TimeZone='UTC'``; then ``allowed_paths=[]``,
+  ``allowed_directories=[]`` (never ``''``, which widens to the working directory),
+  ``enable_external_access=false`` and ``lock_configuration=true``, and the lock is
+  proven (``SET enable_external_access=true`` must fail). Every file read, ``ATTACH``,
+  ``INSTALL``, ``LOAD``, ``COPY`` and ``SET`` is refused by the engine itself, whatever
+  SQL arrives; ``current_setting``/``duckdb_settings()`` show no path because there is
+  none, and ``duckdb_views()`` shows no policy because the connection holds none.
+* The **reading instance** (one per process, long-lived, its Parquet metadata cached
+  between queries) runs only SQL this module generates from a checked plan: each
+  relation's SELECT (row filter, masks, and the harmless consumer predicates the planner
+  pushed in) over the scan of exactly the granted files (``read_parquet``/
+  ``read_csv``/``read_json`` over string literals built as a sqlglot AST, never
+  formatted into SQL text; with the catalog's columns wrapped in ``SELECT CAST("<file
+  name>" AS <catalog type>) AS "<name>", ...``, read with ``union_by_name`` when the
+  files' schemas differ and with ``hive_types_autocast=false``), projected to the
+  columns the consumer's query can read (``lakemesh.query.projection``).
 
-   * ``materialize=False`` (default): ``CREATE SECURE VIEW "<alias>" AS <select>`` and
-     ``allowed_paths=[granted files]``. Lazy: the policy filter and the consumer's
-     predicates reach the Parquet scan (row groups pruned), and the secure view keeps
-     stats and plan internals hidden and evaluates the policy filter before any consumer
-     predicate that could fail (no error side channel on hidden rows). On DuckDB 2.0
-     ``duckdb_views()`` still prints the view's SQL, ``current_setting('allowed_paths')``
-     lists the files, and ``read_parquet`` on a granted file reads it raw: the planner's
-     allowlist validator (no table functions, no settings functions) is what stops those,
-     and ``tests/test_engine_duckdb.py`` pins the leaks so a DuckDB change is noticed.
-   * ``materialize=True``: ``CREATE TABLE "<alias>" AS <select>``. The consumer
-     connection then needs no file at all (``allowed_paths=[]``) and holds by itself even
-     without the validator; the cost is reading each relation in full per query, within
-     ``memory_limit``. Arrow sources are materialized in both modes (a registered Arrow
-     table would stay readable by name).
-4. Arrow registrations are dropped (``unregister``).
-5. ``SET allowed_paths=[...]``; ``SET allowed_directories=[]`` (never ``''``, which
-   widens to the working directory); ``SET enable_external_access=false`` (locks both);
-   ``SET lock_configuration=true`` (locks everything else).
-6. The lock is proven: ``SET enable_external_access=true`` must fail, else the query
-   is refused.
+Each relation is registered on the consumer connection under its alias as an Arrow
+stream *factory*: every scan of it (a self-join scans twice) starts its own streaming
+query on its own cursor of the reading instance, so memory stays bounded by batches, and
+hidden rows, the policy text, the mask key and the file paths never enter the consumer's
+instance at all (no secure view is needed to order the policy before the consumer's
+predicates: the consumer's predicates cannot see what never arrived).
 
-The consumer SQL is then generated once from the plan's AST, must parse (DuckDB's own
-parser) as exactly one SELECT statement whose every function and table function the
-classification allows (``json_serialize_sql``; ``lakemesh.engines.functions``), and runs
-once under a wall-clock watchdog (``con.interrupt``); its result streams as Arrow and
-stops at ``max_rows + 1`` rows or ``Limits.max_result_bytes``.
+The consumer SQL is generated once from the plan's AST, must parse (DuckDB's own parser)
+as exactly one SELECT statement whose every function and table function the
+classification allows (``json_serialize_sql``; ``lakemesh.engines.functions``: the
+planner's check, repeated on the names DuckDB will bind), and runs once under a
+wall-clock watchdog that interrupts the consumer connection and every reading cursor;
+its result streams as Arrow batches (``stream``), stopping at ``max_rows + 1`` rows or
+``Limits.max_result_bytes``.
 
 Opening a DuckDB instance costs about 17 ms and closing one about 4 ms here, far more
-than a selective query. Both happen off the query's path: a background thread keeps
-freshly opened, configured, never-used connections ready (step 1 only, and
-DuckDB's own SQL parser warmed up for the function check) and closes used
-ones. Every query still gets a connection no other query has touched.
+than a selective query; both happen on the pool's thread, off the query's path.
 """
 
 from __future__ import annotations
@@ -59,9 +52,9 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -71,13 +64,14 @@ from lakemesh.engines import (
     SOURCE_PLACEHOLDER,
     Engine,
     EngineError,
+    GovernedRelationLike,
     Limits,
     PlanLike,
     QueryTimeout,
     QueryTooLarge,
     Source,
+    SourceColumn,
     failed_read,
-    interruptible,
 )
 from lakemesh.engines import checked_relations as _checked_relations
 from lakemesh.engines.types import duckdb_type
@@ -90,11 +84,15 @@ _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
 _BATCH_ROWS = 65_536
 
 
-class _Watchdog:
-    """Interrupts a connection after ``seconds`` of wall-clock time."""
+class _Interruptible(Protocol):
+    def interrupt(self) -> None: ...
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, seconds: float) -> None:
-        self._con = con
+
+class _Watchdog:
+    """Interrupts a query after ``seconds`` of wall-clock time."""
+
+    def __init__(self, query: _Interruptible, seconds: float) -> None:
+        self._query = query
         self.fired = threading.Event()
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
@@ -104,9 +102,7 @@ class _Watchdog:
         self.interrupt()
 
     def interrupt(self) -> None:
-        # The connection may be closing already; then there is nothing to stop.
-        with suppress(duckdb.Error, RuntimeError):
-            self._con.interrupt()
+        self._query.interrupt()
 
     def __enter__(self) -> _Watchdog:
         self._timer.start()
@@ -122,12 +118,13 @@ class _Watchdog:
 
 
 class DuckDBEngine(Engine):
-    """Runs governed plans on a fresh, locked in-memory DuckDB connection per query."""
+    """Runs governed plans on a sealed DuckDB connection per query (see the module)."""
 
     name = "duckdb"
-
-    def __init__(self, *, materialize: bool = False) -> None:
-        self.materialize = materialize
+    #: The reading instance is a full barrier between policy and query: the planner
+    #: pushes the consumer's harmless predicates into each relation so its scan prunes.
+    pushes_predicates = True
+    reads_lakehouse = True
 
     def warm(self, limits: Limits) -> None:
         _POOL.prime(limits)
@@ -136,69 +133,383 @@ class DuckDBEngine(Engine):
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
     ) -> pa.Table:
         limits = limits or Limits()
+        with self.stream(plan, sources, limits) as batches:
+            return pa.Table.from_batches(list(batches), schema=batches.schema)
+
+    @contextmanager
+    def stream(
+        self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
+    ) -> Iterator[ResultStream]:
+        """The result as a stream of Arrow batches, read while the block runs (the
+        connection closes on exit). Limits hold while it is read: the watchdog's
+        deadline covers the whole read, and the row and byte caps raise mid-stream."""
+        limits = limits or Limits()
         sql = _consumer_sql(plan)
         con = _POOL.take(limits)
+        query = _Query(con, limits)
         try:
-            with _Watchdog(con, limits.timeout_seconds) as watchdog:
+            with _Watchdog(query, limits.timeout_seconds) as watchdog:
+                fetcher = _Fetcher(query, plan, sources, sql, limits)
+                fetcher.start()
                 try:
-                    _check_single_select(con, sql)
-                    self._load_and_lock(con, plan, sources)
-                    return interruptible(lambda: _fetch(con, sql, limits), watchdog.interrupt)
-                except (duckdb.Error, OSError, pa.ArrowException) as e:
-                    raise _translate(e, watchdog, limits, sources) from None
+                    result = ResultStream(fetcher, limits, watchdog, sources)
+                    yield result
+                finally:
+                    fetcher.finish()
         finally:
+            query.close()
             _POOL.dispose(con, limits)
 
     @contextmanager
     def sandbox(
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The locked connection ``run`` would execute ``plan.sql`` on, closed on exit.
+        """The sealed connection ``run`` would execute ``plan.sql`` on, with the plan's
+        relations registered, closed on exit.
 
-        For tests and diagnostics: proves what *any* SQL can reach after lockdown.
+        For tests and diagnostics: proves what *any* SQL can reach on it.
         """
-        con = _connect(limits or Limits())
+        limits = limits or Limits()
+        con = _connect(limits)
+        _seal(con)
+        query = _Query(con, limits)
         try:
             try:
-                self._load_and_lock(con, plan, sources)
+                query.register(plan, sources)
             except duckdb.Error as e:
                 raise EngineError(detail=f"{type(e).__name__}: {e}") from None
             yield con
         finally:
+            query.close()
             con.close()
 
-    def _load_and_lock(
-        self, con: duckdb.DuckDBPyConnection, plan: PlanLike, sources: Mapping[str, Source]
+    def relation_sql(self, plan: PlanLike, sources: Mapping[str, Source]) -> dict[str, str]:
+        """Each relation's SQL as the reading instance runs it, by alias (diagnostics:
+        the benchmarks measure its scan with ``EXPLAIN ANALYZE``)."""
+        reads = _columns_read(plan)
+        out = {}
+        for index, relation in enumerate(_checked_relations(plan.relations)):
+            source = _source_of(relation, sources)
+            out[relation.alias] = _reading(relation, source, index, reads.get(relation.alias))[0]
+        return out
+
+
+class ResultStream:
+    """A query's result batches, checked against the query's limits as they are read."""
+
+    def __init__(
+        self,
+        fetcher: _Fetcher,
+        limits: Limits,
+        watchdog: _Watchdog,
+        sources: Mapping[str, Source],
     ) -> None:
-        relations = _checked_relations(plan.relations)
-        arrow_names: list[str] = []
-        allowed: list[str] = []
-        for index, relation in enumerate(relations):
-            source = sources.get(relation.table)
-            if source is None:
-                raise EngineError(detail=f"no source for table {relation.table!r}")
-            if source.format == "arrow":
-                internal = f"__lm_arrow_{index}"
-                con.register(internal, source.arrow)
-                arrow_names.append(internal)
-                scan: exp.Table | exp.Subquery = exp.Table(
-                    this=exp.to_identifier(internal, quoted=True)
+        self._fetcher = fetcher
+        self._limits = limits
+        self._watchdog = watchdog
+        self._sources = sources
+        self.schema: pa.Schema = self._next("schema")
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        limits = self._limits
+        rows = size = 0
+        while (batch := self._next("batch")) is not None:
+            rows += batch.num_rows
+            size += batch.nbytes
+            if rows > limits.max_rows:
+                raise QueryTooLarge(
+                    f"the result has more than {limits.max_rows} rows",
+                    detail=f"max_rows={limits.max_rows}",
                 )
-                materialize = True
-            else:
-                scan = _file_scan(source)
-                materialize = self.materialize
-                if not materialize:
-                    allowed.extend(source.files)
-            select = _bind_source(relation.select, scan)
-            target = exp.Table(this=exp.to_identifier(relation.alias, quoted=True))
-            if materialize:
-                con.execute(exp.Create(this=target, kind="TABLE", expression=select).sql("duckdb"))
-            else:
-                con.execute(_secure_view_sql(target, select))
-        for internal in arrow_names:
-            con.unregister(internal)
-        _lock(con, allowed)
+            if size > limits.max_result_bytes:
+                raise QueryTooLarge(
+                    f"the result is larger than {limits.max_result_bytes} bytes",
+                    detail=f"max_result_bytes={limits.max_result_bytes}",
+                )
+            yield batch
+
+    def _next(self, kind: str) -> Any:
+        """The fetcher's next item of ``kind`` (None at the end of the batches)."""
+        try:
+            got, value = self._fetcher.get(self._watchdog)
+        except (duckdb.Error, OSError, pa.ArrowException) as e:
+            raise _translate(e, self._watchdog, self._limits, self._sources) from None
+        if got == "end":
+            return None
+        if got != kind:
+            raise EngineError(detail=f"engine fetcher sent {got!r}, expected {kind!r}")
+        return value
+
+
+class _Fetcher(threading.Thread):
+    """Runs one query on a thread of its own (checks, relations, execution) and hands
+    its schema, then its batches, through a small queue: the caller's thread only waits,
+    so Ctrl-C is noticed at once (an engine busy in native code would see it only at its
+    next check), and one thread serves the whole query, however many batches."""
+
+    _QUEUED = 2
+    _POLL_SECONDS = 0.2
+
+    def __init__(
+        self, query: _Query, plan: PlanLike, sources: Mapping[str, Source], sql: str, limits: Limits
+    ) -> None:
+        super().__init__(name="lakemesh-engine", daemon=True)
+        self._query = query
+        self._plan = plan
+        self._sources = sources
+        self._sql = sql
+        self._limits = limits
+        self._items: queue.Queue[tuple[str, Any]] = queue.Queue(self._QUEUED)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        con = self._query.con
+        try:
+            _check_single_select(con, self._sql)
+            self._query.register(self._plan, self._sources)
+            reader = _start(con, self._sql, self._limits)
+        except BaseException as e:  # handed to the caller's thread, raised there
+            self._put(("error", e))
+            return
+        try:
+            if self._put(("schema", reader.schema)):
+                for batch in reader:
+                    if not self._put(("batch", batch)):
+                        return
+                self._put(("end", None))
+        except BaseException as e:
+            self._put(("error", e))
+        finally:
+            reader.close()  # release DuckDB's result on the thread that read it
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._halt.is_set():
+            try:
+                self._items.put(item, timeout=self._POLL_SECONDS)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def get(self, watchdog: _Watchdog) -> tuple[str, Any]:
+        """The next item; an error the query raised is raised here. On Ctrl-C the query
+        is interrupted and KeyboardInterrupt goes on once it has stopped."""
+        try:
+            while True:
+                try:
+                    kind, value = self._items.get(timeout=self._POLL_SECONDS)
+                except queue.Empty:
+                    if not self.is_alive() and self._items.empty():
+                        raise EngineError(detail="the engine's fetcher ended early") from None
+                    continue
+                if kind == "error":
+                    raise value
+                return kind, value
+        except KeyboardInterrupt:
+            watchdog.interrupt()
+            self.finish()
+            raise
+
+    def finish(self) -> None:
+        """Stop reading (the query is interrupted if it is still running) and wait for
+        the thread: the connection must be idle before it is closed."""
+        self._halt.set()
+        if self.is_alive():
+            self._query.interrupt()
+            self.join(_CANCEL_WAIT_SECONDS)
+
+
+#: How long a cancelled query is waited for before its connection is given up.
+_CANCEL_WAIT_SECONDS = 10.0
+
+
+class _Query:
+    """One query's relations on its consumer connection, and the reading cursors their
+    scans opened (interrupted with the query, closed when it ends)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limits: Limits) -> None:
+        self.con = con
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._closed = False
+
+    def register(self, plan: PlanLike, sources: Mapping[str, Source]) -> None:
+        reads = _columns_read(plan)
+        for index, relation in enumerate(_checked_relations(plan.relations)):
+            source = _source_of(relation, sources)
+            sql, inputs = _reading(relation, source, index, reads.get(relation.alias))
+            self.con.register(relation.alias, _Relation(self, sql, inputs))
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh cursor of the reading instance, owned by this query."""
+        cursor = _READER.cursor(self.limits)
+        with self._lock:
+            if self._closed:
+                cursor.close()
+                raise EngineError(detail="the query has ended")
+            self._cursors.append(cursor)
+        return cursor
+
+    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if cursor in self._cursors:
+                self._cursors.remove(cursor)
+        cursor.close()
+
+    def interrupt(self) -> None:
+        with self._lock:
+            cursors = list(self._cursors)
+        for con in (self.con, *cursors):
+            with suppress(duckdb.Error, RuntimeError):  # it may be closing already
+                con.interrupt()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            cursors, self._cursors = self._cursors, []
+        for cursor in cursors:
+            with suppress(duckdb.Error, RuntimeError):
+                cursor.close()
+
+
+class _Relation:
+    """A governed relation as the consumer connection sees it: an Arrow stream factory.
+
+    DuckDB asks for a stream each time it binds or scans the name. The first reading
+    query starts at once (its Arrow schema is the stream's) and serves the first scan;
+    every later scan (a self-join reads the relation twice) starts its own on its own
+    cursor, lazily, so nothing is shared between scans or held whole."""
+
+    def __init__(
+        self, query: _Query, sql: str, inputs: Sequence[tuple[str, Callable[[], Any]]]
+    ) -> None:
+        self._query = query
+        self._sql = sql
+        self._inputs = tuple(inputs)
+        self._lock = threading.Lock()
+        self._first: tuple[duckdb.DuckDBPyConnection, pa.RecordBatchReader] | None = None
+        self._first = self._open()
+        self._schema: pa.Schema = self._first[1].schema
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        reader = pa.RecordBatchReader.from_batches(self._schema, self._batches())
+        return reader.__arrow_c_stream__(requested_schema)
+
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, pa.RecordBatchReader]:
+        cursor = self._query.cursor()
+        try:
+            for name, make in self._inputs:
+                cursor.register(name, make())
+            return cursor, cursor.sql(self._sql).to_arrow_reader(_BATCH_ROWS)
+        except BaseException:
+            self._query.release(cursor)
+            raise
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        with self._lock:
+            opened, self._first = self._first, None
+        cursor, reader = opened if opened is not None else self._open()
+        try:
+            yield from reader
+        finally:
+            reader.close()
+            self._query.release(cursor)
+
+
+class _ReadingInstance:
+    """The process's reading instance (see the module docstring): opened on first use
+    with the first query's limits, reopened in a forked child."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._pid = os.getpid()
+
+    def cursor(self, limits: Limits) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._db = os.getpid(), None
+            if self._db is None:
+                self._db = _connect(limits)
+            return self._db.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            with suppress(duckdb.Error):
+                db.close()
+
+
+_READER = _ReadingInstance()
+
+
+def _columns_read(plan: PlanLike) -> dict[str, tuple[str, ...]]:
+    reads = getattr(plan, "reads", None)
+    return dict(reads) if reads else {}
+
+
+def _source_of(relation: GovernedRelationLike, sources: Mapping[str, Source]) -> Source:
+    source = sources.get(relation.table)
+    if source is None:
+        raise EngineError(detail=f"no source for table {relation.table!r}")
+    return source
+
+
+_Inputs = list[tuple[str, Callable[[], Any]]]
+
+
+def _reading(
+    relation: GovernedRelationLike, source: Source, index: int, columns: Sequence[str] | None
+) -> tuple[str, _Inputs]:
+    """The relation's SQL as the reading instance runs it, producing ``columns`` only
+    (all when None), and the Arrow inputs each cursor running it registers by name."""
+    select = relation.select.copy()
+    if columns is not None and tuple(columns) != tuple(relation.columns):
+        unknown = set(columns) - set(relation.columns)
+        if unknown or not columns:
+            raise EngineError(detail=f"relation {relation.alias} has no column {unknown}")
+        wanted = set(columns)
+        select.set("expressions", [p for p in select.expressions if p.alias_or_name in wanted])
+    internal = exp.Table(this=exp.to_identifier(f"__lm_input_{index}", quoted=True))
+    inputs: _Inputs = []
+    scan: exp.Table | exp.Subquery
+    if source.format == "arrow":
+        table = source.arrow
+        scan, inputs = internal, [(internal.name, lambda: table)]
+    elif source.format == "lakehouse":
+        scan, opener = _lakehouse_scan(source, select, internal)
+        inputs = [(internal.name, opener)]
+    else:
+        scan = _file_scan(source)
+    return _bind_source(select, scan).sql("duckdb"), inputs
+
+
+def _lakehouse_scan(
+    source: Source, select: exp.Select, internal: exp.Table
+) -> tuple[exp.Table | exp.Subquery, Callable[[], Any]]:
+    """An Iceberg/Delta table's scan for ``select``: only the columns it uses, opened
+    with its WHERE clause (in the table's own names) for the table to prune with."""
+    scan = source.lakehouse
+    assert scan is not None  # Source checks it
+    if not source.columns:
+        return internal, lambda: scan.open(None, None)
+    # the relation reads only its placeholder (checked), so every column is the table's
+    used = {str(c.name).lower() for c in select.find_all(exp.Column)}
+    columns = [c for c in source.columns if c.name.lower() in used] or list(source.columns[:1])
+    present = {name.lower() for name in scan.schema.names}
+    wanted = [c.source for c in columns if c.source.lower() in present]
+    by_name = {c.name.lower(): c.source for c in source.columns}
+    where = select.args.get("where")
+    condition = where.this.copy() if isinstance(where, exp.Where) else None
+    if condition is not None:
+        for column in list(condition.find_all(exp.Column)):
+            own = by_name.get(str(column.name).lower())
+            if own is not None:
+                column.replace(exp.column(own, table=SOURCE_PLACEHOLDER, quoted=True))
+    projected = _conformed(columns, internal, present, {}, source)
+    return projected, lambda: scan.open(wanted or None, condition)
 
 
 class _Pool:
@@ -244,7 +555,14 @@ class _Pool:
         with self._lock:
             ready = self._ready.get(key)
             con = ready.pop() if ready else None
-        return con if con is not None else _connect(limits)
+        if con is None:  # none ready: open one here, sealed like the pool's
+            con = _connect(limits)
+            try:
+                _seal(con)
+            except BaseException:
+                con.close()
+                raise
+        return con
 
     def dispose(self, con: duckdb.DuckDBPyConnection, limits: Limits) -> None:
         """Close ``con`` and open its replacement, after the query: opening an instance
@@ -319,6 +637,7 @@ class _Pool:
         # Bind json_serialize_sql once here, off the query's path (a query's function
         # check costs 4 ms on a cold instance, 0.4 ms on a warm one). It only parses.
         fresh.execute(_SERIALIZE, ["SELECT 1"]).fetchall()
+        _seal(fresh)
         evicted: list[duckdb.DuckDBPyConnection] = []
         with self._lock:
             ready = self._ready.setdefault(key, [])
@@ -367,9 +686,9 @@ def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _lock(con: duckdb.DuckDBPyConnection, allowed_paths: Sequence[str]) -> None:
-    paths = exp.Array(expressions=[exp.Literal.string(p) for p in sorted(set(allowed_paths))])
-    con.execute(exp.Set(expressions=[_setting("allowed_paths", paths)]).sql("duckdb"))
+def _seal(con: duckdb.DuckDBPyConnection) -> None:
+    """Take every file, extension and setting away from ``con`` for good (module doc)."""
+    con.execute("SET allowed_paths = []")
     con.execute("SET allowed_directories = []")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -378,10 +697,6 @@ def _lock(con: duckdb.DuckDBPyConnection, allowed_paths: Sequence[str]) -> None:
     except duckdb.Error:
         return
     raise EngineError(detail="DuckDB configuration did not lock; query refused")
-
-
-def _setting(name: str, value: exp.Expr) -> exp.SetItem:
-    return exp.SetItem(this=exp.EQ(this=exp.column(name), expression=value))
 
 
 def _file_scan(source: Source) -> exp.Table | exp.Subquery:
@@ -399,13 +714,23 @@ def _file_scan(source: Source) -> exp.Table | exp.Subquery:
     read = exp.Table(this=exp.Anonymous(this=_READERS[source.format], expressions=args))
     if not source.columns:
         return read
-    present = _file_columns(source)
-    spelled = _duckdb_names(source)
+    return _conformed(source.columns, read, _file_columns(source), _duckdb_names(source), source)
+
+
+def _conformed(
+    columns: Sequence[SourceColumn],
+    read: exp.Table,
+    present: set[str] | None,
+    spelled: Mapping[str, str],
+    source: Source,
+) -> exp.Subquery:
+    """``read`` projected to exactly ``columns``, each found by its files' name (NULL when
+    no file has it) and cast to the catalog's type."""
     projections = []
-    for column in source.columns:
+    for column in columns:
         found = (
             source.hive_partitioning
-            if column.partition
+            if column.partition and source.format != "lakehouse"
             else present is None or column.source.lower() in present
         )
         name = spelled.get(column.source, column.source)
@@ -477,16 +802,6 @@ def _bind_source(select: exp.Select, scan: exp.Table | exp.Subquery) -> exp.Sele
     return bound
 
 
-def _secure_view_sql(target: exp.Table, select: exp.Select) -> str:
-    # sqlglot's DuckDB generator drops SecureProperty, so the keyword is added to the
-    # generated statement; both the name and the body come from the AST.
-    plain = exp.Create(this=target, kind="VIEW", expression=select).sql("duckdb")
-    prefix = "CREATE VIEW "
-    if not plain.startswith(prefix):
-        raise EngineError(detail=f"unexpected CREATE VIEW rendering: {plain[:40]!r}")
-    return "CREATE SECURE VIEW " + plain[len(prefix) :]
-
-
 def _consumer_sql(plan: PlanLike) -> str:
     if not isinstance(plan.sql, exp.Expr):
         raise EngineError(detail="plan.sql is not a sqlglot expression")
@@ -550,28 +865,8 @@ def _check_calls(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         todo.extend(v for v in node.values() if isinstance(v, dict | list))
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limits: Limits) -> pa.Table:
-    max_rows = limits.max_rows
-    reader = con.sql(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
-    try:
-        batches: list[pa.RecordBatch] = []
-        rows = size = 0
-        for batch in reader:
-            rows += batch.num_rows
-            size += batch.nbytes
-            if rows > max_rows:
-                raise QueryTooLarge(
-                    f"the result has more than {max_rows} rows", detail=f"max_rows={max_rows}"
-                )
-            if size > limits.max_result_bytes:
-                raise QueryTooLarge(
-                    f"the result is larger than {limits.max_result_bytes} bytes",
-                    detail=f"max_result_bytes={limits.max_result_bytes}",
-                )
-            batches.append(batch)
-        return pa.Table.from_batches(batches, schema=reader.schema)
-    finally:
-        reader.close()  # release DuckDB's result on this thread, before the pool closes it
+def _start(con: duckdb.DuckDBPyConnection, sql: str, limits: Limits) -> pa.RecordBatchReader:
+    return con.sql(sql).to_arrow_reader(min(limits.max_rows + 1, _BATCH_ROWS))
 
 
 def _translate(

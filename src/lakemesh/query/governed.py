@@ -11,14 +11,23 @@ from __future__ import annotations
 import contextvars
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from lakemesh import audit, keys
 from lakemesh.access.authorizer import Decision
-from lakemesh.engines import Engine, EngineError, Limits, Source, SourceColumn, load_engine
+from lakemesh.engines import (
+    Batches,
+    Engine,
+    EngineError,
+    Limits,
+    Source,
+    SourceColumn,
+    load_engine,
+)
 from lakemesh.errors import (
     BackendUnavailable,
     LakemeshError,
@@ -30,9 +39,9 @@ from lakemesh.errors import (
 from lakemesh.errors import QueryFailed as QueryFailed
 from lakemesh.metadata.central import ScanInfo, scan_info
 from lakemesh.metadata.domains import Domain, get_domain
-from lakemesh.query.output import with_unique_names
+from lakemesh.query.output import unique_names
 from lakemesh.query.plan import Plan, QueryRefused, plan_query
-from lakemesh.query.sources import table_source
+from lakemesh.query.sources import read_whole, table_source
 from lakemesh.typedef import TableName
 
 if TYPE_CHECKING:
@@ -50,14 +59,41 @@ def run_query(
     session: Session | None = None,
     purpose: str | None = None,
 ) -> pa.Table:
-    """Run ``sql`` for ``principal``; the result's column names are unique (made so the
-    way DuckDB names duplicates: ``x, x`` -> ``x, x_1``). Every query is audited under
-    its correlation id, one record per table it named (resource = the table), with a
-    second set (``aborted``, with the reason) when an allowed query then fails.
+    """Run ``sql`` for ``principal`` and return the whole result (``open_query`` says
+    what happens on the way)."""
+    with open_query(
+        mesh,
+        sql,
+        principal=principal,
+        engine=engine,
+        limits=limits,
+        session=session,
+        purpose=purpose,
+    ) as result:
+        return pa.Table.from_batches(list(result), schema=result.schema)
+
+
+@contextmanager
+def open_query(
+    mesh: Mesh,
+    sql: str,
+    *,
+    principal: str,
+    engine: str = "duckdb",
+    limits: Limits | None = None,
+    session: Session | None = None,
+    purpose: str | None = None,
+) -> Iterator[QueryResult]:
+    """Run ``sql`` for ``principal``; the block reads the result batch by batch (the
+    engine's limits hold while it reads; the query ends with the block). The result's
+    column names are unique (made so the way DuckDB names duplicates: ``x, x`` ->
+    ``x, x_1``). Every query is audited under its correlation id, one record per table
+    it named (resource = the table), with a second set (``aborted``, with the reason)
+    when an allowed query then fails, also while its result is read.
 
     The decision record of an allowed query is committed on a helper thread while the
-    engine runs (the commit's fsync then costs no latency), and the result is returned
-    only once that record is durable: no rows leave without their audit record.
+    engine starts (the commit's fsync then costs no latency), and the result is handed
+    out only once that record is durable: no rows leave without their audit record.
 
     ``session`` is the caller's own (the central node's system session for its own
     reads: ``Gate.system_session``); ``purpose`` says why in the audit record.
@@ -97,23 +133,104 @@ def run_query(
                 )
 
     try:
-        return _plan_run_audit(mesh, sql, session, runner, limits, correlation, record, write)
+        plan, sources = _plan_audited(mesh, sql, session, runner, correlation, record, write)
+        tables: dict[str, Any] = {"tables": list(plan.tables)}
+        skipped = {t: list(s.skipped) for t, s in sources.items() if s.skipped}
+        if skipped:  # files in a table's folder the catalog does not trust, and why
+            tables["skipped_files"] = skipped
+        decision = _Background(lambda: write("allowed", tables))
+        with ExitStack() as stack:
+            with _aborts_audited(decision, write, tables, correlation):
+                batches = stack.enter_context(runner.stream(plan, sources, limits or Limits()))
+            decision.join()
+            # the caller's own failures while it reads pass through as they are
+            yield QueryResult(batches, decision, write, tables, correlation)
     finally:
         mesh.gate.checkpoint_if_due()
 
 
-def _plan_run_audit(
+class QueryResult:
+    """A governed query's result as it is read: ``schema`` (unique column names), then
+    the batches once. An engine failure while reading is audited and raised as the
+    consumer's generic error, like one before the first batch."""
+
+    def __init__(
+        self,
+        batches: Batches,
+        decision: _Background,
+        write: Callable[[str, Mapping[str, Any]], None],
+        tables: dict[str, Any],
+        correlation: str,
+    ) -> None:
+        self._batches = batches
+        self._decision = decision
+        self._write = write
+        self._tables = tables
+        self._correlation = correlation
+        names = unique_names(batches.schema.names)
+        self._renamed = names != batches.schema.names
+        self.schema: pa.Schema = pa.schema(
+            [f.with_name(n) for f, n in zip(batches.schema, names, strict=True)],
+            metadata=batches.schema.metadata,
+        )
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        with _aborts_audited(self._decision, self._write, self._tables, self._correlation):
+            for batch in self._batches:
+                if self._renamed:
+                    batch = pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+                yield batch
+
+
+@contextmanager
+def _aborts_audited(
+    decision: _Background,
+    write: Callable[[str, Mapping[str, Any]], None],
+    tables: dict[str, Any],
+    correlation: str,
+) -> Iterator[None]:
+    """An allowed query that then fails: its ``aborted`` record, and the consumer's
+    generic error (the engine's own message only when it names no hidden state)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        decision.join()
+        write("aborted", tables | {"reason": "interrupted (Ctrl-C)"})
+        raise
+    except QueryFailed:
+        raise  # already audited (a failure while reading, seen again on its way out)
+    except EngineError as exc:
+        decision.join()
+        write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})
+        raise QueryError(f"{exc} (correlation id {correlation})") from exc
+    except BackendUnavailable as exc:
+        decision.join()
+        write("aborted", tables | {"reason": str(exc)})
+        raise QueryUnavailable(f"query failed (correlation id {correlation})") from exc
+    except LakemeshError as exc:
+        decision.join()
+        write("aborted", tables | {"reason": str(exc)})
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
+    except GeneratorExit:
+        raise
+    except Exception as exc:
+        decision.join()
+        write("aborted", tables | {"reason": _unexpected(exc)})
+        raise QueryError(f"query failed (correlation id {correlation})") from exc
+
+
+def _plan_audited(
     mesh: Mesh,
     sql: str,
     session: Session,
     runner: Engine,
-    limits: Limits | None,
     correlation: str,
     on_decision: Callable[[Decision], None],
     write: Callable[[str, Mapping[str, Any]], None],
-) -> pa.Table:
+) -> tuple[Plan, dict[str, Source]]:
+    """``prepare``, each refusal audited and turned into the consumer's error."""
     try:
-        plan, sources = prepare(
+        return prepare(
             mesh,
             sql,
             principal=session.actor.name,
@@ -141,35 +258,6 @@ def _plan_run_audit(
     except Exception as exc:  # e.g. a table's folder gone: the consumer sees no path
         write("failed", {"reason": _unexpected(exc)})
         raise QueryError(f"query failed (correlation id {correlation})") from exc
-    tables: dict[str, Any] = {"tables": list(plan.tables)}
-    skipped = {t: list(s.skipped) for t, s in sources.items() if s.skipped}
-    if skipped:  # files in a table's folder the catalog does not trust, and why
-        tables["skipped_files"] = skipped
-    decision = _Background(lambda: write("allowed", tables))
-    try:
-        result = runner.run(plan, sources, limits or Limits())
-    except KeyboardInterrupt:
-        decision.join()
-        write("aborted", tables | {"reason": "interrupted (Ctrl-C)"})
-        raise
-    except EngineError as exc:
-        decision.join()
-        write("aborted", tables | {"reason": getattr(exc, "detail", None) or str(exc)})
-        raise QueryError(f"{exc} (correlation id {correlation})") from exc
-    except BackendUnavailable as exc:
-        decision.join()
-        write("aborted", tables | {"reason": str(exc)})
-        raise QueryUnavailable(f"query failed (correlation id {correlation})") from exc
-    except LakemeshError as exc:
-        decision.join()
-        write("aborted", tables | {"reason": str(exc)})
-        raise QueryError(f"query failed (correlation id {correlation})") from exc
-    except Exception as exc:
-        decision.join()
-        write("aborted", tables | {"reason": _unexpected(exc)})
-        raise QueryError(f"query failed (correlation id {correlation})") from exc
-    decision.join()
-    return with_unique_names(result)
 
 
 def _unexpected(exc: BaseException) -> str:
@@ -253,9 +341,10 @@ def prepare(
     sources = {}
     for table in plan.tables:
         scan, domain = info(table)
-        sources[table] = table_source(
+        source = table_source(
             domain, table, scan.format, scan.location, scan.partition_keys, _columns(scan)
         )
+        sources[table] = source if runner.reads_lakehouse else read_whole(table, source)
     return plan, sources
 
 

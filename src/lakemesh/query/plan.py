@@ -11,12 +11,12 @@ log; consumers are shown a generic message (SPEC invariant 8).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from lakemesh.access.authorizer import Decision
-from lakemesh.query import pushdown, rewrite, validate
+from lakemesh.query import projection, pushdown, rewrite, validate
 from lakemesh.query.rewrite import RELATION_PREFIX, GovernedRelation
 from lakemesh.query.validate import QueryRefused
 
@@ -32,6 +32,9 @@ class Plan:
     relations: tuple[GovernedRelation, ...]
     #: Central names referenced, in order of first reference.
     tables: tuple[str, ...]
+    #: Per relation alias, the columns the query may read (``lakemesh.query.projection``);
+    #: an engine that ships relations to the query produces only these.
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def plan_query(
@@ -80,4 +83,5 @@ def plan_query(
     rewrite.quote_identifiers(tree)
     if push_predicates:
         relations = pushdown.push_predicates(tree, relations, types)
-    return Plan(sql=tree, relations=relations, tables=distinct)
+    reads = projection.columns_read(tree, relations)
+    return Plan(sql=tree, relations=relations, tables=distinct, reads=reads)

@@ -12,9 +12,10 @@ added since the crawl is read if the crawler would take it. The list is fixed be
 engine locks itself down: the engine may read these files and nothing else.
 
 Every scan is presented in the catalog's schema (``Source.columns``): the engines project
-and cast file scans themselves; Iceberg and Delta tables, and tables on object stores (no
-DuckDB extension can be loaded here), are scanned by pyiceberg/deltalake/pyarrow into
-Arrow and conformed here.
+and cast file scans themselves. Iceberg and Delta tables are handed to the engine as lazy
+scans (``lakemesh.query.lakehouse``: only what the query needs is read, batch by batch);
+tables on object stores (no DuckDB extension can be loaded here) are read by pyarrow
+into Arrow and conformed here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pyarrow as pa
 
 from lakemesh.catalog import HIVE_NULL
 from lakemesh.catalog.files import DataFile, table_files
-from lakemesh.engines import Source, SourceColumn, SourceFormat
+from lakemesh.engines import LakehouseScan, Source, SourceColumn, SourceFormat
 from lakemesh.engines.types import conform
 from lakemesh.errors import (
     BackendUnavailable,
@@ -39,6 +40,7 @@ from lakemesh.errors import (
     first_line,
 )
 from lakemesh.metadata.domains import Domain
+from lakemesh.query.lakehouse import DeltaScan, IcebergScan
 from lakemesh.schema import canonical, widen
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
@@ -67,10 +69,8 @@ def table_source(
     if not storage.exists():
         raise TableUnavailable(table, f"storage root {storage.uri} does not exist")
     if table_format in ("iceberg", "delta"):
-        arrow = _arrow_scan(domain, storage, table, table_format, location)
-        if cols:
-            arrow = _conform(arrow, cols)
-        return Source(format="arrow", arrow=arrow, columns=cols)
+        scan = _lakehouse_scan(domain, storage, table, table_format, location)
+        return Source(format="lakehouse", lakehouse=scan, columns=cols)
     files, schemas, skipped = trusted_files(
         domain, storage, table, table_format, location, partition_keys, cols
     )
@@ -268,13 +268,41 @@ def _conform(table: pa.Table, columns: Sequence[SourceColumn]) -> pa.Table:
     return conform(table, [(c.name, c.source, c.arrow_type()) for c in columns])
 
 
-def _arrow_scan(
+def read_whole(table: str, source: Source) -> Source:
+    """``source`` with an Iceberg/Delta scan read whole into Arrow in the catalog's
+    columns (for engines that do not read lakehouse scans themselves), else itself."""
+    scan = source.lakehouse
+    if scan is None:
+        return source
+    try:
+        arrow = scan.read()
+    except (OSError, pa.ArrowException) as e:
+        raise TableUnavailable(table, f"{type(e).__name__}: {e}") from None
+    except Exception as e:  # deltalake's and pyiceberg's own errors
+        if type(e).__module__.split(".")[0] in ("deltalake", "pyiceberg"):
+            raise TableUnavailable(table, f"{type(e).__name__}: {e}") from None
+        raise
+    if source.columns:
+        arrow = _conform(arrow, source.columns)
+    return Source(format="arrow", arrow=arrow, columns=source.columns)
+
+
+def _lakehouse_scan(
     domain: Domain, storage: Storage, table: str, table_format: str, location: str
-) -> pa.Table:
+) -> LakehouseScan:
+    """The table loaded at its current version (metadata only: no data is read here)."""
     try:
         if not storage.scan(storage.relative(location)):
             raise TableUnavailable(table, f"table folder {location} does not exist or is empty")
-        return _scan(domain, storage, table, table_format, location)
+        if table_format == "delta":
+            from deltalake import DeltaTable
+
+            return DeltaScan(DeltaTable(location), storage, location)
+        from lakemesh.catalog.iceberg import load_table
+
+        return IcebergScan(
+            load_table(storage, domain.catalog_kind, domain.catalog_uri, location, table)
+        )
     except (PathOutsideRoot, TableUnavailable):
         raise
     except (OSError, pa.ArrowException, BackendUnavailable, CatalogCorrupt, NotFound) as e:
@@ -283,23 +311,6 @@ def _arrow_scan(
         if type(e).__module__.split(".")[0] in ("deltalake", "pyiceberg"):
             raise TableUnavailable(table, f"{type(e).__name__}: {e}") from None
         raise
-
-
-def _scan(
-    domain: Domain, storage: Storage, table: str, table_format: str, location: str
-) -> pa.Table:
-    if table_format == "delta":
-        from deltalake import DeltaTable
-
-        delta = DeltaTable(location)
-        # The log names the files; a link among them could lead out of the root.
-        outside = [u for u in delta.file_uris() if not storage.contains(u)]
-        if outside:
-            raise PathOutsideRoot(f"Delta table {location} names files outside the storage root")
-        return pa.table(delta.to_pyarrow_dataset().to_table())
-    from lakemesh.catalog.iceberg import scan_to_arrow
-
-    return scan_to_arrow(storage, domain.catalog_kind, domain.catalog_uri, location, table)
 
 
 def _object_store_scan(

@@ -43,7 +43,14 @@ values being their JSON text; there, NaN and infinities are ``NaN``, ``Infinity`
 ``NULL_TEXT``. Output column names are first made unique the way DuckDB does it.
 """
 
-from lakemesh.query.output.formats import to_csv, to_json, to_parquet
+from lakemesh.query.output.formats import (
+    to_csv,
+    to_json,
+    to_parquet,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from lakemesh.query.output.names import unique_names, with_unique_names
 from lakemesh.query.output.terminal import NULL_TEXT, to_text_rows
 
@@ -55,4 +62,7 @@ __all__ = [
     "to_text_rows",
     "unique_names",
     "with_unique_names",
+    "write_csv",
+    "write_json",
+    "write_parquet",
 ]

@@ -38,7 +38,10 @@ from lakemesh.query.output import (
     to_text_rows,
     unique_names,
     with_unique_names,
+    write_csv,
+    write_json,
 )
+from lakemesh.query.output import write_parquet as stream_parquet
 from tests.files import write_parquet
 from tests.pgserver import PostgresServer
 
@@ -977,3 +980,49 @@ def test_engine_infinity_in_text(lake: Mesh) -> None:
     result = lake.query("SELECT 10/0 AS x, -10/0 AS y", as_=ADMIN)
     assert to_text_rows(result, 10) == (["x", "y"], [["Infinity", "-Infinity"]])
     assert to_json(result) == '[{"x": null, "y": null}]\n'
+
+
+# --------------------------------------------------------------------------- streamed
+
+
+def _streamed(table: pa.Table, size: int) -> dict[str, bytes]:
+    """Each format written batch by batch (``size`` rows a batch)."""
+    out = {}
+    for name, write in (("json", write_json), ("csv", write_csv), ("parquet", stream_parquet)):
+        sink = io.BytesIO()
+        assert write(table.to_batches(max_chunksize=size), table.schema, sink) == table.num_rows
+        out[name] = sink.getvalue()
+    return out
+
+
+def test_streamed_formats_write_what_whole_tables_write() -> None:
+    table = pa.table(
+        {
+            "x": pa.array(range(10), pa.int64()),
+            "x_dup": pa.array([f"s{i}" if i % 3 else None for i in range(10)]),
+            "l": pa.array([[i, None] for i in range(10)]),
+            "d": pa.array([pa.scalar(i * 86400, pa.int64()).as_py() for i in range(10)]).cast(
+                pa.timestamp("s")
+            ),
+        }
+    ).rename_columns(["x", "x", "l", "d"])
+    for size in (1, 3, 100):
+        got = _streamed(table, size)
+        assert got["json"].decode() == to_json(table)
+        assert got["csv"] == to_csv(table)
+        back = pq.read_table(io.BytesIO(got["parquet"]))
+        assert back.equals(pq.read_table(io.BytesIO(to_parquet(table))))
+    empty = table.slice(0, 0)
+    got = _streamed(empty, 5)
+    assert got["json"] == b"[]\n" and got["csv"] == to_csv(empty)
+    assert pq.read_table(io.BytesIO(got["parquet"])).column_names == ["x", "x_1", "l", "d"]
+
+
+def test_streamed_parquet_settles_types_on_the_first_batch() -> None:
+    far = pa.table({"t": pa.array([2**62, 1], pa.int64()).cast(pa.timestamp("s"))})
+    sink = io.BytesIO()
+    stream_parquet(far.to_batches(max_chunksize=1), far.schema, sink)  # first batch: too far
+    assert pq.read_table(io.BytesIO(sink.getvalue())).schema.field("t").type == pa.large_string()
+    late = pa.table({"t": pa.array([1, 2**62], pa.int64()).cast(pa.timestamp("s"))})
+    with pytest.raises(pa.ArrowException):  # the file's type is settled: it cannot hold it
+        stream_parquet(late.to_batches(max_chunksize=1), late.schema, io.BytesIO())

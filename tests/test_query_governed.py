@@ -117,11 +117,45 @@ def test_cli_query_formats(cli: Cli, tmp_path: Path, gov_template: Path) -> None
         "query", q, "--as", "member@cb", "--format", "parquet", "--output", str(target)
     )
     assert code == 0 and pq.read_table(target).num_rows == 4
+    # a query that fails while its result is written leaves the old file, and no other
+    target.write_bytes(b"old")
+    bad = "SELECT CAST(region || 'x' AS INT) AS n FROM cb.sales.orders"
+    code, out, err = cli("query", bad, "--as", "member@cb", "--output", str(target))
+    assert code == 1 and err.count("\n") == 1 and "correlation id" in err and not out
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [home, target]
+    code, out, _ = cli("query", bad, "--as", "member@cb", "--format", "json")
+    assert code == 1 and not out  # nothing half printed either
     code, _, err = cli("query", "SELECT * FROM cb.sales.customers", "--as", "member@cb")
     assert code == 1 and err.count("\n") == 1 and "correlation id" in err
     assert cli("query", q, "--as", "member@cb", "--format", "xml")[0] == 1
     code, _, err = cli("query", q, "--as", "member@cb", "--engine", "oracle")
     assert code == 1 and err.count("\n") == 1 and "unknown query engine 'oracle'" in err
+
+
+def test_a_streamed_result_stops_at_its_limits_and_is_audited(gov: Mesh) -> None:
+    """Read batch by batch, the result is held to the same limits, and a failure while
+    reading is audited as ``aborted`` like one before the first row."""
+    from lakemesh.engines import Limits
+    from lakemesh.errors import QueryError
+
+    grant(gov, "steward@cb", grant="SELECT", on="cb.sales.orders", to="member@cb")
+    sql = "SELECT id FROM cb.sales.orders"
+    with gov.query_stream(sql, as_="member@cb") as result:
+        assert result.schema.names == ["id"]
+        assert sum(b.num_rows for b in result) == 4
+    limits = Limits(max_rows=2)
+    with (
+        pytest.raises(QueryError, match="more than 2 rows") as info,
+        gov.query_stream(sql, as_="member@cb", limits=limits) as result,
+    ):
+        list(result)
+    correlation = str(info.value).rsplit(" ", 1)[-1].rstrip(")")
+    outcomes = [
+        r.outcome
+        for r in gov.audit.records(action="query")
+        if r.details.get("correlation_id") == correlation
+    ]
+    assert sorted(outcomes) == ["aborted", "allowed"]
 
 
 def test_delta_files_leading_out_of_the_root_are_refused(sqlite_mesh: Mesh, tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Protocol
@@ -89,23 +90,28 @@ class _Interruptible(Protocol):
 
 
 class _Watchdog:
-    """Interrupts a query after ``seconds`` of wall-clock time."""
+    """Interrupts a query once ``seconds`` of wall-clock time have passed: checked by the
+    caller's thread each time it waits for the query (``_Fetcher.get``), so no timer
+    thread is started per query. While the caller does not wait, the query is paused on
+    its full queue or about to be: the deadline is noticed at the next wait."""
 
     def __init__(self, query: _Interruptible, seconds: float) -> None:
         self._query = query
+        self._deadline = time.monotonic() + seconds
         self.fired = threading.Event()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
-    def _fire(self) -> None:
-        self.fired.set()
-        self.interrupt()
+    def remaining(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def check(self) -> None:
+        if not self.fired.is_set() and self.remaining() <= 0:
+            self.fired.set()
+            self.interrupt()
 
     def interrupt(self) -> None:
         self._query.interrupt()
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
         return self
 
     def __exit__(
@@ -114,7 +120,7 @@ class _Watchdog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._timer.cancel()
+        return None
 
 
 class DuckDBEngine(Engine):
@@ -296,8 +302,10 @@ class _Fetcher(threading.Thread):
         is interrupted and KeyboardInterrupt goes on once it has stopped."""
         try:
             while True:
+                watchdog.check()
+                wait = min(self._POLL_SECONDS, max(watchdog.remaining(), 0.001))
                 try:
-                    kind, value = self._items.get(timeout=self._POLL_SECONDS)
+                    kind, value = self._items.get(timeout=wait)
                 except queue.Empty:
                     if not self.is_alive() and self._items.empty():
                         raise EngineError(detail="the engine's fetcher ended early") from None

@@ -25,6 +25,7 @@ from lakemesh.engines import (
     QueryTimeout,
     QueryTooLarge,
     Source,
+    SourceColumn,
     load_engine,
 )
 from lakemesh.engines.duckdb import DuckDBEngine
@@ -449,6 +450,59 @@ def test_sealed_connection_holds_no_policy_path_or_hidden_row(
         assert HIDDEN_REGION not in explain and granted not in explain
 
 
+WHOLE = 'SELECT "id", "name", "ssn", "region" FROM "__lm_source"'
+PEOPLE_COLUMNS = tuple(
+    SourceColumn(n, t, n) for n, t in (("id", "int64"), ("name", "string"), ("ssn", "string"))
+) + (SourceColumn("region", "string", "region"),)
+
+
+def _catalogued(path: Path) -> dict[str, Source]:
+    schema = pq.read_schema(path)
+    return {TABLE: Source("parquet", (str(path),), columns=PEOPLE_COLUMNS, file_schemas=(schema,))}
+
+
+def test_a_relation_showing_its_whole_files_is_read_in_place(engine: DuckDBEngine, data: Path):
+    """No filter, no mask, every column shown, nothing else in the files: the files are
+    the relation, so the sealed connection may read them (and only them) directly. What
+    it can then reach is exactly what the query is granted."""
+    sources = _catalogued(data / "people.parquet")
+    p = plan(f"SELECT * FROM {ALIAS}", relation(WHOLE))
+    assert len(engine.run(p, sources)) == len(ROWS)
+    granted = sources[TABLE].files[0]
+    with engine.sandbox(p, sources) as con:
+        assert granted in str(con.execute("SELECT current_setting('allowed_paths')").fetchall())
+        raw = con.execute(f"SELECT * FROM read_parquet('{granted}') ORDER BY id").fetchall()
+        assert raw == con.execute(f"SELECT * FROM {ALIAS} ORDER BY id").fetchall()
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            con.execute(f"SELECT * FROM read_parquet('{data.parent / 'other.parquet'}')")
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        POLICY,  # a row filter and a mask
+        'SELECT "id", "name", "region" FROM "__lm_source"',  # a column not shown
+        'SELECT "id", "name", lower("ssn") AS "ssn", "region" FROM "__lm_source"',
+    ],
+)
+def test_a_relation_hiding_anything_is_streamed(engine: DuckDBEngine, data: Path, policy: str):
+    sources = _catalogued(data / "people.parquet")
+    with engine.sandbox(plan(f"SELECT * FROM {ALIAS}", relation(policy)), sources) as con:
+        assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
+
+
+def test_files_with_a_column_the_catalog_lacks_are_streamed(engine: DuckDBEngine, data: Path):
+    """A column added to the files since the last crawl may be unclassified personal
+    data: such files are never opened to the consumer's connection."""
+    path = data / "wider.parquet"
+    pq.write_table(pa.Table.from_pylist(ROWS).append_column("secret", pa.array(["s"] * 3)), path)
+    sources = _catalogued(path)
+    p = plan(f"SELECT * FROM {ALIAS}", relation(WHOLE))
+    with engine.sandbox(p, sources) as con:
+        assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
+        assert "secret" not in str(con.execute(f"SELECT * FROM {ALIAS}").fetchall())
+
+
 def test_relation_is_read_once_per_scan(engine: DuckDBEngine, parquet: dict[str, Source]):
     """A relation scanned several times (self-join, subqueries) streams each time."""
     sql = (
@@ -487,13 +541,12 @@ def test_every_query_gets_a_connection_no_query_has_touched(
     limits = Limits()
     con = _POOL.take(limits)
     try:
-        # a ready connection is configured, sealed already, and holds nothing of a query
+        # a ready connection is configured, not yet sealed, and holds nothing of a query
         assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (
             0,
         )
         assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
-        assert con.execute("SELECT current_setting('lock_configuration')").fetchone() == (True,)
-        assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
+        assert con.execute("SELECT current_setting('lock_configuration')").fetchone() == (False,)
         assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
     finally:
         _POOL.dispose(con, limits)

@@ -3,18 +3,19 @@ no file at all, each governed relation streamed into it from a separate reading 
 
 Two DuckDB instances take part in a query, and the consumer's SQL only ever reaches one:
 
-* The **consumer connection** (one per query, never reused) is opened, configured and
-  *sealed* ahead of time by a background thread: Python replacement scans off (a Python
-  variable named like a table is never read), extension autoload/autoinstall off,
-  community and unsigned extensions off, ``memory_limit``, ``threads`` and
-  ``temp_directory=''`` (no spilling, and nothing silently added to the allowed
-  directories); ``TimeZone='UTC'``; then ``allowed_paths=[]``,
+* The **consumer connection** (one per query, never reused) is opened and configured
+  ahead of time by a background thread: Python replacement scans off (a Python variable
+  named like a table is never read), extension autoload/autoinstall off, community and
+  unsigned extensions off, ``memory_limit``, ``threads`` and ``temp_directory=''`` (no
+  spilling, and nothing silently added to the allowed directories); ``TimeZone='UTC'``.
+  Once the query's relations are in place it is *sealed*: ``allowed_paths`` (below),
   ``allowed_directories=[]`` (never ``''``, which widens to the working directory),
   ``enable_external_access=false`` and ``lock_configuration=true``, and the lock is
-  proven (``SET enable_external_access=true`` must fail). Every file read, ``ATTACH``,
-  ``INSTALL``, ``LOAD``, ``COPY`` and ``SET`` is refused by the engine itself, whatever
-  SQL arrives; ``current_setting``/``duckdb_settings()`` show no path because there is
-  none, and ``duckdb_views()`` shows no policy because the connection holds none.
+  proven (``SET enable_external_access=true`` must fail). From then on every other file
+  read, ``ATTACH``, ``INSTALL``, ``LOAD``, ``COPY`` and ``SET`` is refused by the engine
+  itself, whatever SQL arrives, and ``duckdb_views()``, ``duckdb_settings()`` and
+  ``current_setting`` show no policy text, mask key or hidden path, because the
+  connection holds none.
 * The **reading instance** (one per process, long-lived, its Parquet metadata cached
   between queries) runs only SQL this module generates from a checked plan: each
   relation's SELECT (row filter, masks, and the harmless consumer predicates the planner
@@ -25,8 +26,13 @@ Two DuckDB instances take part in a query, and the consumer's SQL only ever reac
   files' schemas differ and with ``hive_types_autocast=false``), projected to the
   columns the consumer's query can read (``lakemesh.query.projection``).
 
-Each relation is registered on the consumer connection under its alias as an Arrow
-stream *factory*: every scan of it (a self-join scans twice) starts its own streaming
+A relation that shows its table's files whole (no row filter, no mask or cell filter,
+every catalog column as it is, and no file holding a column the catalog lacks) is a
+plain view over those files on the consumer connection, and only their paths are in
+``allowed_paths``: reading them directly shows exactly what the relation shows (their
+paths are the table's location, which ``show`` gives anyone who may see the table), and
+DuckDB scans them at native speed. Every other relation is registered on the consumer
+connection under its alias as an Arrow stream *factory*: every scan of it (a self-join scans twice) starts its own streaming
 query on its own cursor of the reading instance, so memory stays bounded by batches, and
 hidden rows, the policy text, the mask key and the file paths never enter the consumer's
 instance at all (no secure view is needed to order the policy before the consumer's
@@ -177,7 +183,6 @@ class DuckDBEngine(Engine):
         """
         limits = limits or Limits()
         con = _connect(limits)
-        _seal(con)
         query = _Query(con, limits)
         try:
             try:
@@ -343,11 +348,28 @@ class _Query:
         self._closed = False
 
     def register(self, plan: PlanLike, sources: Mapping[str, Source]) -> None:
+        """Give the consumer's connection the plan's relations, then seal it: a relation
+        whose files hold nothing it does not show is a view over those files (their
+        paths are the only ones the seal allows); every other one is streamed from the
+        reading instance."""
         reads = _columns_read(plan)
+        paths: list[str] = []
+        streamed: list[tuple[str, str, _Inputs]] = []
         for index, relation in enumerate(_checked_relations(plan.relations)):
             source = _source_of(relation, sources)
+            if _shows_whole_files(relation, source):
+                target = exp.Table(this=exp.to_identifier(relation.alias, quoted=True))
+                select = _bind_source(relation.select, _file_scan(source))
+                self.con.execute(
+                    exp.Create(this=target, kind="VIEW", expression=select).sql("duckdb")
+                )
+                paths.extend(source.files)
+                continue
             sql, inputs = _reading(relation, source, index, reads.get(relation.alias))
-            self.con.register(relation.alias, _Relation(self, sql, inputs))
+            streamed.append((relation.alias, sql, inputs))
+        _seal(self.con, paths)
+        for alias, sql, inputs in streamed:
+            self.con.register(alias, _Relation(self, sql, inputs))
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A fresh cursor of the reading instance, owned by this query."""
@@ -563,14 +585,7 @@ class _Pool:
         with self._lock:
             ready = self._ready.get(key)
             con = ready.pop() if ready else None
-        if con is None:  # none ready: open one here, sealed like the pool's
-            con = _connect(limits)
-            try:
-                _seal(con)
-            except BaseException:
-                con.close()
-                raise
-        return con
+        return con if con is not None else _connect(limits)
 
     def dispose(self, con: duckdb.DuckDBPyConnection, limits: Limits) -> None:
         """Close ``con`` and open its replacement, after the query: opening an instance
@@ -645,7 +660,6 @@ class _Pool:
         # Bind json_serialize_sql once here, off the query's path (a query's function
         # check costs 4 ms on a cold instance, 0.4 ms on a warm one). It only parses.
         fresh.execute(_SERIALIZE, ["SELECT 1"]).fetchall()
-        _seal(fresh)
         evicted: list[duckdb.DuckDBPyConnection] = []
         with self._lock:
             ready = self._ready.setdefault(key, [])
@@ -694,9 +708,12 @@ def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _seal(con: duckdb.DuckDBPyConnection) -> None:
-    """Take every file, extension and setting away from ``con`` for good (module doc)."""
-    con.execute("SET allowed_paths = []")
+def _seal(con: duckdb.DuckDBPyConnection, paths: Sequence[str] = ()) -> None:
+    """Take every file but ``paths``, every extension and every setting away from
+    ``con`` for good (see the module docstring), and prove it."""
+    listed = exp.Array(expressions=[exp.Literal.string(p) for p in sorted(set(paths))])
+    allowed = exp.SetItem(this=exp.EQ(this=exp.column("allowed_paths"), expression=listed))
+    con.execute(exp.Set(expressions=[allowed]).sql("duckdb"))
     con.execute("SET allowed_directories = []")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -705,6 +722,40 @@ def _seal(con: duckdb.DuckDBPyConnection) -> None:
     except duckdb.Error:
         return
     raise EngineError(detail="DuckDB configuration did not lock; query refused")
+
+
+def _shows_whole_files(relation: GovernedRelationLike, source: Source) -> bool:
+    """Whether reading ``source``'s files directly shows nothing the relation does not:
+    local files, no row filter, no mask or cell filter, every catalog column shown as it
+    is, and no file holding a column the catalog does not have (a column added since the
+    last crawl may be personal data nobody has classified yet)."""
+    if source.format not in _READERS or not source.columns:
+        return False
+    if len(source.file_schemas) != len(source.files):
+        return False
+    select = relation.select
+    if select.args.get("where") is not None or any(
+        select.args.get(k) for k in ("joins", "group", "having", "qualify", "distinct")
+    ):
+        return False
+    shown = set()
+    for projection in select.expressions:
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        name = projection.alias_or_name
+        if not (isinstance(value, exp.Column) and value.name == name and not value.args.get("db")):
+            return False
+        shown.add(name.lower())
+    if shown != {c.name.lower() for c in source.columns}:
+        return False
+    known = {c.source.lower() for c in source.columns if not c.partition}
+    seen: set[int] = set()
+    for schema in source.file_schemas:
+        if id(schema) not in seen:
+            seen.add(id(schema))
+            lowered = [name.lower() for name in schema.names]
+            if len(set(lowered)) != len(lowered) or any(n not in known for n in lowered):
+                return False
+    return True
 
 
 def _file_scan(source: Source) -> exp.Table | exp.Subquery:

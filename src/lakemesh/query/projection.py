@@ -27,27 +27,37 @@ def columns_read(
     tree: exp.Expr, relations: Sequence[GovernedRelation]
 ) -> dict[str, tuple[str, ...]]:
     """For each relation alias, the relation's columns (in its order) the query may
-    read: never empty (a count over no column still needs the rows)."""
+    read: never empty (a count over no column still needs the rows). One walk of the
+    tree: this runs on every query."""
     everything = {r.alias: r.columns for r in relations}
-    if _reads_unnamed(tree):
-        return everything
     named: set[str] = set()
     whole: set[str] = set()  # relations whose columns are renamed by position
     visible: dict[str, str] = {}  # name the query uses -> relation alias
-    for table in tree.find_all(exp.Table):
-        alias = table.args.get("alias")
-        visible[str(table.alias_or_name).lower()] = table.name
-        if isinstance(alias, exp.TableAlias) and alias.args.get("columns"):
-            whole.add(table.name)
-    for column in tree.find_all(exp.Column):
-        for part in column.parts:
-            named.add(str(part.name).lower())
-        name = str(column.name).lower()
-        if not column.table and name in visible:  # SELECT t FROM t: the whole row
-            whole.add(visible[name])
-    for join in tree.find_all(exp.Join):
-        for ident in join.args.get("using") or []:
-            named.add(str(getattr(ident, "name", ident)).lower())
+    bare: list[str] = []  # unqualified column names (a whole-row reference?)
+    for node in tree.walk():
+        if isinstance(node, exp.Column):
+            for part in node.parts:
+                named.add(str(part.name).lower())
+            if not node.table:
+                bare.append(str(node.name).lower())
+        elif isinstance(node, exp.Table):
+            alias = node.args.get("alias")
+            visible[str(node.alias_or_name).lower()] = node.name
+            if isinstance(alias, exp.TableAlias) and alias.args.get("columns"):
+                whole.add(node.name)
+        elif isinstance(node, exp.Join):
+            if node.method and node.method.upper() == "NATURAL":
+                return everything
+            for ident in node.args.get("using") or []:
+                named.add(str(getattr(ident, "name", ident)).lower())
+        elif isinstance(node, exp.Star):
+            if not isinstance(node.parent, exp.Count):
+                return everything  # *, t.*, COLUMNS(*), struct_pack(*): unnamed columns
+        elif isinstance(node, exp.Pivot | exp.Columns):
+            return everything  # PIVOT groups by the columns it does not name
+        elif isinstance(node, exp.Anonymous) and str(node.name).lower() == "columns":
+            return everything
+    whole.update(visible[name] for name in bare if name in visible)  # SELECT t FROM t
     out: dict[str, tuple[str, ...]] = {}
     for relation in relations:
         if relation.alias in whole:
@@ -56,18 +66,3 @@ def columns_read(
         kept = tuple(c for c in relation.columns if c.lower() in named)
         out[relation.alias] = kept or relation.columns[:1]
     return out
-
-
-def _reads_unnamed(tree: exp.Expr) -> bool:
-    """Whether the query can read columns it does not name."""
-    for star in tree.find_all(exp.Star):
-        if not isinstance(star.parent, exp.Count):
-            return True
-    for join in tree.find_all(exp.Join):
-        if join.method and join.method.upper() == "NATURAL":
-            return True
-    if any(True for _ in tree.find_all(exp.Pivot)):
-        return True
-    return any(
-        str(f.name).lower() in ("columns", "unpack") for f in tree.find_all(exp.Anonymous)
-    ) or any(True for _ in tree.find_all(exp.Columns))

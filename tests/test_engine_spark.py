@@ -32,6 +32,7 @@ from lakemesh.engines import (
     QueryTimeout,
     QueryTooLarge,
     Source,
+    SourceColumn,
     load_engine,
 )
 from lakemesh.engines.duckdb import DuckDBEngine
@@ -585,6 +586,30 @@ def test_source_paths_are_read_literally(
             engine.run(plan(f"SELECT * FROM {ALIAS}"), sources)
         return
     assert rows(same_as_duckdb(engine, duck, f"SELECT * FROM {ALIAS}", sources)) == EXPECTED
+
+
+@pytest.mark.parametrize("catalogued", [False, True], ids=["inferred", "catalogued"])
+def test_a_file_rewritten_in_place_is_read_as_it_is_now(
+    engine: SparkEngine, tmp_path: Path, catalogued: bool
+):
+    """Reads are planned once per exact file state and reused: the same path with new
+    contents (another size and modification time) is planned and read anew, and a file
+    gone since is not read from an old plan."""
+    path = tmp_path / "people.parquet"
+    source = Source("parquet", (str(path),))
+    if catalogued:
+        columns = tuple(SourceColumn(c, t, c) for c, t in BASIC_TYPES.items())
+        schemas = (pa.Table.from_pylist(ROWS).schema,)
+        source = Source("parquet", source.files, columns=columns, file_schemas=schemas)
+    sql = f"SELECT id FROM {ALIAS}"
+    pq.write_table(pa.Table.from_pylist(ROWS[:1]), path)
+    for _ in range(2):
+        assert [r["id"] for r in rows(engine.run(plan(sql), {TABLE: source}))] == [1]
+    pq.write_table(pa.Table.from_pylist(ROWS), path)
+    assert [r["id"] for r in rows(engine.run(plan(sql), {TABLE: source}))] == [1, 2]
+    path.unlink()
+    with pytest.raises(EngineError, match=f"table {TABLE} is unavailable"):
+        engine.run(plan(sql), {TABLE: source})
 
 
 def test_load_engine():

@@ -8,9 +8,14 @@ The process-wide session (started on first use, then reused: a JVM start costs s
 
 * master: ``$LAKEMESH_SPARK_MASTER``, else ``local[2]`` (two task slots in this
   process): a cluster is configuration, not code (its executors must see the same local
-  paths, since sources are read as ``file://`` URIs).
-* ``spark.driver.host`` / ``spark.driver.bindAddress`` = ``127.0.0.1`` (local masters):
-  the driver's RPC and block-manager ports then listen on no network interface.
+  paths, since sources are read as ``file://`` URIs; docs/scaling.md). A standalone
+  master that takes no connection fails at once, before the JVM starts; a cluster that
+  gives the application no executor fails each query at its timeout, saying so.
+* ``spark.driver.host`` / ``spark.driver.bindAddress`` = ``127.0.0.1`` (local masters,
+  and standalone masters on loopback, whose executors all run on this machine): the
+  driver's RPC and block-manager ports then listen on no network interface. On any
+  other cluster the executors must reach the driver, at the address Spark's own
+  settings give it (``SPARK_LOCAL_IP``, ``spark.driver.host``).
 * ``spark.ui.enabled=false``: the UI (and its REST API) is an unauthenticated web server
   that shows every query's plan, with policy filters and file paths.
 * ``spark.ui.showConsoleProgress=false``, ``spark.log.level`` = ``FATAL`` (or
@@ -57,18 +62,20 @@ Per query:
    explicit schemas and projected to the catalog's columns and types, see
    ``lakemesh.engines.spark_read``; Arrow sources through ``createDataFrame``, which hands them to
    the JVM in a private temp file that PySpark deletes at once) into an unnamed
-   DataFrame; the policy SELECT is
-   applied with the DataFrame API, its WHERE and projections generated from the AST by
-   sqlglot. The raw DataFrame never gets a name any SQL could use.
-3. A barrier: the governed rows get a column of ``rand()``, a filter on it, and the
-   column is projected away again. Spark never pushes a filter through a projection
-   holding a nondeterministic expression, and cannot prune a column a filter reads, so
-   every consumer predicate stays above the policy (otherwise, e.g., a failing cast on
-   a partition column runs during partition pruning, on hidden partitions too: an
-   error side channel). Column pruning and code generation go on through it; the
-   consumer's harmless predicates reach the scan because the planner copies them into
-   the relation itself (``lakemesh.query.pushdown``). The cost is one random number per
-   governed row.
+   DataFrame. A file read is planned once per exact definition and file state, in a
+   private session of the engine, and each query's session gets that analysed plan as a
+   DataFrame of its own (planning costs more than a small query runs). The policy
+   SELECT is applied with the DataFrame API, its WHERE and projections generated from
+   the AST by sqlglot. The raw DataFrame never gets a name any SQL could use.
+3. A barrier: the policy's projection also computes a column of ``rand()``, a filter
+   reads it, and the column is projected away again. Spark never pushes a filter
+   through a projection holding a nondeterministic expression, and cannot prune a
+   column a filter reads, so every consumer predicate stays above the policy
+   (otherwise, e.g., a failing cast on a partition column runs during partition
+   pruning, on hidden partitions too: an error side channel). Column pruning and code
+   generation go on through it; the consumer's harmless predicates reach the scan
+   because the planner copies them into the relation itself
+   (``lakemesh.query.pushdown``). The cost is one random number per governed row.
 4. Only the barrier's result is registered, as a temp view named ``relation.alias``.
 5. The query runs in its own job group; a watchdog cancels the group at the timeout
    (and keeps cancelling until the query returns, so a job started late stops too). At
@@ -81,10 +88,12 @@ Per query:
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -92,6 +101,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -115,7 +125,7 @@ from lakemesh.engines import (
     checked_relations,
     failed_read,
 )
-from lakemesh.engines.spark_read import file_uri, read_source
+from lakemesh.engines.spark_read import ReadPlans, file_uri
 from lakemesh.engines.spark_sql import consumer_sql
 
 if TYPE_CHECKING:
@@ -159,6 +169,10 @@ _RELATION_PARTS = frozenset({"expressions", "from_", "where"})
 #: ``DataFrame.limit`` takes a Java int.
 _MAX_LIMIT = 2**31 - 1
 _RECANCEL_SECONDS = 0.2
+#: How long a standalone master may take to accept a connection.
+_MASTER_CONNECT_SECONDS = 5.0
+#: The barrier's random column (module docstring, step 3).
+_BARRIER = "__lm_barrier"
 _MAX_DETAIL = 4000
 _MAX_CAUSES = 8
 
@@ -166,6 +180,7 @@ _SPARK_ERRORS = (PySparkException, Py4JError, pa.ArrowException, OSError, EOFErr
 
 _lock = threading.Lock()
 _shared: SparkSession | None = None
+_reads: ReadPlans | None = None
 
 
 def spark_session() -> SparkSession:
@@ -176,6 +191,16 @@ def spark_session() -> SparkSession:
         if _shared is None or _shared.sparkContext._jsc is None:
             _shared = _start()
         return _shared
+
+
+def _read_plans(root: SparkSession) -> ReadPlans:
+    """The process's read plans, planned in a private session of ``root`` (module
+    docstring, step 2); new ones when the JVM was restarted."""
+    global _reads
+    with _lock:
+        if _reads is None or _reads.root is not root:
+            _reads = ReadPlans(root, _query_session(root))
+        return _reads
 
 
 def stop_jvm() -> None:
@@ -218,11 +243,12 @@ def _start() -> SparkSession:
             detail="the spark engine needs PySpark's pinned thread mode (PYSPARK_PIN_THREAD)",
         )
     master = os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+    _check_master(master)
     settings = {
         **_LAUNCH_SETTINGS,
         "spark.log.level": os.environ.get(LOG_LEVEL_ENV) or DEFAULT_LOG_LEVEL,
     }
-    if master.startswith("local"):
+    if _on_this_machine(master):
         settings.update(_LOCAL_LAUNCH_SETTINGS)
     warehouse = tempfile.mkdtemp(prefix="lakemesh-spark-")
     atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
@@ -244,6 +270,64 @@ def _start() -> SparkSession:
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     return session
+
+
+def _master_addresses(master: str) -> list[tuple[str, int]]:
+    """The host and port of each master a ``spark://`` URL names (several with HA)."""
+    if not master.startswith("spark://"):
+        return []
+    found = []
+    for part in master.removeprefix("spark://").split(","):
+        url = urlsplit(f"spark://{part}")
+        try:
+            port = url.port
+        except ValueError:
+            port = None
+        if not url.hostname or port is None:
+            raise EngineError(
+                "the query engine is unavailable",
+                detail=f"${MASTER_ENV} names no host:port: {master!r}",
+            )
+        found.append((url.hostname, port))
+    return found
+
+
+def _on_this_machine(master: str) -> bool:
+    """A local master, or standalone masters on loopback only: every executor then runs
+    on this machine, so the driver listens on 127.0.0.1 alone. For any other cluster the
+    driver must listen where the executors can reach it (``SPARK_LOCAL_IP``, or
+    ``spark.driver.host`` in ``spark-defaults.conf``)."""
+    if master.startswith("local"):
+        return True
+    addresses = _master_addresses(master)
+    return bool(addresses) and all(_loopback(host) for host, _ in addresses)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_master(master: str) -> None:
+    """A standalone master that takes no connection fails the query now, in one line:
+    Spark itself would start its JVM and then retry registering for a minute (three
+    20-second attempts, fixed) before giving up."""
+    problems = []
+    for host, port in _master_addresses(master):
+        try:
+            socket.create_connection((host, port), timeout=_MASTER_CONNECT_SECONDS).close()
+            return
+        except OSError as e:
+            problems.append(f"{host}:{port}: {e.strerror or e}")
+    if problems:
+        raise EngineError(
+            "the query engine is unavailable: the Spark master does not answer",
+            detail=f"spark master {master} takes no connection ({'; '.join(problems)})",
+        )
 
 
 @contextmanager
@@ -274,7 +358,7 @@ class _Watchdog:
     ``_RECANCEL_SECONDS`` until stopped: a job that starts after a cancel stops too."""
 
     def __init__(self, context: SparkContext, group: str, seconds: float) -> None:
-        self._context = context
+        self.context = context
         self._group = group
         self._seconds = seconds
         self.fired = threading.Event()
@@ -290,7 +374,7 @@ class _Watchdog:
         while True:
             # The context may be stopping; then there is nothing left to cancel.
             with suppress(*_SPARK_ERRORS):
-                self._context.cancelJobGroup(self._group)
+                self.context.cancelJobGroup(self._group)
             if self._stop.wait(_RECANCEL_SECONDS):
                 return
 
@@ -310,7 +394,7 @@ class _Watchdog:
         def cancel(signum: int, frame: Any) -> None:
             self.interrupted.set()
             with suppress(*_SPARK_ERRORS):
-                self._context.cancelJobGroup(self._group)
+                self.context.cancelJobGroup(self._group)
             raise KeyboardInterrupt
 
         previous = signal.signal(signal.SIGINT, cancel)
@@ -373,7 +457,9 @@ class SparkEngine(Engine):
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits
     ) -> Iterator[tuple[SparkSession, _Watchdog]]:
         relations = checked_relations(plan.relations)
-        session = _query_session(spark_session())
+        root = spark_session()
+        session = _query_session(root)
+        reads = _read_plans(root)
         context = session.sparkContext
         group = f"lakemesh-{uuid.uuid4().hex}"
         views: list[str] = []
@@ -385,13 +471,13 @@ class SparkEngine(Engine):
                 try:
                     context.setJobGroup(group, "lakemesh governed query", interruptOnCancel=True)
                     for relation in relations:
-                        _register(session, relation, sources, views)
+                        _register(session, reads, relation, sources, views)
                 except _SPARK_ERRORS as e:
                     if watchdog.interrupted.is_set():
                         raise KeyboardInterrupt from None
                     raise _translate(e, watchdog, limits, sources) from None
                 if watchdog.fired.is_set():
-                    raise _timeout(limits, "timed out while loading the relations")
+                    raise _timeout(limits, "timed out while loading the relations", context)
                 yield session, watchdog
         finally:
             for alias in views:
@@ -425,6 +511,7 @@ def _query_session(root: SparkSession) -> SparkSession:
 
 def _register(
     session: SparkSession,
+    reads: ReadPlans,
     relation: GovernedRelationLike,
     sources: Mapping[str, Source],
     views: list[str],
@@ -433,18 +520,17 @@ def _register(
     if source is None:
         raise EngineError(detail=f"no source for table {relation.table!r}")
     scan_alias, where, projections = _policy_parts(relation)
-    governed = read_source(session, source).alias(scan_alias)
+    scan = reads.frame(session, source).alias(scan_alias)
     if where is not None:
-        governed = governed.where(where)
-    governed = governed.selectExpr(*projections)
+        scan = scan.where(where)
+    governed = _behind_barrier(scan, projections)
     if governed.columns != list(relation.columns):
         raise EngineError(
             detail=f"relation {relation.alias} has columns {governed.columns}, "
             f"expected {list(relation.columns)}"
         )
-    barrier = _barrier(governed)
     name = exp.to_identifier(relation.alias, quoted=True).sql(dialect="spark")
-    barrier.createTempView(name)
+    governed.createTempView(name)
     views.append(relation.alias)
 
 
@@ -473,15 +559,14 @@ def _policy_parts(relation: GovernedRelationLike) -> tuple[str, str | None, list
     return scan.alias_or_name, condition, projections
 
 
-def _barrier(governed: DataFrame) -> DataFrame:
-    """``governed`` behind a projection the optimizer cannot push filters through (see
-    the module docstring, step 3)."""
+def _behind_barrier(scan: DataFrame, projections: list[str]) -> DataFrame:
+    """The policy's projections of ``scan``, behind a projection the optimizer cannot
+    push filters through (see the module docstring, step 3): one projection computes
+    them with the random column, a filter reads it, and it is dropped again."""
     # A fixed seed and name: the generated code is then the same for every query, and
     # Spark's compiled-code cache saves a Janino compile (~0.3 s) per query.
-    marker = "__lm_barrier"
-    columns = [governed[c] for c in governed.columns]
-    shielded = governed.select(*columns, F.rand(0).alias(marker)).where(F.col(marker) >= 0)
-    return shielded.select(*[shielded[c] for c in governed.columns])
+    shielded = scan.selectExpr(*projections, f"rand(0) AS {_BARRIER}")
+    return shielded.where(F.col(_BARRIER) >= 0).drop(_BARRIER)
 
 
 # --------------------------------------------------------------------------- consumer SQL
@@ -539,10 +624,31 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:_MAX_DETAIL]
 
 
-def _timeout(limits: Limits, detail: str) -> QueryTimeout:
-    return QueryTimeout(
-        f"the query ran longer than {limits.timeout_seconds:g} seconds", detail=detail
-    )
+def _timeout(limits: Limits, detail: str, context: SparkContext) -> QueryTimeout:
+    """The timeout's error; on a cluster that gave the application no executor, saying
+    so: its tasks never started (no worker, or none with the free cores and memory the
+    application asks for), and Spark itself would wait for one forever."""
+    seconds = f"{limits.timeout_seconds:g}"
+    if _executors(context) == 0:
+        return QueryTimeout(
+            f"the query did not start within {seconds} seconds: "
+            "the Spark cluster gave it no executor",
+            detail=f"{detail}; the master ({context.master}) granted no executor: no worker "
+            "alive, or none with the free cores and memory the application asks for "
+            "(spark.executor.cores, spark.executor.memory)",
+        )
+    return QueryTimeout(f"the query ran longer than {seconds} seconds", detail=detail)
+
+
+def _executors(context: SparkContext) -> int | None:
+    """How many executors the application has on its cluster (None for a local master,
+    whose tasks run in the driver, or when Spark cannot say)."""
+    if (context.master or "").startswith("local"):
+        return None
+    with suppress(*_SPARK_ERRORS):
+        infos = context._jsc.sc().statusTracker().getExecutorInfos()
+        return max(len(infos) - 1, 0)  # the driver is listed too
+    return None
 
 
 def _translate(
@@ -550,7 +656,7 @@ def _translate(
 ) -> EngineError:
     detail = _describe(error)
     if watchdog.fired.is_set():
-        return _timeout(limits, detail)
+        return _timeout(limits, detail, watchdog.context)
     if "OutOfMemoryError" in detail:
         return QueryTooLarge("the query needs more memory than the engine has", detail=detail)
     return failed_read(detail, sources)

@@ -5,22 +5,33 @@ Spark reads whatever path it is given, on whatever filesystem is its default, so
 ``file://`` URIs of exactly the source's files reach it (``file_uri``). Spark's own
 schema merging would not match the catalog (no widening by name, JSON struct fields out
 of order), so catalogued files are read group by group with explicit schemas
-(``_read_as_catalog``); a source without catalogued columns is read as Spark infers it,
-the schema remembered per exact file set, since inference is a Spark job of its own.
+(``_catalog_read``); a source without catalogued columns is read as Spark infers it.
+
+Planning a read (listing the files, inferring or checking their schema, analysing the
+casts) costs more than a small query takes to run, and its outcome depends on nothing
+but the read's definition (format, files, each file's schema, the catalog's columns)
+and the files' state (inode, size, modification time). ``ReadPlans`` plans each read
+once, in the engine's private reader session (the query sessions' settings; no view,
+never any SQL), keyed by exactly those, and gives every query session the analysed
+plan as a DataFrame of its own. A file that changes, appears or goes gives a new key.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
+from py4j.java_gateway import JavaObject
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 from pyspark.sql.pandas.types import from_arrow_schema, from_arrow_type
 from pyspark.sql.types import (
     DataType,
@@ -37,40 +48,91 @@ from lakemesh.engines import EngineError, Source, SourceColumn
 
 _PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
 
-
-def read_source(session: SparkSession, source: Source) -> DataFrame:
-    """``source`` as an unnamed DataFrame: an Arrow table as it is, files as the catalog
-    sees them, or (no catalogued columns) as Spark infers them."""
-    if source.arrow is not None:
-        # Naive Arrow timestamps stay naive (TIMESTAMP_NTZ), as Parquet's are read here
-        # and as DuckDB reads both; PySpark's default would pin them to the session zone.
-        schema = from_arrow_schema(source.arrow.schema, prefer_timestamp_ntz=True)
-        return session.createDataFrame(source.arrow, schema=schema)
-    if source.columns:
-        return _read_as_catalog(session, source)
-    paths = [file_uri(path) for path in source.files]
-    reader = session.read
-    if source.hive_partitioning:
-        reader = reader.option("basePath", file_uri(_partition_base(source.files)))
-    key = _schema_key(source)
-    known = _SCHEMAS.get(key) if key is not None else None
-    if known is not None:
-        reader = reader.schema(StructType.fromJson(json.loads(known)))
-    if source.format == "parquet":
-        frame = reader.parquet(*paths)
-    # FAILFAST: a malformed record fails the query (as on DuckDB), never a half-NULL row.
-    elif source.format == "csv":
-        frame = reader.csv(paths, header=True, inferSchema=known is None, mode="FAILFAST")
-    else:
-        frame = reader.json(paths, mode="FAILFAST")
-    if key is not None and known is None:
-        if len(_SCHEMAS) >= _SCHEMAS_MAX:
-            _SCHEMAS.pop(next(iter(_SCHEMAS)))
-        _SCHEMAS[key] = frame.schema.json()
-    return frame
+#: What a read plan is cached by: its definition, then its files' state.
+ReadKey = tuple[Hashable, ...]
+_Build = Callable[[SparkSession], DataFrame]
 
 
-def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
+class ReadPlans:
+    """Sources as DataFrames, each file read planned once per exact definition and file
+    state in ``reader`` (see the module docstring) and handed to query sessions as is.
+
+    The cached plan names exactly the files it was planned for, with the schema it was
+    planned with; a query session gets it through ``Dataset.ofRows`` (no re-analysis),
+    so what it reads is what a fresh read would read. At most ``size`` plans, of at most
+    ``files`` files in all (a plan holds its files' listing), are kept, least recently
+    used first out.
+    """
+
+    def __init__(
+        self, root: SparkSession, reader: SparkSession, size: int = 256, files: int = 100_000
+    ) -> None:
+        self.root = root
+        self._reader = reader
+        self._size = size
+        self._max_files = files
+        self._files = 0
+        self._plans: OrderedDict[ReadKey, tuple[JavaObject, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def frame(self, session: SparkSession, source: Source) -> DataFrame:
+        """``source`` as an unnamed DataFrame of ``session``: an Arrow table as it is, files
+        as the catalog sees them, or (no catalogued columns) as Spark infers them."""
+        if source.arrow is not None:
+            # Naive Arrow timestamps stay naive (TIMESTAMP_NTZ), as Parquet's are read here
+            # and as DuckDB reads both; PySpark's default would pin them to the session zone.
+            schema = from_arrow_schema(source.arrow.schema, prefer_timestamp_ntz=True)
+            return session.createDataFrame(source.arrow, schema=schema)
+        definition, build = _catalog_read(source) if source.columns else _inferred_read(source)
+        state = _file_state(source.files)
+        if state is None:  # a file is gone: Spark's own read fails and says which
+            return build(session)
+        key = (definition, state)
+        with self._lock:
+            cached = self._plans.get(key)
+            if cached is not None:
+                self._plans.move_to_end(key)
+        if cached is not None:
+            plan = cached[0]
+        else:
+            plan = build(self._reader)._jdf.queryExecution().analyzed()
+            if _file_state(source.files) == state:  # unchanged while it was planned
+                self._remember(key, plan, len(source.files))
+        jvm: Any = session.sparkContext._jvm
+        rows = jvm.org.apache.spark.sql.classic.Dataset.ofRows(session._jsparkSession, plan)
+        return ClassicDataFrame(rows, session)
+
+    def _remember(self, key: ReadKey, plan: JavaObject, files: int) -> None:
+        with self._lock:
+            if key in self._plans:
+                return
+            self._plans[key] = (plan, files)
+            self._files += files
+            while len(self._plans) > self._size or self._files > self._max_files:
+                _, (_, evicted) = self._plans.popitem(last=False)
+                self._files -= evicted
+
+
+def _inferred_read(source: Source) -> tuple[Hashable, _Build]:
+    """The files as Spark infers them (tests and diagnostics)."""
+    paths = tuple(file_uri(path) for path in source.files)
+    base = file_uri(_partition_base(source.files)) if source.hive_partitioning else None
+
+    def build(session: SparkSession) -> DataFrame:
+        reader = session.read
+        if base is not None:
+            reader = reader.option("basePath", base)
+        if source.format == "parquet":
+            return reader.parquet(*paths)
+        # FAILFAST: a malformed record fails the query (as on DuckDB), never a half-NULL row.
+        if source.format == "csv":
+            return reader.csv(list(paths), header=True, inferSchema=True, mode="FAILFAST")
+        return reader.json(list(paths), mode="FAILFAST")
+
+    return ("inferred", source.format, base, paths), build
+
+
+def _catalog_read(source: Source) -> tuple[Hashable, _Build]:
     """The files as exactly the catalog's columns, each cast to the catalog's type.
 
     Spark neither unifies files by column name with widening nor keeps a JSON struct's
@@ -82,41 +144,64 @@ def _read_as_catalog(session: SparkSession, source: Source) -> DataFrame:
     Columns are renamed by position (``toDF``) before any is named, so no file spelling
     is ever parsed as an expression.
     """
-    base = session.read
-    if source.hive_partitioning:
-        base = base.option("basePath", file_uri(_partition_base(source.files)))
+    base = file_uri(_partition_base(source.files)) if source.hive_partitioning else None
     keys = {c.source.lower() for c in source.columns if c.partition}
     partition_fields = (
         [StructField(c.source, StringType()) for c in source.columns if c.partition]
         if source.hive_partitioning
         else []
     )
-    frames = []
+    groups: list[tuple[StructType, tuple[str, ...], tuple[str, ...]]] = []
     for schema, files in _schema_groups(source):
         fields = _group_fields(source, schema, keys) + partition_fields
         spelled = [f.name for f in fields]
         if source.format == "csv":  # positional, and Spark refuses `Name` beside `name`
             spelled = [*schema.names, *spelled[len(schema) :]] if schema else spelled
-        paths = [file_uri(path) for path in files]
-        reader = base.schema(StructType(fields))
-        if source.format == "parquet":
-            frame = reader.parquet(*paths)
-        elif source.format == "csv":
-            frame = reader.csv(paths, header=True, mode="FAILFAST")
-        else:
-            frame = reader.json(paths, mode="FAILFAST")
-        internal = [f"__lm_c{i}" for i in range(len(fields))]
-        frame = frame.toDF(*internal)
-        exact: dict[str, str] = {}
-        folded: dict[str, str] = {}
-        for name, raw in zip(internal, spelled, strict=True):
-            exact.setdefault(raw, name)
-            folded.setdefault(raw.lower(), name)
-        frames.append(frame.select(*[_project(c, exact, folded) for c in source.columns]))
-    governed = frames[0]
-    for frame in frames[1:]:
-        governed = governed.union(frame)  # same columns, same order, same types
-    return governed
+        paths = tuple(file_uri(path) for path in files)
+        groups.append((StructType(fields), tuple(spelled), paths))
+
+    def build(session: SparkSession) -> DataFrame:
+        frames = []
+        for read_schema, spelled, paths in groups:
+            reader = session.read.schema(read_schema)
+            if base is not None:
+                reader = reader.option("basePath", base)
+            if source.format == "parquet":
+                frame = reader.parquet(*paths)
+            elif source.format == "csv":
+                frame = reader.csv(list(paths), header=True, mode="FAILFAST")
+            else:
+                frame = reader.json(list(paths), mode="FAILFAST")
+            internal = [f"__lm_c{i}" for i in range(len(spelled))]
+            frame = frame.toDF(*internal)
+            exact: dict[str, str] = {}
+            folded: dict[str, str] = {}
+            for name, raw in zip(internal, spelled, strict=True):
+                exact.setdefault(raw, name)
+                folded.setdefault(raw.lower(), name)
+            frames.append(frame.select(*[_project(c, exact, folded) for c in source.columns]))
+        read = frames[0]
+        for frame in frames[1:]:
+            read = read.union(frame)  # same columns, same order, same types
+        return read
+
+    definition = (
+        "catalog",
+        source.format,
+        base,
+        source.columns,
+        tuple((s.json(), spelled, paths) for s, spelled, paths in groups),
+    )
+    return definition, build
+
+
+def _file_state(files: Sequence[str]) -> tuple[tuple[int, int, int], ...] | None:
+    """Each file's inode, size and modification time, or None if one cannot be read."""
+    try:
+        stats = [os.stat(path) for path in files]
+    except OSError:
+        return None
+    return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats)
 
 
 def _schema_groups(source: Source) -> list[tuple[pa.Schema | None, list[str]]]:
@@ -186,26 +271,6 @@ def _spark_type(t: pa.DataType | None) -> DataType | None:
         return from_arrow_type(t, prefer_timestamp_ntz=True)
     except (TypeError, PySparkException):
         return None
-
-
-#: Inferred schemas by exact file set: inference is a Spark job of its own (for CSV, a
-#: pass over the data), and the same files give the same schema. A file that changes
-#: (size, modification time or inode) gives a new key, so it is inferred again.
-_SCHEMAS: dict[tuple[object, ...], str] = {}
-_SCHEMAS_MAX = 256
-
-
-def _schema_key(source: Source) -> tuple[object, ...] | None:
-    try:
-        stats = tuple(os.stat(path) for path in source.files)
-    except OSError:
-        return None  # let the read itself fail, with Spark's own message
-    return (
-        source.format,
-        source.hive_partitioning,
-        source.files,
-        tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats),
-    )
 
 
 def file_uri(path: str) -> str:

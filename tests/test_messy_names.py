@@ -461,3 +461,29 @@ def test_query_reads_original_names(sqlite_mesh: Mesh, tmp_path: Path) -> None:
         "SELECT name, name_2 FROM sales.db.entries ORDER BY entry_id", as_="ann@sales"
     ).to_pylist()
     assert got == [{"name": "ann", "name_2": "Ann"}, {"name": "bob", "name_2": "Bob"}]
+
+
+@pytest.mark.parametrize("engine", ["duckdb"])
+def test_a_repeated_header_reads_each_column_its_own_values(
+    sqlite_mesh: Mesh, tmp_path: Path, engine: str
+) -> None:
+    """``name,name`` in a CSV header: the catalog has ``name`` and ``name_2``, both
+    spelled ``name`` in the file; each reads its own column, not the first one twice."""
+    root = tmp_path / "root"
+    folder = root / "db" / "people"
+    folder.mkdir(parents=True)
+    (folder / "people.csv").write_text("Person ID,name,name\n1,Ann,A\n2,Bob,B\n")
+    sqlite_mesh.domains.create("sales", str(root), create=True)
+    sqlite_mesh.domains.crawl("sales")
+    sqlite_mesh.domains.sync()
+    sqlite_mesh.access.create_user("ann@sales", "member")
+    sqlite_mesh.access.grant(
+        GrantRequest(actions=("SELECT",), principal="ann@sales", table="sales.db.people")
+    )
+    got = sqlite_mesh.query(
+        "SELECT * FROM sales.db.people ORDER BY person_id", as_="ann@sales", engine=engine
+    ).to_pylist()
+    assert got == [
+        {"person_id": 1, "name": "Ann", "name_2": "A"},
+        {"person_id": 2, "name": "Bob", "name_2": "B"},
+    ]

@@ -32,8 +32,9 @@ plain view over those files on the consumer connection, and only their paths are
 ``allowed_paths``: reading them directly shows exactly what the relation shows (their
 paths are the table's location, which ``show`` gives anyone who may see the table), and
 DuckDB scans them at native speed. Every other relation is registered on the consumer
-connection under its alias as an Arrow stream *factory*: every scan of it (a self-join scans twice) starts its own streaming
-query on its own cursor of the reading instance, so memory stays bounded by batches, and
+connection under its alias as an Arrow stream *factory*: every scan of it (a self-join
+scans twice) starts its own streaming query on its own cursor of the reading instance,
+so memory stays bounded by batches, and
 hidden rows, the policy text, the mask key and the file paths never enter the consumer's
 instance at all (no secure view is needed to order the policy before the consumer's
 predicates: the consumer's predicates cannot see what never arrived).
@@ -780,19 +781,24 @@ def _conformed(
     columns: Sequence[SourceColumn],
     read: exp.Table,
     present: set[str] | None,
-    spelled: Mapping[str, str],
+    spelled: Mapping[str, Sequence[str]],
     source: Source,
 ) -> exp.Subquery:
     """``read`` projected to exactly ``columns``, each found by its files' name (NULL when
-    no file has it) and cast to the catalog's type."""
+    no file has it; the k-th column a repeated header names is the k-th column of that
+    name) and cast to the catalog's type."""
     projections = []
+    occurrences: dict[str, int] = {}
     for column in columns:
         found = (
             source.hive_partitioning
             if column.partition and source.format != "lakehouse"
             else present is None or column.source.lower() in present
         )
-        name = spelled.get(column.source, column.source)
+        k = occurrences.get(column.source, 0)
+        occurrences[column.source] = k + 1
+        names = spelled.get(column.source) or [column.source]
+        name = names[min(k, len(names) - 1)]
         value: exp.Expr = (
             exp.Column(this=exp.to_identifier(name, quoted=True)) if found else exp.Null()
         )
@@ -816,22 +822,26 @@ def _schemas_differ(source: Source) -> bool:
     return any(s is not first and not s.equals(first) for s in source.file_schemas[1:])
 
 
-def _duckdb_names(source: Source) -> dict[str, str]:
-    """What DuckDB calls the files' columns, by the name the files spell: it names an
-    empty header ``column<i>`` (0-based) and a repeat (ignoring case) ``<name>_<k>``, so
-    ``Name``, ``name`` read as ``Name``, ``name_1`` (first file's spelling wins)."""
-    out: dict[str, str] = {}
+def _duckdb_names(source: Source) -> dict[str, list[str]]:
+    """What DuckDB calls the files' columns, by the name the files spell, one entry per
+    occurrence: it names an empty header ``column<i>`` (0-based) and a repeat (ignoring
+    case) ``<name>_<k>``, so ``Name``, ``name`` read as ``Name``, ``name_1``, and a header
+    ``name,name`` as ``name``, ``name_1`` (first file's spelling wins)."""
+    out: dict[str, list[str]] = {}
     seen: set[int] = set()
     for schema in source.file_schemas:
         if id(schema) in seen:
             continue
         seen.add(id(schema))
         counts: dict[str, int] = {}
+        spelled: dict[str, list[str]] = {}
         for i, raw in enumerate(schema.names):
             name = raw or f"column{i}"
             k = counts.get(name.lower(), 0)
             counts[name.lower()] = k + 1
-            out.setdefault(raw, name if k == 0 else f"{name}_{k}")
+            spelled.setdefault(raw, []).append(name if k == 0 else f"{name}_{k}")
+        for raw, names in spelled.items():
+            out.setdefault(raw, names)
     return out
 
 

@@ -272,7 +272,26 @@ def test_lock_cannot_be_undone(table_engine: DuckDBEngine, parquet: dict[str, So
         with pytest.raises(duckdb.Error, match="locked"):
             con.execute("SET enable_external_access = true")
         assert con.execute("SELECT current_setting('allowed_paths')").fetchone() == ([],)
-        assert con.execute("SELECT current_setting('allowed_directories')").fetchone() == ([],)
+        # the only folder: the connection's own, empty spill folder
+        [(folders,)] = con.execute("SELECT current_setting('allowed_directories')").fetchall()
+        [folder] = folders
+        assert Path(folder).name.startswith("lakemesh-spill-") and not any(Path(folder).iterdir())
+    assert not Path(folder).exists()  # removed with the connection
+
+
+def test_a_join_larger_than_memory_spills(engine: DuckDBEngine, tmp_path: Path):
+    """Streamed relations have no size estimate, and a hash join over two of them does
+    not fit 64 MB: it spills to the connection's own folder instead of failing."""
+    big = tmp_path / "big.parquet"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT range AS id, range::DOUBLE AS x FROM range(3000000)) TO '{big}'")
+    con.close()
+    left = relation('SELECT "id", "x" FROM "__lm_source" WHERE "id" % 2 = 0', alias=ALIAS)
+    right = relation('SELECT "id", "x" FROM "__lm_source"', "__lm_rel_1", "d.s.other")
+    sources = {TABLE: Source("parquet", (str(big),)), "d.s.other": Source("parquet", (str(big),))}
+    sql = f"SELECT count(*) AS n, sum(b.x) AS s FROM {ALIAS} a JOIN __lm_rel_1 b ON a.id = b.id"
+    got = engine.run(plan(sql, left, right), sources, Limits(memory_limit="64MB", threads=1))
+    assert got.to_pylist() == [{"n": 1500000, "s": float(sum(range(0, 3000000, 2)))}]
 
 
 @pytest.mark.parametrize(
@@ -452,8 +471,9 @@ def test_sealed_connection_holds_no_policy_path_or_hidden_row(
 
 WHOLE = 'SELECT "id", "name", "ssn", "region" FROM "__lm_source"'
 PEOPLE_COLUMNS = tuple(
-    SourceColumn(n, t, n) for n, t in (("id", "int64"), ("name", "string"), ("ssn", "string"))
-) + (SourceColumn("region", "string", "region"),)
+    SourceColumn(n, t, n)
+    for n, t in (("id", "int64"), ("name", "string"), ("ssn", "string"), ("region", "string"))
+)
 
 
 def _catalogued(path: Path) -> dict[str, Source]:

@@ -138,6 +138,9 @@ def test_iceberg_filter_is_never_narrower_than_the_sql() -> None:
     assert tr("name IN ('a', 'b') AND id IS NOT NULL") == ice.And(
         ice.In("Name", ["a", "b"]), ice.NotNull("id")
     )
+    assert tr("id BETWEEN 2 AND 5") == ice.And(
+        ice.GreaterThanOrEqual("id", 2), ice.LessThanOrEqual("id", 5)
+    )
     assert tr("x >= 1.5 OR id IS NULL") == ice.Or(
         ice.GreaterThanOrEqual("x", 1.5), ice.IsNull("id")
     )
@@ -149,6 +152,8 @@ def test_iceberg_filter_is_never_narrower_than_the_sql() -> None:
         "id + 1 = 3",
         "other = 1",
         "id IN (SELECT 1)",
+        "id BETWEEN 2 AND '5'",
+        "id NOT BETWEEN 2 AND 5",
     ):
         assert tr(where) == ice.AlwaysTrue(), where
     assert iceberg_filter(None, fields) == ice.AlwaysTrue()

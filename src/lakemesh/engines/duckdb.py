@@ -6,8 +6,10 @@ Two DuckDB instances take part in a query, and the consumer's SQL only ever reac
 * The **consumer connection** (one per query, never reused) is opened and configured
   ahead of time by a background thread: Python replacement scans off (a Python variable
   named like a table is never read), extension autoload/autoinstall off, community and
-  unsigned extensions off, ``memory_limit``, ``threads`` and ``temp_directory=''`` (no
-  spilling, and nothing silently added to the allowed directories); ``TimeZone='UTC'``.
+  unsigned extensions off, ``memory_limit``, ``threads``, and a private spill folder
+  of its own (``temp_directory``, removed with the connection; DuckDB lets the
+  connection read it, and it holds only this query's own spill files of rows the query
+  may see) bounded by ``max_temp_directory_size``; ``TimeZone='UTC'``.
   Once the query's relations are in place it is *sealed*: ``allowed_paths`` (below),
   ``allowed_directories=[]`` (never ``''``, which widens to the working directory),
   ``enable_external_access=false`` and ``lock_configuration=true``, and the lock is
@@ -58,6 +60,8 @@ import json
 import os
 import queue
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -193,7 +197,7 @@ class DuckDBEngine(Engine):
             yield con
         finally:
             query.close()
-            con.close()
+            _close(con)
 
     def relation_sql(self, plan: PlanLike, sources: Mapping[str, Source]) -> dict[str, str]:
         """Each relation's SQL as the reading instance runs it, by alias (diagnostics:
@@ -368,6 +372,10 @@ class _Query:
                 continue
             sql, inputs = _reading(relation, source, index, reads.get(relation.alias))
             streamed.append((relation.alias, sql, inputs))
+        if streamed:
+            # DuckDB cannot estimate a stream's size (it guesses one row) and would build
+            # its hash joins on the largest stream: the query's own order decides instead.
+            self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         _seal(self.con, paths)
         for alias, sql, inputs in streamed:
             self.con.register(alias, _Relation(self, sql, inputs))
@@ -462,7 +470,7 @@ class _ReadingInstance:
             if self._pid != os.getpid():
                 self._pid, self._db = os.getpid(), None
             if self._db is None:
-                self._db = _connect(limits)
+                self._db = _connect(limits, spill=False)
             return self._db.cursor()
 
     def close(self) -> None:
@@ -613,7 +621,7 @@ class _Pool:
             worker.join(timeout=_CLOSE_WAIT_SECONDS)
         for cons in ready.values():
             for con in cons:
-                con.close()
+                _close(con)
 
     def _start(self) -> None:
         if self._worker is None:
@@ -632,7 +640,7 @@ class _Pool:
             kind, arg = job
             try:
                 if kind == "close":
-                    arg.close()
+                    _close(arg)
                 elif self._closing:  # at exit: open nothing new, just let waiters go
                     self._release(arg)
                 else:
@@ -671,7 +679,7 @@ class _Pool:
             else:
                 evicted.append(fresh)
         for stale in evicted:
-            stale.close()
+            _close(stale)
 
 
 #: How long a query waits for the connection its warm-up is opening before opening one.
@@ -682,7 +690,10 @@ _POOL = _Pool()
 atexit.register(_POOL.close)
 
 
-def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
+def _connect(limits: Limits, *, spill: bool = True) -> duckdb.DuckDBPyConnection:
+    """A configured connection; with ``spill``, a private temporary folder of its own
+    (removed by ``_close``) where blocking operators spill past ``memory_limit``, up to
+    ``_SPILL_FACTOR`` times that."""
     config: dict[str, Any] = {
         "python_enable_replacements": False,
         "python_scan_all_frames": False,
@@ -694,19 +705,50 @@ def _connect(limits: Limits) -> duckdb.DuckDBPyConnection:
         "threads": limits.threads,
         "temp_directory": "",
     }
+    folder = None
+    if spill:
+        folder = tempfile.mkdtemp(prefix="lakemesh-spill-")
+        config["temp_directory"] = folder
+        config["max_temp_directory_size"] = _times(limits.memory_limit, _SPILL_FACTOR)
     try:
         con = duckdb.connect(":memory:", config=config)
     except duckdb.Error as e:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         raise EngineError(detail=f"{type(e).__name__}: {e}") from None
+    if folder is not None:
+        _SPILL_FOLDERS[id(con)] = folder
     try:
         # ICU is built in; TimeZone is not accepted in the connect() config. The view's
         # bind reads each Parquet footer and the query's bind would read it again.
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET parquet_metadata_cache = true")
     except duckdb.Error as e:
-        con.close()
+        _close(con)
         raise EngineError(detail=f"{type(e).__name__}: {e}") from None
     return con
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    """Close ``con`` and remove its spill folder."""
+    folder = _SPILL_FOLDERS.pop(id(con), None)
+    try:
+        con.close()
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _times(memory: str, factor: int) -> str:
+    """``memory`` (``Limits.memory_limit``'s form) times ``factor``, same unit."""
+    number, unit = re.fullmatch(r"([0-9.]+) ?([A-Za-z]+)", memory).groups()  # type: ignore[union-attr]
+    return f"{float(number) * factor:g}{unit}"
+
+
+#: Spill folders of open consumer connections, by ``id`` of the connection.
+_SPILL_FOLDERS: dict[int, str] = {}
+#: A consumer query may spill up to this many times its memory limit to disk.
+_SPILL_FACTOR = 4
 
 
 def _seal(con: duckdb.DuckDBPyConnection, paths: Sequence[str] = ()) -> None:

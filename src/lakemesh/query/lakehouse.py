@@ -138,6 +138,17 @@ def _translate(node: exp.Expr, fields: Mapping[str, pa.Field]) -> Any:
         inner = node.this
         name = _field(inner.this, fields) if isinstance(inner.expression, exp.Null) else None
         return ice.NotNull(term=name) if name else ice.AlwaysTrue()
+    if isinstance(node, exp.Between):
+        name = _field(node.this, fields)
+        low, high = node.args.get("low"), node.args.get("high")
+        if name and isinstance(low, exp.Literal) and isinstance(high, exp.Literal):
+            values = _literals([low, high], fields[name.lower()])
+            if values:
+                return ice.And(
+                    ice.GreaterThanOrEqual(term=name, literal=values[0]),  # type: ignore[call-arg]
+                    ice.LessThanOrEqual(term=name, literal=values[1]),  # type: ignore[call-arg]
+                )
+        return ice.AlwaysTrue()
     if isinstance(node, exp.In) and not node.args.get("query"):
         name = _field(node.this, fields)
         values = _literals(node.expressions, fields[name.lower()]) if name else None

@@ -62,11 +62,12 @@ Per query:
    explicit schemas and projected to the catalog's columns and types, see
    ``lakemesh.engines.spark_read``; Arrow sources through ``createDataFrame``, which hands them to
    the JVM in a private temp file that PySpark deletes at once) into an unnamed
-   DataFrame. A file read is planned once per exact definition and file state, in a
-   private session of the engine, and each query's session gets that analysed plan as a
-   DataFrame of its own (planning costs more than a small query runs). The policy
-   SELECT is applied with the DataFrame API, its WHERE and projections generated from
-   the AST by sqlglot. The raw DataFrame never gets a name any SQL could use.
+   DataFrame; the policy SELECT is applied with the DataFrame API, its WHERE and
+   projections generated from the AST by sqlglot. The raw DataFrame never gets a name
+   any SQL could use. Planning costs more than a small query takes to run, so a file
+   read is planned once per exact definition and file state, in a private session of
+   the engine, and the policy applied to it once per exact policy text (steps 2 and 3);
+   each query's session gets the analysed plan as a DataFrame of its own.
 3. A barrier: the policy's projection also computes a column of ``rand()``, a filter
    reads it, and the column is projected away again. Spark never pushes a filter
    through a projection holding a nondeterministic expression, and cannot prune a
@@ -520,10 +521,15 @@ def _register(
     if source is None:
         raise EngineError(detail=f"no source for table {relation.table!r}")
     scan_alias, where, projections = _policy_parts(relation)
-    scan = reads.frame(session, source).alias(scan_alias)
-    if where is not None:
-        scan = scan.where(where)
-    governed = _behind_barrier(scan, projections)
+
+    def policy(read: DataFrame) -> DataFrame:
+        scan = read.alias(scan_alias)
+        return _behind_barrier(scan if where is None else scan.where(where), projections)
+
+    # The policy's plan is a function of exactly its alias, condition and projections (as
+    # Spark SQL text), so it is planned once per read and policy and then reused.
+    policy_key = ("policy", scan_alias, where, tuple(projections))
+    governed = reads.frame(session, source, policy, policy_key)
     if governed.columns != list(relation.columns):
         raise EngineError(
             detail=f"relation {relation.alias} has columns {governed.columns}, "

@@ -13,7 +13,9 @@ but the read's definition (format, files, each file's schema, the catalog's colu
 and the files' state (inode, size, modification time). ``ReadPlans`` plans each read
 once, in the engine's private reader session (the query sessions' settings; no view,
 never any SQL), keyed by exactly those, and gives every query session the analysed
-plan as a DataFrame of its own. A file that changes, appears or goes gives a new key.
+plan as a DataFrame of its own; likewise a plan derived from it (the engine's policy
+projection), keyed by the read's key and the derivation's exact text. A file that
+changes, appears or goes gives a new key.
 """
 
 from __future__ import annotations
@@ -48,8 +50,6 @@ from lakemesh.engines import EngineError, Source, SourceColumn
 
 _PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
 
-#: What a read plan is cached by: its definition, then its files' state.
-ReadKey = tuple[Hashable, ...]
 _Build = Callable[[SparkSession], DataFrame]
 
 
@@ -57,11 +57,12 @@ class ReadPlans:
     """Sources as DataFrames, each file read planned once per exact definition and file
     state in ``reader`` (see the module docstring) and handed to query sessions as is.
 
-    The cached plan names exactly the files it was planned for, with the schema it was
-    planned with; a query session gets it through ``Dataset.ofRows`` (no re-analysis),
-    so what it reads is what a fresh read would read. At most ``size`` plans, of at most
-    ``files`` files in all (a plan holds its files' listing), are kept, least recently
-    used first out.
+    A plan names exactly the files it was planned for, with the schema it was planned
+    with; a query session gets it through ``Dataset.ofRows`` (no re-analysis), so what it
+    reads is what a fresh read would read. A plan derived from a read (the policy applied
+    to it) is kept the same way, keyed by the read's key and the derivation's own exact
+    key. At most ``size`` plans, of at most ``files`` files in all (a plan holds its
+    files' listing), are kept, least recently used first out.
     """
 
     def __init__(
@@ -72,37 +73,56 @@ class ReadPlans:
         self._size = size
         self._max_files = files
         self._files = 0
-        self._plans: OrderedDict[ReadKey, tuple[JavaObject, int]] = OrderedDict()
+        self._plans: OrderedDict[Hashable, tuple[JavaObject, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def frame(self, session: SparkSession, source: Source) -> DataFrame:
-        """``source`` as an unnamed DataFrame of ``session``: an Arrow table as it is, files
-        as the catalog sees them, or (no catalogued columns) as Spark infers them."""
+    def frame(
+        self,
+        session: SparkSession,
+        source: Source,
+        derive: Callable[[DataFrame], DataFrame] | None = None,
+        derivation: Hashable = None,
+    ) -> DataFrame:
+        """``source`` as an unnamed DataFrame of ``session`` (an Arrow table as it is, files
+        as the catalog sees them, or, with no catalogued columns, as Spark infers them),
+        then ``derive``-d. ``derivation`` must say exactly what ``derive`` does: the
+        derived plan is then reused for every read of the same files with that key."""
         if source.arrow is not None:
             # Naive Arrow timestamps stay naive (TIMESTAMP_NTZ), as Parquet's are read here
             # and as DuckDB reads both; PySpark's default would pin them to the session zone.
             schema = from_arrow_schema(source.arrow.schema, prefer_timestamp_ntz=True)
-            return session.createDataFrame(source.arrow, schema=schema)
+            frame = session.createDataFrame(source.arrow, schema=schema)
+            return frame if derive is None else derive(frame)
         definition, build = _catalog_read(source) if source.columns else _inferred_read(source)
         state = _file_state(source.files)
         if state is None:  # a file is gone: Spark's own read fails and says which
-            return build(session)
-        key = (definition, state)
+            frame = build(session)
+            return frame if derive is None else derive(frame)
+        read_key = (definition, state)
+        key = None if derive is None or derivation is None else (read_key, derivation)
+        if key is not None and (plan := self._cached(key)) is not None:
+            return _in_session(session, plan)
+        read = self._cached(read_key)
+        if read is None:
+            read = build(self._reader)._jdf.queryExecution().analyzed()
+        frame = _in_session(session, read)
+        derived = frame if derive is None else derive(frame)
+        if _file_state(source.files) == state:  # unchanged while it was planned
+            self._remember(read_key, read, len(source.files))
+            if key is not None:
+                plan = derived._jdf.queryExecution().analyzed()
+                self._remember(key, plan, len(source.files))
+        return derived
+
+    def _cached(self, key: Hashable) -> JavaObject | None:
         with self._lock:
             cached = self._plans.get(key)
-            if cached is not None:
-                self._plans.move_to_end(key)
-        if cached is not None:
-            plan = cached[0]
-        else:
-            plan = build(self._reader)._jdf.queryExecution().analyzed()
-            if _file_state(source.files) == state:  # unchanged while it was planned
-                self._remember(key, plan, len(source.files))
-        jvm: Any = session.sparkContext._jvm
-        rows = jvm.org.apache.spark.sql.classic.Dataset.ofRows(session._jsparkSession, plan)
-        return ClassicDataFrame(rows, session)
+            if cached is None:
+                return None
+            self._plans.move_to_end(key)
+            return cached[0]
 
-    def _remember(self, key: ReadKey, plan: JavaObject, files: int) -> None:
+    def _remember(self, key: Hashable, plan: JavaObject, files: int) -> None:
         with self._lock:
             if key in self._plans:
                 return
@@ -111,6 +131,13 @@ class ReadPlans:
             while len(self._plans) > self._size or self._files > self._max_files:
                 _, (_, evicted) = self._plans.popitem(last=False)
                 self._files -= evicted
+
+
+def _in_session(session: SparkSession, plan: JavaObject) -> DataFrame:
+    """An analysed plan as a DataFrame of ``session`` (``Dataset.ofRows``: no re-analysis)."""
+    jvm: Any = session.sparkContext._jvm
+    rows = jvm.org.apache.spark.sql.classic.Dataset.ofRows(session._jsparkSession, plan)
+    return ClassicDataFrame(rows, session)
 
 
 def _inferred_read(source: Source) -> tuple[Hashable, _Build]:

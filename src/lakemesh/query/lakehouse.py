@@ -24,6 +24,7 @@ afterwards, so a scan may return more rows than it admits, never fewer:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -39,16 +40,69 @@ _INTEGERS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "ui
 _FLOATS = ("float", "double", "halffloat")
 
 
+@dataclass(frozen=True)
+class FileGroup:
+    """Data files that spell the table's columns alike: ``names`` maps each of the
+    table's current columns to its name in these files (None: not in them)."""
+
+    files: tuple[str, ...]
+    names: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """An Iceberg scan as local Parquet files an engine reads itself: the data files by
+    groups, and the rows positional delete files remove (``file_path``, ``pos``; the
+    path spelled as the data file's)."""
+
+    groups: tuple[FileGroup, ...]
+    deleted: pa.Table | None
+
+
 class IcebergScan:
     """An Iceberg table at the snapshot it was loaded at."""
 
     kind = "iceberg"
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, storage: Storage | None = None) -> None:
         self._table = table
+        self._storage = storage
         self.schema: pa.Schema = table.schema().as_arrow()
-        #: Data files the last ``open`` planned to read (for diagnostics and benchmarks).
+        #: Data files the last ``open``/``plan`` planned to read (diagnostics, benchmarks).
         self.files_planned = 0
+
+    def plan(self, where: exp.Expr | None) -> FilePlan | None:
+        """The local Parquet files to read for the rows ``where`` may admit, with their
+        positional deletes; None when an engine cannot read them itself (equality
+        deletes, files not on a local disk or not Parquet)."""
+        if not isinstance(self._storage, LocalStorage):
+            return None
+        from pyiceberg.manifest import DataFileContent, FileFormat
+
+        from lakemesh.catalog.iceberg import canonical
+
+        names = {f.name.lower(): f for f in self.schema}
+        tasks = list(self._table.scan(row_filter=iceberg_filter(where, names)).plan_files())
+        self.files_planned = len(tasks)
+        fields = [(f.field_id, f.name) for f in self._table.schema().fields]
+        groups: dict[tuple[tuple[str, str | None], ...], list[str]] = {}
+        deletes: dict[str, None] = {}
+        for task in tasks:
+            if task.file.file_format != FileFormat.PARQUET:
+                return None
+            for delete in task.delete_files:
+                if delete.content == DataFileContent.EQUALITY_DELETES:
+                    return None
+                deletes[canonical(self._storage, delete.file_path)] = None
+            path = canonical(self._storage, task.file.file_path)
+            by_id = _field_names(path)
+            mapping = tuple((name, by_id.get(field_id)) for field_id, name in fields)
+            groups.setdefault(mapping, []).append(path)
+        planned = {p for paths in groups.values() for p in paths}
+        return FilePlan(
+            tuple(FileGroup(tuple(paths), names) for names, paths in groups.items()),
+            _deleted_rows(self._storage, list(deletes), planned) if deletes else None,
+        )
 
     def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> pa.RecordBatchReader:
         """The rows ``where`` may admit, ``columns`` only (all when None), streamed."""
@@ -107,6 +161,52 @@ class DeltaScan:
         if isinstance(opened, pa.RecordBatchReader):
             return opened.read_all()
         return opened.to_table()
+
+
+def _field_names(path: str) -> dict[int, str]:
+    """A Parquet data file's columns by Iceberg field id (files never change: kept)."""
+    cached = _FIELD_NAMES.get(path)
+    if cached is None:
+        import pyarrow.parquet as pq
+
+        cached = {}
+        for field in pq.read_schema(path):
+            raw = (field.metadata or {}).get(b"PARQUET:field_id")
+            if raw is not None:
+                cached[int(raw)] = field.name
+        if len(_FIELD_NAMES) >= _FIELD_NAMES_MAX:
+            _FIELD_NAMES.pop(next(iter(_FIELD_NAMES)))
+        _FIELD_NAMES[path] = cached
+    return cached
+
+
+_FIELD_NAMES: dict[str, dict[int, str]] = {}
+_FIELD_NAMES_MAX = 100_000
+
+
+def _deleted_rows(storage: Storage, delete_files: Sequence[str], planned: set[str]) -> pa.Table:
+    """The (data file, row position) pairs the delete files remove from ``planned``, the
+    data file spelled as ``planned`` spells it."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from lakemesh.catalog.iceberg import canonical
+
+    parts = []
+    for path in delete_files:
+        rows = pq.read_table(path, columns=["file_path", "pos"])
+        raw = rows.column("file_path").combine_chunks()
+        spelled: dict[str, str | None] = {}
+        for value in pc.unique(raw).to_pylist():
+            try:
+                spelled[value] = canonical(storage, value)
+            except PathOutsideRoot:
+                spelled[value] = None  # names no file we read
+        keys = pa.array(list(spelled))
+        mapped = pc.take(pa.array(list(spelled.values()), pa.string()), pc.index_in(raw, keys))
+        rows = pa.table({"file_path": mapped, "pos": rows.column("pos").cast(pa.int64())})
+        parts.append(rows.filter(pc.is_in(rows.column("file_path"), pa.array(sorted(planned)))))
+    return pa.concat_tables(parts)
 
 
 def iceberg_filter(where: exp.Expr | None, fields: Mapping[str, pa.Field]) -> Any:

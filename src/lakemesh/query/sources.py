@@ -301,7 +301,7 @@ def _lakehouse_scan(
         from lakemesh.catalog.iceberg import load_table
 
         return IcebergScan(
-            load_table(storage, domain.catalog_kind, domain.catalog_uri, location, table)
+            load_table(storage, domain.catalog_kind, domain.catalog_uri, location, table), storage
         )
     except (PathOutsideRoot, TableUnavailable):
         raise

@@ -551,12 +551,15 @@ def _lakehouse_scan(
     planned = plan(condition) if plan is not None else None
     if planned is not None:  # local Parquet data files: read here, at DuckDB's speed
         read, deleted = _planned_read(planned, internal)
-        return _conformed(columns, read, present, {}, source), lambda: deleted
+        empty = pa.table({"file_path": pa.array([], pa.string()), "pos": pa.array([], pa.int64())})
+        return _conformed(
+            columns, read, present, {}, source
+        ), lambda: deleted if deleted is not None else empty
     projected = _conformed(columns, internal, present, {}, source)
     return projected, lambda: scan.open(wanted or None, condition)
 
 
-def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table]:
+def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | None]:
     """The data files of ``plan`` (``lakemesh.query.lakehouse.FilePlan``) as one scan in
     the table's current column names, without the rows its deletes remove (registered
     as ``deleted``)."""
@@ -564,10 +567,14 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table]:
     selects: list[exp.Select] = []
     for group in plan.groups:
         files = exp.Array(expressions=[exp.Literal.string(path) for path in group.files])
-        read = exp.Anonymous(
-            this="read_parquet",
-            expressions=[files, _named("filename", True), _named("file_row_number", True)],
-        )
+        options = [files, _named("filename", True), _named("file_row_number", True)]
+        if plan.hive:  # a Delta table: partition values from the folders, columns by name
+            options += [
+                _named("hive_partitioning", True),
+                _named("hive_types_autocast", False),
+                _named("union_by_name", True),
+            ]
+        read = exp.Anonymous(this="read_parquet", expressions=options)
         columns: list[exp.Expr] = [
             exp.alias_(
                 exp.column(spelled, quoted=True) if spelled is not None else exp.Null(),

@@ -13,12 +13,19 @@ afterwards, so a scan may return more rows than it admits, never fewer:
   read; positional delete files are applied; columns are matched by field id, so renamed,
   added and dropped columns read right in every old file. Equality deletes are not
   supported by pyiceberg yet: such a table fails with a clear reason in the audit log.
-* **Delta** (deltalake): a lazy pyarrow dataset over the files of the current version,
-  read through Arrow's own local filesystem, into which DuckDB pushes its columns and
-  filters (partition values and Parquet statistics prune files and row groups). A table
-  whose protocol needs deletion vectors or column mapping (which pyarrow datasets cannot
-  apply) is read by deltalake's own DataFusion reader instead, streamed, columns
-  selected.
+* **Delta** (deltalake): on a local disk, the current version's Parquet files are handed
+  to the engine to read itself (``plan``: partition values from the ``key=value``
+  folder names, columns by name; partitions and Parquet statistics prune files and row
+  groups); otherwise a lazy pyarrow dataset over them, into which DuckDB pushes its
+  columns and filters. A table whose protocol needs deletion vectors or column mapping
+  (which neither can apply) is read by deltalake's own DataFusion reader instead,
+  streamed, columns selected.
+
+Iceberg's ``plan`` hands local Parquet data files over the same way: pyiceberg plans the
+files (the row filter against partitions and manifest statistics) and names each file's
+columns by field id; positional deletes become (file, row number) pairs the engine
+removes. pyiceberg's own reader stays for what cannot be handed over (equality deletes,
+files on object stores).
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class FilePlan:
 
     groups: tuple[FileGroup, ...]
     deleted: pa.Table | None
+    #: Partition values are in the files' folder names (``key=value``), not in the files.
+    hive: bool = False
 
 
 class IcebergScan:
@@ -134,6 +143,28 @@ class DeltaScan:
         features = set(protocol.reader_features or ())
         #: Whether a pyarrow dataset can read it (else deltalake's own reader does).
         self.as_dataset = not features & {"deletionVectors", "columnMapping"}
+
+    def plan(self, where: exp.Expr | None) -> FilePlan | None:
+        """The current version's local Parquet files, for an engine to read itself (its
+        own partition and statistics pruning apply); None when it cannot: deletion
+        vectors or column mapping, files not on a local disk, or partition values that
+        are not all in the folder names."""
+        del where  # the engine prunes by the folder names and the files' statistics
+        if not (self.as_dataset and self._local):
+            return None
+        keys = list(self._table.metadata().partition_columns)
+        files = []
+        for uri in self._table.file_uris():
+            path = uri.removeprefix("file://")
+            folders = path.split("/")[:-1]
+            found = [part.split("=", 1)[0] for part in folders if "=" in part]
+            if (found[-len(keys) :] if keys else found) != keys:
+                return None  # partition values the folder names do not all give
+            files.append(path)
+        if not files:
+            return None
+        names = tuple((name, name) for name in self.schema.names)
+        return FilePlan((FileGroup(tuple(files), names),), None, hive=bool(keys))
 
     def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> Any:
         """A lazy pyarrow dataset (the engine pushes its columns and filters in), or a

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from benchmarks._common import log, median, result
-from benchmarks._orders import ANALYST, QUERIES, geomean_result, same_rows
+from benchmarks._orders import ANALYST, QUERIES, OrdersMesh, geomean_result, same_rows
 from lakemesh.engines import Limits
 
 NAME = "query_enforcement_overhead_spark"
@@ -25,9 +25,14 @@ the target is on the geometric mean of the ratios: <= 1.02.
 
 
 def run(ctx: Any) -> list[dict[str, Any]]:
+    return measure(ctx.orders(), NAME, TARGET_RATIO, pairs=2 if ctx.size.tables < 100 else 5)
+
+
+def measure(orders: OrdersMesh, name: str, target: float, pairs: int) -> list[dict[str, Any]]:
+    """Governed vs handwritten, interleaved, on this process's Spark (whatever its master):
+    one info row per query and the geometric mean of the ratios against ``target``."""
     from lakemesh.engines.spark import spark_session
 
-    orders = ctx.orders()
     mesh = orders.ensure_mesh()
     limits = Limits(timeout_seconds=900, max_rows=10_000)
     session = spark_session().newSession()
@@ -38,7 +43,6 @@ def run(ctx: Any) -> list[dict[str, Any]]:
     session.read.parquet(
         *[f"file://{f}" for f in orders.files("customers")]
     ).createOrReplaceTempView("customers_raw")
-    pairs = 2 if ctx.size.tables < 100 else 5
     rows: list[dict[str, Any]] = []
     ratios: list[float] = []
     for query in QUERIES:
@@ -68,10 +72,10 @@ def run(ctx: Any) -> list[dict[str, Any]]:
                 out.append(fn()[0])
         g, h = median(ours), median(theirs)
         ratios.append(g / h)
-        log(f"{NAME} {query.name}: governed {g:.0f} ms, by hand {h:.0f} ms ({g / h:.3f}x)")
+        log(f"{name} {query.name}: governed {g:.0f} ms, by hand {h:.0f} ms ({g / h:.3f}x)")
         rows.append(
             result(
-                NAME,
+                name,
                 f"{query.name}_median_ms",
                 g,
                 "ms",
@@ -81,5 +85,5 @@ def run(ctx: Any) -> list[dict[str, Any]]:
                 meets=True,
             )
         )
-    rows.append(geomean_result(NAME, ratios, TARGET_RATIO))
+    rows.append(geomean_result(name, ratios, target))
     return rows

@@ -366,10 +366,11 @@ class LakehouseMesh:
             paths: Sequence[str] = (*files.old, *files.new)
         else:
             paths = self.delta_files()
-        return sum(1 for path in paths if _admits(path, "event_id", lo, hi))
+        return sum(1 for path in paths if admits(path, "event_id", lo, hi))
 
 
-def _admits(path: str, column: str, lo: int, hi: int) -> bool:
+def admits(path: str, column: str, lo: int, hi: int) -> bool:
+    """Whether a row group of ``path`` may hold ``column`` values in ``lo..hi``."""
     meta = pq.ParquetFile(path).metadata
     index = meta.schema.to_arrow_schema().get_field_index(column)
     for g in range(meta.num_row_groups):

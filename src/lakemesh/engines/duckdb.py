@@ -83,7 +83,9 @@ from lakemesh.engines import (
     QueryTooLarge,
     Source,
     SourceColumn,
+    aggregation,
     failed_read,
+    is_placeholder,
 )
 from lakemesh.engines import checked_relations as _checked_relations
 from lakemesh.engines.types import duckdb_type
@@ -282,8 +284,8 @@ class _Fetcher(threading.Thread):
         con = self._query.con
         try:
             _check_single_select(con, self._sql)
-            self._query.register(self._plan, self._sources)
-            reader = _start(con, self._sql, self._limits)
+            sql = self._query.register(self._plan, self._sources, self._sql)
+            reader = _start(con, sql, self._limits)
         except BaseException as e:  # handed to the caller's thread, raised there
             self._put(("error", e))
             return
@@ -352,14 +354,19 @@ class _Query:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
 
-    def register(self, plan: PlanLike, sources: Mapping[str, Source]) -> None:
-        """Give the consumer's connection the plan's relations, then seal it: a relation
-        whose files hold nothing it does not show is a view over those files (their
-        paths are the only ones the seal allows); every other one is streamed from the
-        reading instance."""
+    def register(
+        self, plan: PlanLike, sources: Mapping[str, Source], sql: str | None = None
+    ) -> str:
+        """Give the consumer's connection the plan's relations, seal it, and return the
+        SQL it is to run (``sql``, the plan's consumer SQL, unless the reading instance
+        computes the query's aggregate: ``lakemesh.engines.aggregation``).
+
+        A relation whose files hold nothing it does not show is a view over those files
+        (their paths are the only ones the seal allows); every other one is streamed
+        from the reading instance."""
         reads = _columns_read(plan)
         paths: list[str] = []
-        streamed: list[tuple[str, str, _Inputs]] = []
+        streamed: dict[str, tuple[GovernedRelationLike, Source, int]] = {}
         for index, relation in enumerate(_checked_relations(plan.relations)):
             source = _source_of(relation, sources)
             if _shows_whole_files(relation, source):
@@ -369,16 +376,26 @@ class _Query:
                     exp.Create(this=target, kind="VIEW", expression=select).sql("duckdb")
                 )
                 paths.extend(source.files)
-                continue
-            sql, inputs = _reading(relation, source, index, reads.get(relation.alias))
-            streamed.append((relation.alias, sql, inputs))
-        if streamed:
+            else:
+                streamed[relation.alias] = (relation, source, index)
+        streams: list[tuple[str, str, _Inputs]] = []
+        split = aggregation.split(plan.sql, {a: r for a, (r, _, _) in streamed.items()}, _AGGREGATE)
+        if split is not None and len(streamed) == 1:
+            relation, source, index = streamed.pop(split.relation.alias)
+            select, inputs = _reading_select(relation, source, index, None)
+            streams.append((_AGGREGATE, _aggregate_sql(split.aggregate, select), inputs))
+            sql = split.rest.sql("duckdb")
+        for alias, (relation, source, index) in streamed.items():
+            text, inputs = _reading(relation, source, index, reads.get(alias))
+            streams.append((alias, text, inputs))
+        if streams:
             # DuckDB cannot estimate a stream's size (it guesses one row) and would build
             # its hash joins on the largest stream: the query's own order decides instead.
             self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         _seal(self.con, paths)
-        for alias, sql, inputs in streamed:
-            self.con.register(alias, _Relation(self, sql, inputs))
+        for alias, text, inputs in streams:
+            self.con.register(alias, _Relation(self, text, inputs))
+        return sql if sql is not None else _consumer_sql(plan)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A fresh cursor of the reading instance, owned by this query."""
@@ -499,11 +516,33 @@ def _source_of(relation: GovernedRelationLike, sources: Mapping[str, Source]) ->
 _Inputs = list[tuple[str, Callable[[], Any]]]
 
 
+#: The consumer connection's name for an aggregate the reading instance computes.
+_AGGREGATE = "__lm_aggregate"
+
+
+def _aggregate_sql(aggregate: exp.Select, relation: exp.Select) -> str:
+    """``aggregate`` reading ``relation`` (the governed relation's own SELECT) where it
+    reads ``"__lm_source"``, under the name the consumer's query gave the relation."""
+    tree = aggregate.copy()
+    for table in list(tree.find_all(exp.Table)):
+        if is_placeholder(table):
+            table.replace(exp.Subquery(this=relation.copy(), alias=table.args.get("alias")))
+    return tree.sql("duckdb")
+
+
 def _reading(
     relation: GovernedRelationLike, source: Source, index: int, columns: Sequence[str] | None
 ) -> tuple[str, _Inputs]:
     """The relation's SQL as the reading instance runs it, producing ``columns`` only
     (all when None), and the Arrow inputs each cursor running it registers by name."""
+    select, inputs = _reading_select(relation, source, index, columns)
+    return select.sql("duckdb"), inputs
+
+
+def _reading_select(
+    relation: GovernedRelationLike, source: Source, index: int, columns: Sequence[str] | None
+) -> tuple[exp.Select, _Inputs]:
+    """``_reading``'s SELECT, as a tree."""
     select = relation.select.copy()
     if columns is not None and tuple(columns) != tuple(relation.columns):
         unknown = set(columns) - set(relation.columns)
@@ -522,7 +561,7 @@ def _reading(
         inputs = [(internal.name, opener)]
     else:
         scan = _file_scan(source)
-    return _bind_source(select, scan).sql("duckdb"), inputs
+    return _bind_source(select, scan), inputs
 
 
 def _lakehouse_scan(

@@ -41,6 +41,11 @@ hidden rows, the policy text, the mask key and the file paths never enter the co
 instance at all (no secure view is needed to order the policy before the consumer's
 predicates: the consumer's predicates cannot see what never arrived).
 
+When the whole query is one GROUP BY over one streamed relation, of the simple shape
+``lakemesh.engines.aggregation`` accepts, the reading instance computes the aggregate
+under the policy and only its groups are streamed (the consumer connection orders and
+limits them): the rows of a full scan are not moved at all.
+
 The consumer SQL is generated once from the plan's AST, must parse (DuckDB's own parser)
 as exactly one SELECT statement whose every function and table function the
 classification allows (``json_serialize_sql``; ``lakemesh.engines.functions``: the

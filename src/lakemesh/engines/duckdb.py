@@ -612,12 +612,10 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
     for group in plan.groups:
         files = exp.Array(expressions=[exp.Literal.string(path) for path in group.files])
         options = [files, _named("filename", True), _named("file_row_number", True)]
-        if plan.hive:  # a Delta table: partition values from the folders, columns by name
-            options += [
-                _named("hive_partitioning", True),
-                _named("hive_types_autocast", False),
-                _named("union_by_name", True),
-            ]
+        if plan.by_name:  # a Delta table: columns by name, whatever each file holds
+            options.append(_named("union_by_name", True))
+        if plan.hive:  # partition values from the folders, typed by the catalog's cast
+            options += [_named("hive_partitioning", True), _named("hive_types_autocast", False)]
         read = exp.Anonymous(this="read_parquet", expressions=options)
         columns: list[exp.Expr] = [
             exp.alias_(

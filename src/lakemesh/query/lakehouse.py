@@ -64,6 +64,8 @@ class FilePlan:
 
     groups: tuple[FileGroup, ...]
     deleted: pa.Table | None
+    #: Columns are found by name across files whose schemas differ (Delta), not mapped.
+    by_name: bool = False
     #: Partition values are in the files' folder names (``key=value``), not in the files.
     hive: bool = False
 
@@ -164,7 +166,7 @@ class DeltaScan:
         if not files:
             return None
         names = tuple((name, name) for name in self.schema.names)
-        return FilePlan((FileGroup(tuple(files), names),), None, hive=bool(keys))
+        return FilePlan((FileGroup(tuple(files), names),), None, by_name=True, hive=bool(keys))
 
     def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> Any:
         """A lazy pyarrow dataset (the engine pushes its columns and filters in), or a

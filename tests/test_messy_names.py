@@ -463,7 +463,7 @@ def test_query_reads_original_names(sqlite_mesh: Mesh, tmp_path: Path) -> None:
     assert got == [{"name": "ann", "name_2": "Ann"}, {"name": "bob", "name_2": "Bob"}]
 
 
-@pytest.mark.parametrize("engine", ["duckdb"])
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_a_repeated_header_reads_each_column_its_own_values(
     sqlite_mesh: Mesh, tmp_path: Path, engine: str
 ) -> None:

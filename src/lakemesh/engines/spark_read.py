@@ -201,12 +201,18 @@ def _catalog_read(source: Source) -> tuple[Hashable, _Build]:
                 frame = reader.json(list(paths), mode="FAILFAST")
             internal = [f"__lm_c{i}" for i in range(len(spelled))]
             frame = frame.toDF(*internal)
-            exact: dict[str, str] = {}
+            exact: dict[str, list[str]] = {}
             folded: dict[str, str] = {}
             for name, raw in zip(internal, spelled, strict=True):
-                exact.setdefault(raw, name)
+                exact.setdefault(raw, []).append(name)  # a repeated header: each in turn
                 folded.setdefault(raw.lower(), name)
-            frames.append(frame.select(*[_project(c, exact, folded) for c in source.columns]))
+            taken: dict[str, int] = {}
+            projected = []
+            for column in source.columns:
+                k = taken.get(column.source, 0)
+                taken[column.source] = k + 1
+                projected.append(_project(column, exact, folded, k))
+            frames.append(frame.select(*projected))
         read = frames[0]
         for frame in frames[1:]:
             read = read.union(frame)  # same columns, same order, same types
@@ -270,10 +276,19 @@ def _group_fields(
     return fields
 
 
-def _project(column: SourceColumn, exact: Mapping[str, str], folded: Mapping[str, str]) -> Column:
+def _project(
+    column: SourceColumn,
+    exact: Mapping[str, Sequence[str]],
+    folded: Mapping[str, str],
+    occurrence: int = 0,
+) -> Column:
     """One catalog column from a group's internally named columns (found by the files'
-    spelling, else ignoring case), cast to its type."""
-    internal = exact.get(column.source) or folded.get(column.source.lower())
+    spelling, the ``occurrence``-th of a repeated header; else ignoring case), cast to
+    its type."""
+    spelled = exact.get(column.source)
+    internal = (
+        spelled[min(occurrence, len(spelled) - 1)] if spelled else folded.get(column.source.lower())
+    )
     target = column.arrow_type()
     if target is not None and pa.types.is_null(target):
         return F.lit(None).alias(column.name)

@@ -24,7 +24,7 @@ from lakemesh.catalog import PartitionDelta, PartitionRow, TableInfo
 from lakemesh.metadata import search
 from lakemesh.products import notices
 from lakemesh.schema import Schema, SchemaChange, diff
-from lakemesh.store import driver_cursor
+from lakemesh.store import copy_rows, driver_cursor
 from lakemesh.store import tables as t
 from lakemesh.typedef import TableName, now
 
@@ -384,12 +384,8 @@ def _insert_partitions(conn: Connection, table_id: int, parts: Sequence[Partitio
     an initial sync of a million partitions: one statement per row is what costs)."""
     if not parts:
         return 0
-    if conn.dialect.name == "postgresql":
-        cur = conn.connection.cursor()
-        with cur.copy(f"COPY partitions (table_id, {_PART_COLS}) FROM STDIN") as copy:
-            tid = int(table_id)
-            for part in parts:
-                copy.write_row((tid, *part))
+    tid = int(table_id)
+    if copy_rows(conn, "partitions", f"table_id, {_PART_COLS}", ((tid, *p) for p in parts)):
         return len(parts)
     cur, sql = driver_cursor(conn, _PART_INSERT.format(cols=_PART_COLS, table_id=int(table_id)))
     cur.executemany(sql, parts)

@@ -13,7 +13,7 @@ The schema is owned by Alembic; a store at the wrong revision refuses to open.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -215,6 +215,20 @@ def driver_cursor(conn: Connection, sql: str) -> tuple[Any, str]:
     where SQLAlchemy's per-row work would dominate; rows come back as plain tuples."""
     driver_sql = sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
     return conn.connection.cursor(), driver_sql
+
+
+def copy_rows(conn: Connection, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> bool:
+    """``rows`` into ``table`` (``columns`` as SQL) with ``COPY`` where the store has it
+    (PostgreSQL: one statement for all rows instead of one per row); False, and nothing
+    done, where it has not (the caller inserts them its own way). ``table`` and
+    ``columns`` are the caller's constants, never input."""
+    if conn.dialect.name != "postgresql":
+        return False
+    cur = conn.connection.cursor()
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return True
 
 
 def _alembic_config() -> Any:

@@ -30,7 +30,6 @@ import functools
 import math
 import time
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 from typing import NamedTuple
 
 from lakemesh.access.actions import (
@@ -50,8 +49,21 @@ from lakemesh.access.actions import (
     owner_reason,
 )
 from lakemesh.access.principals import CENTRAL, SYSTEM, User
-from lakemesh.access.snapshot import GrantEntry, MaskRule, Snapshot, TableMeta
+from lakemesh.access.snapshot import (
+    NO_MASKS,
+    Grantee,
+    GrantEntry,
+    MaskRule,
+    Snapshot,
+    TableMeta,
+    action_bit,
+)
 from lakemesh.access.tags import TagExpression
+
+#: Builds a NamedTuple from all its fields in one C call, without the generated
+#: ``__new__`` (a Python function that binds each argument by name): a decision builds
+#: several tuples, and at 100k grants it is measured in microseconds.
+_make = tuple.__new__
 
 
 class Permit(NamedTuple):
@@ -74,7 +86,7 @@ class Decision(NamedTuple):
     table: str
     columns: tuple[str, ...] = ()
     permits: tuple[Permit, ...] = ()
-    masks: Mapping[str, MaskRule] = MappingProxyType({})
+    masks: Mapping[str, MaskRule] = NO_MASKS
     determined_by: tuple[Reason, ...] = ()
     missing: str | None = None
 
@@ -89,6 +101,14 @@ class Decision(NamedTuple):
             return None
         return tuple(p.row_filter for p in self.permits if p.row_filter is not None)
 
+
+def _refused(principal: str, action: str, table: str, missing: str) -> Decision:
+    return _make(Decision, (False, principal, action, table, (), (), NO_MASKS, (), missing))
+
+
+#: The actions some implicit right may cover (``Authorizer._implicit``): any other action
+#: is decided by the grants alone.
+_IMPLICIT = frozenset({"DESCRIBE"}).union(*OWNER_IMPLICIT.values())
 
 #: What the central node reads on its own behalf: whole tables, unmasked (the classifier
 #: must see real values to recognise them; only counts and reasons are kept).
@@ -158,18 +178,16 @@ class Authorizer:
         s = self.snapshot
         tm = s.tables.get(table)
         if tm is None:
-            return Decision(False, principal, action, table, missing=f"unknown table {table}")
+            return _refused(principal, action, table, f"unknown table {table}")
         at = time.time() if at is None else at
-        user = s.users.get(principal)
-        if user is None:
+        seat = s.seats.get(principal)
+        if seat is None:
             if principal == SYSTEM and action in _SYSTEM_READS:
                 return _system_read(action, tm)
             if principal not in s.domains:
-                return Decision(
-                    False, principal, action, table, missing=f"unknown principal {principal}"
-                )
+                return _refused(principal, action, table, f"unknown principal {principal}")
             return self._domain_decision(principal, action, tm, at)
-        implicit = self._implicit(user, action, tm)
+        implicit = self._implicit(seat.user, action, tm) if action in _IMPLICIT else None
         if implicit is not None:  # metadata rights cover the whole table, whatever grants say
             return Decision(
                 True,
@@ -180,57 +198,48 @@ class Authorizer:
                 (Permit(tm.colset, None, ()),),
                 determined_by=(implicit,),
             )
-        permits, by = _permits(s, user.principals, action, tm, at, trace)
-        if trace is not None and user.domain not in (tm.domain, CENTRAL):
-            _trace_domain(s, user.domain, action, tm, at, trace)
-        if permits and user.domain != tm.domain and user.domain != CENTRAL:
-            ceiling, ceiling_by = _ceiling(s, user.domain, action, tm, at)
+        domain = seat.domain
+        permits, by = _permits(s, (seat, seat.role), action, tm, at, trace)
+        if trace is not None and domain not in (tm.domain, CENTRAL):
+            _trace_domain(s, domain, action, tm, at, trace)
+        if permits and domain != tm.domain and domain != CENTRAL:
+            ceiling = _ceiling(s, domain, action, tm, at)
             if trace is not None:
-                _trace_bounded(permits, ceiling, tm.colset, user.domain, action, trace)
-            if not ceiling:
-                return Decision(
-                    False,
-                    principal,
-                    action,
-                    table,
-                    missing=f"domain {user.domain} holds no {action} grant on {table}",
+                _trace_bounded(permits, ceiling.permits, tm.colset, domain, action, trace)
+            if ceiling.whole is None and not ceiling.permits:
+                return _refused(
+                    principal, action, table, f"domain {domain} holds no {action} grant on {table}"
                 )
-            permits = _intersect(permits, ceiling, tm.colset)
-            by += ceiling_by
+            permits = _intersect(permits, ceiling.permits, tm.colset, ceiling.whole)
+            by += ceiling.by
             if not permits:
-                return Decision(
-                    False,
+                return _refused(
                     principal,
                     action,
                     table,
-                    missing=(
-                        f"the grants of {principal} and of domain {user.domain} share no column"
-                    ),
-                )
-        if not permits and action == "DESCRIBE" and _delegates(user, tm):
-            held = self._domain_decision(user.domain, action, tm, at)
-            if held.allowed:  # a consumer admin sees what its domain holds, to delegate it
-                return held._replace(
-                    principal=principal,
-                    determined_by=(domain_admin_reason(user.domain), *held.determined_by),
+                    f"the grants of {principal} and of domain {domain} share no column",
                 )
         if not permits:
-            return Decision(
-                False,
-                principal,
-                action,
-                tm.name,
-                missing=f"no grant gives {principal} {action} on {table}",
+            if action == "DESCRIBE" and _delegates(seat.user, tm):
+                held = self._domain_decision(domain, action, tm, at)
+                if held.allowed:  # a consumer admin sees what its domain holds, to delegate it
+                    return held._replace(
+                        principal=principal,
+                        determined_by=(domain_admin_reason(domain), *held.determined_by),
+                    )
+            return _refused(
+                principal, action, tm.name, f"no grant gives {principal} {action} on {table}"
             )
         columns = _ordered(tm, permits)
-        masks = self._masks(user, tm, columns, at) if action == "SELECT" else {}
-        mask_by = tuple(mask_reason(m.id, c) for c, m in masks.items())
-        return Decision(
-            True, principal, action, table, columns, tuple(permits), masks, by + mask_by
+        masks = self._masks(seat.user, tm, columns, at) if action == "SELECT" and tm.masks else {}
+        if masks:
+            by += tuple(mask_reason(m.id, c) for c, m in masks.items())
+        return _make(
+            Decision, (True, principal, action, table, columns, tuple(permits), masks, by, None)
         )
 
     def _implicit(self, user: User, action: str, tm: TableMeta) -> Reason | None:
-        if is_mesh_admin(user) and action == "DESCRIBE":
+        if action == "DESCRIBE" and is_mesh_admin(user):
             return MESH_ADMIN
         if user.domain == tm.domain and action in OWNER_IMPLICIT.get(user.role, ()):
             return owner_reason(user.role)
@@ -249,7 +258,7 @@ class Authorizer:
                 (Permit(tm.colset, None, ()),),
                 determined_by=(OWNING_DOMAIN,),
             )
-        permits, by = _permits(self.snapshot, (domain,), action, tm, at)
+        permits, by = _permits(self.snapshot, _filed(self.snapshot, domain), action, tm, at)
         if not permits:
             return Decision(
                 False,
@@ -331,63 +340,64 @@ def _delegates(user: User, tm: TableMeta) -> bool:
     return delegates(user) and user.domain != tm.domain
 
 
+def _filed(s: Snapshot, name: str) -> tuple[Grantee, ...]:
+    """``name``'s grants, if it has any."""
+    found = s.grantees.get(name)
+    return () if found is None else (found,)
+
+
 def _permits(
     s: Snapshot,
-    grantees: Iterable[str],
+    grantees: Iterable[Grantee],
     action: str,
     tm: TableMeta,
     at: float,
     trace: dict[str, str] | None = None,
 ) -> tuple[list[Permit], tuple[Reason, ...]]:
+    """What the grantees' grants give on ``tm`` at ``at``: a permit and a label per grant.
+    Tag-expression grants are looked at a group at a time (``Grantee.tag_groups``): a key
+    the table lacks, or a scope to another domain, rules out the group unread."""
     permits: list[Permit] = []
     by: list[Reason] = []
-    for p in grantees:
-        named = s.named.get(p)
-        if named:
-            for resource in (tm.name, tm.database):
-                for g in named.get(resource, ()):
-                    if g.allows(action, at) and _alive(s, g):
-                        cols = _grant_columns(g, tm)
-                        if cols:
-                            permits.append(Permit(cols, g.row_filter, (g.id,)))
-                            by.append(g.label)
-                        elif trace is not None:
-                            trace[g.id] = "covers none of the table's columns"
+    bit = action_bit(action)
+    live = s.by_id
+    for grantee in grantees:
+        named = grantee.named
+        for grants in (named.get(tm.name), named.get(tm.database)) if named else ():
+            for g in grants or ():
+                # In force (``GrantEntry.allows``) and alive (``_alive``), inline: this
+                # loop is most of a decision.
+                if g.bits & bit and at < g.until and (g.parent_id is None or g.parent_id in live):
+                    cols = tm.colset if g.whole else _grant_columns(g, tm)
+                    if cols:
+                        permits.append(_make(Permit, (cols, g.row_filter, (g.id,))))
+                        by.append(g.label)
                     elif trace is not None:
-                        trace[g.id] = _inactive(s, g, action, at)
-        for g in _tag_grants(s, p, tm, trace is not None):
-            expr = g.expr
-            assert expr is not None
-            if not expr.keys <= tm.tag_keys or (g.scope is not None and g.scope != tm.domain):
-                if trace is not None:
-                    scoped = g.scope is not None and g.scope != tm.domain
-                    trace[g.id] = f"scoped to domain {g.scope}" if scoped else _NO_MATCH
-                continue
-            if g.allows(action, at) and _alive(s, g):
-                cols = _tag_columns(expr, tm, g.resource)
-                if cols:
-                    permits.append(Permit(cols, None, (g.id,)))
-                    by.append(g.label)
+                        trace[g.id] = "covers none of the table's columns"
                 elif trace is not None:
-                    trace[g.id] = _NO_MATCH
-            elif trace is not None:
-                trace[g.id] = _inactive(s, g, action, at)
+                    trace[g.id] = _inactive(s, g, action, at)
+        for keys, scope, grants in grantee.tag_groups if tm.tag_keys or trace is not None else ():
+            if not keys <= tm.tag_keys or (scope is not None and scope != tm.domain):
+                if trace is not None:
+                    scoped = scope is not None and scope != tm.domain
+                    for g in grants:
+                        trace[g.id] = f"scoped to domain {scope}" if scoped else _NO_MATCH
+                continue
+            for g in grants:
+                if g.bits & bit and at < g.until and (g.parent_id is None or g.parent_id in live):
+                    assert g.expr is not None
+                    cols = _tag_columns(g.expr, tm, g.resource)
+                    if cols:
+                        permits.append(_make(Permit, (cols, None, (g.id,))))
+                        by.append(g.label)
+                    elif trace is not None:
+                        trace[g.id] = _NO_MATCH
+                elif trace is not None:
+                    trace[g.id] = _inactive(s, g, action, at)
     return permits, tuple(by)
 
 
 _NO_MATCH = "tag expression does not match"
-
-
-def _tag_grants(s: Snapshot, grantee: str, tm: TableMeta, every: bool) -> Iterable[GrantEntry]:
-    """The grantee's tag-expression grants that could match ``tm``: only those filed under
-    a key the table carries (an untagged table matches none), or ``every`` one of them
-    when tracing."""
-    if every:
-        return s.tagged.get(grantee, ())
-    by_key = s.tagged_by_key.get(grantee)
-    if not by_key or not tm.tag_keys:
-        return ()
-    return (g for key in tm.tag_keys for g in by_key.get(key, ()))
 
 
 def _inactive(s: Snapshot, g: GrantEntry, action: str, at: float) -> str:
@@ -409,7 +419,7 @@ def _trace_domain(
         "and gives none of them access by itself (its admin delegates it)"
     )
     inner: dict[str, str] = {}
-    permits, _ = _permits(s, (domain,), action, tm, at, inner)
+    permits, _ = _permits(s, _filed(s, domain), action, tm, at, inner)
     for p in permits:
         for gid in p.grants:
             trace.setdefault(gid, held)
@@ -426,7 +436,9 @@ def _trace_bounded(
     trace: dict[str, str],
 ) -> None:
     """User grants that the domain's ceiling removed entirely."""
-    kept = {gid for p in _intersect(users, ceiling, colset) for gid in p.grants}
+    kept = {
+        gid for p in _intersect(users, ceiling, colset, _whole(ceiling, colset)) for gid in p.grants
+    }
     for p in users:
         for gid in p.grants:
             if gid not in kept:
@@ -457,26 +469,46 @@ def _match_columns(expr: TagExpression, tm: TableMeta) -> frozenset[str]:
     return frozenset(c for c in tm.overrides if expr.matches(tm.column_tags[c]))
 
 
-def _ceiling(
-    s: Snapshot, domain: str, action: str, tm: TableMeta, at: float
-) -> tuple[list[Permit], tuple[Reason, ...]]:
-    """The domain's permits on a table, shared by all its users: memoised per snapshot
-    state, valid from the time it was computed until the next expiry of a grant that
-    applies or could apply."""
-    key = (domain, action, tm.name)
-    hit = s.ceilings.get(key)
-    if hit is not None and hit[2] <= at < hit[3]:
-        return hit[0], hit[1]
-    permits, labels = _permits(s, (domain,), action, tm, at)
+class Ceiling(NamedTuple):
+    """A domain's permits on a table, shared by all its users (``Snapshot.ceilings``),
+    and the span of time they hold for: between the expiries of the grants that apply
+    or could apply (no such expiry: the shared infinities, nothing more to read)."""
+
+    permits: list[Permit]
+    by: tuple[Reason, ...]
+    #: The grants of a permit that shows the whole table, every row (the common case:
+    #: the ceiling then bounds nothing), or None.
+    whole: tuple[str, ...] | None
+    since: float
+    until: float
+
+
+_PAST = -math.inf
+
+
+def _ceiling(s: Snapshot, domain: str, action: str, tm: TableMeta, at: float) -> Ceiling:
+    """The domain's permits on a table, memoised per snapshot state: no grant expires
+    between the memo's ``since`` and ``until``, so it holds for any time in between."""
+    memo = s.ceilings.get((domain, action))
+    if memo is None:
+        memo = s.ceilings[(domain, action)] = {}
+    hit: Ceiling | None = memo.get(tm.name)
+    if hit is not None and hit.since <= at < hit.until:
+        return hit
+    filed = _filed(s, domain)
+    permits, labels = _permits(s, filed, action, tm, at)
     by = tuple(ceiling_reason(b) for b in labels)
-    named = s.named.get(domain, {})
-    candidates = (*named.get(tm.name, ()), *named.get(tm.database, ()), *s.tagged.get(domain, ()))
-    until = min(
-        (g.expires for g in candidates if g.expires is not None and g.expires > at),
-        default=math.inf,
-    )
-    s.ceilings[key] = (permits, by, at, until)
-    return permits, by
+    candidates = [
+        g
+        for grantee in filed
+        for g in (*grantee.named.get(tm.name, ()), *grantee.named.get(tm.database, ()))
+    ]
+    candidates += s.tagged.get(domain, ())
+    expiries = [g.expires for g in candidates if g.expires is not None]
+    since = max((e for e in expiries if e <= at), default=_PAST)
+    until = min((e for e in expiries if e > at), default=math.inf)
+    hit = memo[tm.name] = Ceiling(permits, by, _whole(permits, tm.colset), since, until)
+    return hit
 
 
 def _tag_cover(s: Snapshot, g: GrantEntry) -> tuple[set[str], dict[str, frozenset[str]]]:
@@ -528,12 +560,25 @@ def _grant_columns(g: GrantEntry, tm: TableMeta) -> frozenset[str]:
     return tm.colset
 
 
-def _intersect(users: list[Permit], ceiling: list[Permit], colset: frozenset[str]) -> list[Permit]:
+def _whole(ceiling: list[Permit], colset: frozenset[str]) -> tuple[str, ...] | None:
+    """The grants of a ceiling permit that shows every column and every row, if any."""
+    for c in ceiling:
+        if c.row_filter is None and c.columns == colset:
+            return c.grants
+    return None
+
+
+def _intersect(
+    users: list[Permit],
+    ceiling: list[Permit],
+    colset: frozenset[str],
+    whole: tuple[str, ...] | None,
+) -> list[Permit]:
     """Cell-level intersection: a cell is visible if some user permit and some ceiling
-    permit both show it. Filters of the two sides AND together."""
-    whole = next((c for c in ceiling if c.row_filter is None and c.columns == colset), None)
+    permit both show it (``whole``: the ceiling's grants that show everything, if any).
+    Filters of the two sides AND together."""
     if whole is not None:  # the common case: the domain sees the whole table, every row
-        return [Permit(u.columns, u.row_filter, u.grants + whole.grants) for u in users]
+        return [_make(Permit, (u.columns, u.row_filter, u.grants + whole)) for u in users]
     out = []
     for u in users:
         for c in ceiling:
@@ -561,8 +606,10 @@ def both(a: str, b: str) -> str:
 
 def _ordered(tm: TableMeta, permits: list[Permit]) -> tuple[str, ...]:
     """The visible columns in the table's order (the whole table needs no work)."""
-    if any(p.columns is tm.colset or p.columns == tm.colset for p in permits):
-        return tm.columns
+    colset = tm.colset
+    for p in permits:
+        if p.columns is colset or p.columns == colset:
+            return tm.columns
     visible = frozenset().union(*(p.columns for p in permits))
     return tuple(c for c in tm.columns if c in visible)
 

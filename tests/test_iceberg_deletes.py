@@ -111,8 +111,9 @@ def test_pyiceberg_reads_the_table_without_the_deleted_rows(catalog: SqlCatalog)
     assert _sorted(selective) == [r for r in LIVE if 4 <= r["id"] <= 7]
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
 def test_a_governed_query_never_returns_a_deleted_row(
-    gov: Mesh, catalog: SqlCatalog, tmp_path: Path
+    gov: Mesh, catalog: SqlCatalog, tmp_path: Path, engine: str
 ) -> None:
     _orders(catalog)
     gov.domains.create(
@@ -142,7 +143,7 @@ def test_a_governed_query_never_returns_a_deleted_row(
     )
 
     def rows(sql: str, user: str = "analyst@analytics") -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = gov.query(sql, as_=user).to_pylist()
+        out: list[dict[str, Any]] = gov.query(sql, as_=user, engine=engine).to_pylist()
         return out
 
     columns = f"SELECT id, region, price, note FROM {TABLE}"

@@ -1,6 +1,6 @@
-"""Iceberg and Delta tables read lazily by the DuckDB engine: the right rows after schema
-changes, pruning from the policy's filter and pushed predicates, only the columns the
-query reads, and the fallbacks (deltalake's own reader, whole tables for Spark)."""
+"""Iceberg and Delta tables read lazily by the engines: the right rows after schema
+changes and deletes, pruning from the policy's filter and pushed predicates, only the
+columns the query reads, and the fallbacks (deltalake's own reader, whole tables)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,11 @@ def relation(where: str | None, columns: tuple[str, ...]) -> GovernedRelation:
 
 
 def run(
-    sql: str, rel: GovernedRelation, source: Source, reads: tuple[str, ...] | None = None
+    sql: str,
+    rel: GovernedRelation,
+    source: Source,
+    reads: tuple[str, ...] | None = None,
+    engine: str = "duckdb",
 ) -> Any:
     plan = Plan(
         sqlglot.parse_one(sql, dialect="duckdb"),
@@ -41,6 +45,10 @@ def run(
         (TABLE,),
         {ALIAS: reads} if reads else {},
     )
+    if engine == "spark":
+        from lakemesh.engines.spark import SparkEngine
+
+        return SparkEngine().run(plan, {TABLE: source}).to_pylist()
     return DuckDBEngine().run(plan, {TABLE: source}).to_pylist()
 
 
@@ -238,3 +246,115 @@ def test_delta_with_deletion_vectors_reads_through_deltalake(delta: Path) -> Non
     assert run(f"SELECT * FROM {ALIAS} ORDER BY id", rel, source) == DELTA_VISIBLE
     assert run(f"SELECT max(id) AS m FROM {ALIAS}", rel, source, reads=("id",)) == [{"m": 4}]
     assert read_whole(TABLE, source).arrow is not None
+
+
+# ----------------------------------------------------------------------------- Spark
+
+
+def _not_whole(scan: Any) -> None:
+    """Fail the test if the scan is read whole (Spark must read the planned files)."""
+
+    def whole() -> pa.Table:
+        raise AssertionError("the table was read whole on the driver")
+
+    scan.read = whole
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("planned", [True, False], ids=["files", "whole"])
+def test_spark_reads_iceberg_from_its_planned_files(iceberg: Any, planned: bool) -> None:
+    """Spark reads the data files pyiceberg plans (columns by field id across the rename
+    and the addition; pruned by the policy's filter and the pushed predicates); a table
+    it cannot plan (here: not on a local disk) is read whole, with the same answer."""
+    scan = _ice(iceberg, planned)
+    if planned:
+        _not_whole(scan)
+    source = Source(format="lakehouse", lakehouse=scan, columns=ICE_COLUMNS)
+    rel = relation("\"region\" <> 'zz'", ("id", "region", "total", "note"))
+    got = run(f"SELECT * FROM {ALIAS} ORDER BY id", rel, source, engine="spark")
+    assert got == run(f"SELECT * FROM {ALIAS} ORDER BY id", rel, source)
+    assert [r["id"] for r in got] == [1, 2, 4, 5, 7, 9]
+    pruned = relation('"region" <> \'zz\' AND "id" >= 7', ("id", "region", "total", "note"))
+    total = run(f"SELECT sum(total) AS s FROM {ALIAS}", pruned, source, engine="spark")
+    assert total == [{"s": 160}]
+    if planned:
+        assert scan.files_planned == 1
+
+
+@pytest.mark.spark
+def test_spark_applies_iceberg_deletes_in_oddly_named_folders(tmp_path: Path) -> None:
+    """Positional deletes are matched to the rows by the file Spark read them from, in
+    the spelling Spark gives that file: spaces, ``%``, ``#``, ``+`` and non-ASCII in the
+    folder and file names."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from tests.iceberg_deletes import add_position_deletes
+
+    warehouse = tmp_path / "a b%20c#d+é"
+    warehouse.mkdir()
+    catalog = SqlCatalog("default", uri=f"sqlite:///{tmp_path / 'c.db'}", warehouse=str(warehouse))
+    try:
+        catalog.create_namespace("db")
+        rows = pa.table({"id": pa.array(range(10), pa.int64()), "region": ["eu"] * 10})
+        table = catalog.create_table("db.t", schema=rows.schema)
+        table.append(rows.slice(0, 5))
+        table.append(rows.slice(5, 5))
+        files = sorted(table.inspect.files().column("file_path").to_pylist())
+        add_position_deletes(table, {files[0]: [0, 4], files[1]: [2]})
+        table = catalog.load_table("db.t")
+        scan = IcebergScan(table, LocalStorage(str(warehouse)))
+        _not_whole(scan)
+        columns = (SourceColumn("id", "int64", "id"), SourceColumn("region", "string", "region"))
+        source = Source(format="lakehouse", lakehouse=scan, columns=columns)
+        rel = relation(None, ("id", "region"))
+        got = run(f"SELECT id FROM {ALIAS} ORDER BY id", rel, source, engine="spark")
+        assert got == run(f"SELECT id FROM {ALIAS} ORDER BY id", rel, source)
+        assert len(got) == 7
+    finally:
+        catalog.engine.dispose()
+
+
+@pytest.mark.spark
+def test_spark_reads_delta_partitions_from_the_folders(delta: Path) -> None:
+    scan, source = _delta_source(delta)
+    _not_whole(scan)
+    rel = relation("\"region\" <> 'zz'", ("id", "region", "note"))
+    got = run(f"SELECT * FROM {ALIAS} ORDER BY id", rel, source, engine="spark")
+    assert got == DELTA_VISIBLE
+    counted = run(f"SELECT count(*) AS n FROM {ALIAS}", rel, source, engine="spark")
+    assert counted == [{"n": 3}]
+
+
+@pytest.mark.spark
+def test_spark_reads_delta_with_deletion_vectors_whole(delta: Path) -> None:
+    """Neither engine applies deletion vectors to files: deltalake's reader does, and
+    Spark gets its answer whole."""
+    from deltalake import DeltaTable
+    from deltalake.table import TableFeatures
+
+    DeltaTable(str(delta)).alter.add_feature(
+        TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+    )
+    _, source = _delta_source(delta)
+    rel = relation("\"region\" <> 'zz'", ("id", "region", "note"))
+    assert run(f"SELECT * FROM {ALIAS} ORDER BY id", rel, source, engine="spark") == DELTA_VISIBLE
+
+
+@pytest.mark.spark
+def test_spark_reads_escaped_delta_partition_values_as_duckdb_does(tmp_path: Path) -> None:
+    """Partition values that Delta escapes in folder names (``/``, ``:``, ``%``, space,
+    non-ASCII as UTF-8 bytes) and the null partition read the same on both engines."""
+    from deltalake import write_deltalake
+
+    path = tmp_path / "root" / "db" / "t"
+    regions = ["a b/c:d%", None, "é=x", "plain", "+1"]
+    write_deltalake(
+        str(path), pa.table({"id": [1, 2, 3, 4, 5], "region": regions}), partition_by=["region"]
+    )
+    scan, source = _delta_source(path)
+    _not_whole(scan)
+    rel = relation(None, ("id", "region", "note"))
+    sql = f"SELECT id, region FROM {ALIAS} ORDER BY id"
+    expected = [{"id": i, "region": r} for i, r in enumerate(regions, start=1)]
+    assert run(sql, rel, source) == expected
+    assert run(sql, rel, source, engine="spark") == expected

@@ -294,6 +294,22 @@ def failed_read(detail: str, sources: Mapping[str, Source]) -> EngineError:
     return EngineError(detail=detail)
 
 
+def lakehouse_condition(select: exp.Select, source: Source) -> exp.Expr | None:
+    """A lakehouse relation's WHERE (the policy's row filter and the predicates the
+    planner pushed in) in the table's own column names, qualified by the placeholder, for
+    the scan to prune files with (``LakehouseScan``); the relation's SELECT is untouched."""
+    where = select.args.get("where")
+    if not isinstance(where, exp.Where):
+        return None
+    own = {c.name.lower(): c.source for c in source.columns}
+    condition: exp.Expr = where.this.copy()
+    for column in list(condition.find_all(exp.Column)):
+        spelled = own.get(str(column.name).lower())
+        if spelled is not None:
+            column.replace(exp.column(spelled, table=SOURCE_PLACEHOLDER, quoted=True))
+    return condition
+
+
 def is_placeholder(table: exp.Table) -> bool:
     """Is ``table`` the bare ``"__lm_source"`` placeholder (no database or catalog)?"""
     return (

@@ -91,6 +91,7 @@ from lakemesh.engines import (
     aggregation,
     failed_read,
     is_placeholder,
+    lakehouse_condition,
 )
 from lakemesh.engines import checked_relations as _checked_relations
 from lakemesh.engines.types import duckdb_type
@@ -583,14 +584,7 @@ def _lakehouse_scan(
     columns = [c for c in source.columns if c.name.lower() in used] or list(source.columns[:1])
     present = {name.lower() for name in scan.schema.names}
     wanted = [c.source for c in columns if c.source.lower() in present]
-    by_name = {c.name.lower(): c.source for c in source.columns}
-    where = select.args.get("where")
-    condition = where.this.copy() if isinstance(where, exp.Where) else None
-    if condition is not None:
-        for column in list(condition.find_all(exp.Column)):
-            own = by_name.get(str(column.name).lower())
-            if own is not None:
-                column.replace(exp.column(own, table=SOURCE_PLACEHOLDER, quoted=True))
+    condition = lakehouse_condition(select, source)
     plan = getattr(scan, "plan", None)  # Iceberg: the files to read, with their deletes
     planned = plan(condition) if plan is not None else None
     if planned is not None:  # local Parquet data files: read here, at DuckDB's speed

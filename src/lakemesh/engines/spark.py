@@ -125,8 +125,9 @@ from lakemesh.engines import (
     Source,
     checked_relations,
     failed_read,
+    lakehouse_condition,
 )
-from lakemesh.engines.spark_read import ReadPlans, file_uri
+from lakemesh.engines.spark_read import ReadPlans, file_uri, lakehouse_frame
 from lakemesh.engines.spark_sql import consumer_sql
 
 if TYPE_CHECKING:
@@ -427,6 +428,7 @@ class SparkEngine(Engine):
     #: The barrier (module docstring, step 3) keeps every consumer predicate away from
     #: the scans; the planner pushes the ones that cannot fail below it itself.
     pushes_predicates = True
+    reads_lakehouse = True
 
     def run(
         self, plan: PlanLike, sources: Mapping[str, Source], limits: Limits | None = None
@@ -529,7 +531,11 @@ def _register(
     # The policy's plan is a function of exactly its alias, condition and projections (as
     # Spark SQL text), so it is planned once per read and policy and then reused.
     policy_key = ("policy", scan_alias, where, tuple(projections))
-    governed = reads.frame(session, source, policy, policy_key)
+    if source.format == "lakehouse":  # its files depend on the WHERE: planned per query
+        read = lakehouse_frame(session, source, lakehouse_condition(relation.select, source))
+        governed = policy(read)
+    else:
+        governed = reads.frame(session, source, policy, policy_key)
     if governed.columns != list(relation.columns):
         raise EngineError(
             detail=f"relation {relation.alias} has columns {governed.columns}, "

@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from py4j.java_gateway import JavaObject
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -45,8 +46,10 @@ from pyspark.sql.types import (
     StructField,
     StructType,
 )
+from sqlglot import exp
 
 from lakemesh.engines import EngineError, Source, SourceColumn
+from lakemesh.engines.types import conform
 
 _PARTITION_DIR = re.compile(r"[^=/]+=[^/]*")
 
@@ -335,3 +338,152 @@ def _partition_base(files: Sequence[str]) -> str:
     while base != "/" and _PARTITION_DIR.fullmatch(posixpath.basename(base)):
         base = posixpath.dirname(base)
     return base
+
+
+# --------------------------------------------------------------------------- lakehouse
+
+
+def lakehouse_frame(session: SparkSession, source: Source, where: exp.Expr | None) -> DataFrame:
+    """An Iceberg/Delta table as an unnamed DataFrame of ``session``, in the catalog's
+    columns: its planned data files (``LakehouseScan.plan``: the files ``where`` may
+    need, each file's columns by Iceberg field id or Delta name, positional deletes)
+    read by Spark itself, on the executors, in bounded memory, with Spark's own column
+    pruning and row-group filters on top. A table that cannot be planned so (equality
+    deletes, deletion vectors or column mapping, files not on a local disk) is read whole
+    on the driver by its library and handed over as Arrow: correct, not bounded.
+
+    Not kept in ``ReadPlans``: which files are read depends on the query's WHERE and on
+    the table's current snapshot, and planning them is the scan's own (cheap) metadata
+    work."""
+    scan = source.lakehouse
+    assert scan is not None  # Source checks it
+    planner = getattr(scan, "plan", None)
+    try:
+        plan = planner(where) if planner is not None else None
+        if plan is None or (frame := _planned_frame(session, plan, scan.schema)) is None:
+            whole = scan.read()
+            if source.columns:
+                whole = conform(whole, [(c.name, c.source, c.arrow_type()) for c in source.columns])
+            schema = from_arrow_schema(whole.schema, prefer_timestamp_ntz=True)
+            return session.createDataFrame(whole, schema=schema)
+    except (OSError, pa.ArrowException) as e:
+        raise EngineError(
+            detail=f"{scan.kind} table read failed: {type(e).__name__}: {e}"
+        ) from None
+    except Exception as e:  # deltalake's and pyiceberg's own errors
+        if type(e).__module__.split(".")[0] in ("deltalake", "pyiceberg"):
+            raise EngineError(detail=f"{scan.kind} table: {type(e).__name__}: {e}") from None
+        raise
+    if not source.columns:
+        return frame
+    own = list(scan.schema.names)
+    internal = [f"__lm_t{i}" for i in range(len(own))]
+    frame = frame.toDF(*internal)
+    exact: dict[str, list[str]] = {}
+    folded: dict[str, str] = {}
+    for name, inner in zip(own, internal, strict=True):
+        exact.setdefault(name, []).append(inner)
+        folded.setdefault(name.lower(), inner)
+    taken: dict[str, int] = {}
+    projected = []
+    for column in source.columns:
+        k = taken.get(column.source, 0)
+        taken[column.source] = k + 1
+        projected.append(_project(column, exact, folded, k))
+    return frame.select(*projected)
+
+
+_FILE, _ROW = "__lm_file", "__lm_row"
+_HIGH_ESCAPE = re.compile(r"%[89a-fA-F][0-9a-fA-F]")
+
+
+def _planned_frame(session: SparkSession, plan: Any, schema: pa.Schema) -> DataFrame | None:
+    """The data files of ``plan`` (``lakemesh.query.lakehouse.FilePlan``) as one
+    DataFrame in the table's own columns (``schema``, in order) without the rows its
+    positional deletes remove; None if a column has no Spark type.
+
+    Each group of files is read with an explicit schema: the group's own spelling of
+    each column, in the table's current type (Spark widens older files' narrower types
+    as it reads them), a column the group lacks as NULL; partition values (Delta) from
+    the ``key=value`` folders as text, for the catalog's cast. Deleted rows are found by
+    the file each row was read from and its position there (Spark's ``_metadata``), in
+    the spelling Spark gives that file."""
+    types = {f.name: f.type for f in schema}
+    deleting = plan.deleted is not None and plan.deleted.num_rows > 0
+    folders = {
+        part
+        for group in plan.groups
+        for path in group.files
+        for part in posixpath.dirname(path).split("/")
+        if "=" in part
+    }
+    # Spark unescapes ``%XX`` in partition folder names one byte to one character: right
+    # for ASCII, not for UTF-8 (``%C3%A9`` is é). Folder names in ASCII are made right by
+    # reading the characters back as the bytes they stand for; names that mix raw
+    # non-ASCII with escaped bytes cannot be, and are read whole instead.
+    ascii_folders = all(part.isascii() for part in folders)
+    if not ascii_folders and any(_HIGH_ESCAPE.search(part) for part in folders):
+        return None
+    frames = []
+    for group in plan.groups:
+        spelled = [(name, file_name) for name, file_name in group.names if file_name is not None]
+        fields = []
+        partitioned = set()
+        for name, file_name in spelled:
+            in_folders = plan.hive and file_name in plan.keys
+            if in_folders:
+                partitioned.add(name)
+            spark: DataType | None = StringType() if in_folders else _spark_type(types[name])
+            if spark is None:
+                return None
+            fields.append(StructField(file_name, spark))
+        paths = [file_uri(path) for path in group.files]
+        reader = session.read.schema(StructType(fields))
+        if plan.hive:
+            reader = reader.option("basePath", file_uri(_partition_base(group.files)))
+        read = reader.parquet(*paths)
+        # Spark puts partition columns after the files' own: each is found by its name.
+        order = read.columns
+        exact = {n: i for i, n in enumerate(order)}
+        folded = {n.lower(): i for i, n in enumerate(order)}
+        extra = [F.col("_metadata.file_path"), F.col("_metadata.row_index")] if deleting else []
+        inner = [f"__lm_g{i}" for i in range(len(order))]
+        read = read.select("*", *extra).toDF(*inner, *([_FILE, _ROW] if deleting else []))
+        position = {}
+        for name, file_name in spelled:
+            at = exact.get(file_name, folded.get(file_name.lower()))
+            if at is None:
+                raise EngineError(detail=f"column {file_name!r} missing from the planned read")
+            position[name] = inner[at]
+        columns = []
+        for f in schema:
+            value = F.col(position[f.name]) if f.name in position else F.lit(None)
+            if f.name in partitioned and ascii_folders:
+                value = F.decode(F.encode(value, "ISO-8859-1"), "UTF-8")
+            target = _spark_type(f.type)
+            columns.append((value if target is None else value.cast(target)).alias(f.name))
+        if deleting:
+            columns += [F.col(_FILE), F.col(_ROW)]
+        frames.append(read.select(*columns))
+    if not frames:
+        raise EngineError(detail="a lakehouse plan without data files")
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.union(other)  # same columns, same order, same types
+    if not deleting:
+        return frame
+    deleted = plan.deleted
+    spelled_as = _spark_paths(session, pc.unique(deleted.column("file_path")).to_pylist())
+    removes = [spelled_as.get(p) for p in deleted.column("file_path").to_pylist()]
+    gone = pa.table({_FILE: pa.array(removes, pa.string()), _ROW: deleted.column("pos")})
+    removed = session.createDataFrame(gone.filter(pc.is_valid(gone.column(_FILE))))
+    kept = frame.join(removed, on=[_FILE, _ROW], how="left_anti")
+    return kept.drop(_FILE, _ROW)
+
+
+def _spark_paths(session: SparkSession, paths: Sequence[str]) -> dict[str, str]:
+    """Each local path as Spark's ``_metadata.file_path`` spells it: the file's URI as
+    Java gives it (``file:/a%20b/c%23d.parquet``; checked by the tests with spaces, ``%``,
+    ``#``, ``+`` and non-ASCII names)."""
+    jvm: Any = session.sparkContext._jvm
+    return {path: str(jvm.java.io.File(path).toURI().toString()) for path in paths}

@@ -68,6 +68,8 @@ class FilePlan:
     by_name: bool = False
     #: Partition values are in the files' folder names (``key=value``), not in the files.
     hive: bool = False
+    #: The partition columns whose values are in the folder names (with ``hive``).
+    keys: tuple[str, ...] = ()
 
 
 class IcebergScan:
@@ -166,7 +168,9 @@ class DeltaScan:
         if not files:
             return None
         names = tuple((name, name) for name in self.schema.names)
-        return FilePlan((FileGroup(tuple(files), names),), None, by_name=True, hive=bool(keys))
+        return FilePlan(
+            (FileGroup(tuple(files), names),), None, by_name=True, hive=bool(keys), keys=tuple(keys)
+        )
 
     def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> Any:
         """A lazy pyarrow dataset (the engine pushes its columns and filters in), or a

@@ -358,3 +358,69 @@ def test_spark_reads_escaped_delta_partition_values_as_duckdb_does(tmp_path: Pat
     expected = [{"id": i, "region": r} for i, r in enumerate(regions, start=1)]
     assert run(sql, rel, source) == expected
     assert run(sql, rel, source, engine="spark") == expected
+
+
+def test_delta_tables_are_reused_only_while_their_log_is_unchanged(tmp_path: Path) -> None:
+    """A loaded Delta table serves later queries until its log gains a commit, and a table
+    deleted and written again at the same place (its versions start over) is loaded
+    anew."""
+    import shutil
+
+    from deltalake import write_deltalake
+
+    from lakemesh.query.lakehouse import DeltaTables
+
+    path = tmp_path / "root" / "db" / "t"
+    storage = LocalStorage(str(tmp_path / "root"))
+    write_deltalake(str(path), pa.table({"id": [1, 2]}))
+    tables = DeltaTables()
+    first = tables.get(storage, str(path))
+    assert tables.get(storage, str(path)) is first
+    write_deltalake(str(path), pa.table({"id": [3]}), mode="append")
+    second = tables.get(storage, str(path))
+    assert second is not first and second.version() == 1
+    assert sorted(second.to_pyarrow_table().column("id").to_pylist()) == [1, 2, 3]
+    assert first.version() == 0  # the older one is never changed under its readers
+    shutil.rmtree(path)
+    write_deltalake(str(path), pa.table({"id": [7]}))
+    write_deltalake(str(path), pa.table({"id": [8]}), mode="append")  # version 1 again
+    again = tables.get(storage, str(path))
+    assert sorted(again.to_pyarrow_table().column("id").to_pylist()) == [7, 8]
+
+
+def test_iceberg_plans_are_kept_per_snapshot_and_filter(iceberg: Any, tmp_path: Path) -> None:
+    """The same filter on the same snapshot is planned once; another filter, or a new
+    snapshot of the table, is planned anew."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    where = sqlglot.parse_one('"id" >= 7', dialect="duckdb")
+    first = _ice(iceberg, True).plan(where)
+    assert first is not None and _ice(iceberg, True).plan(where) is first
+    other = _ice(iceberg, True).plan(sqlglot.parse_one('"id" <= 2', dialect="duckdb"))
+    assert other is not first
+    catalog = SqlCatalog("default", uri=f"sqlite:///{tmp_path / 'c.db'}", warehouse=str(tmp_path))
+    try:
+        table = catalog.load_table("db.t")
+        more = pa.table(
+            {
+                "id": pa.array([10], pa.int64()),
+                "region": ["eu"],
+                "total": pa.array([100], pa.int64()),
+                "note": ["n"],
+            }
+        )
+        table.append(more.cast(table.schema().as_arrow()))
+        later = catalog.load_table("db.t")
+    finally:
+        catalog.engine.dispose()
+    scan = _ice(later, True)
+    again = scan.plan(where)
+    assert again is not first and scan.files_planned == 2
+    source = Source(format="lakehouse", lakehouse=scan, columns=ICE_COLUMNS)
+    rel = relation('"id" >= 7', ("id", "region", "total", "note"))
+    assert [r["id"] for r in run(f"SELECT id FROM {ALIAS} ORDER BY id", rel, source)] == [
+        7,
+        8,
+        9,
+        10,
+    ]

@@ -602,12 +602,14 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
     the table's current column names, without the rows its deletes remove (registered
     as ``deleted``)."""
     file, row = "__lm_file", "__lm_row"
+    # Without deletes there is nothing to find rows by (and the anti-join would cost).
+    deleting = plan.deleted is not None and plan.deleted.num_rows > 0
     selects: list[exp.Select] = []
     for group in plan.groups:
         files = exp.Array(expressions=[exp.Literal.string(path) for path in group.files])
-        options = [files, _named("filename", True), _named("file_row_number", True)]
-        if plan.by_name:  # a Delta table: columns by name, whatever each file holds
-            options.append(_named("union_by_name", True))
+        options: list[exp.Expr] = [files]
+        if deleting:
+            options += [_named("filename", True), _named("file_row_number", True)]
         if plan.hive:  # partition values from the folders, typed by the catalog's cast
             options += [_named("hive_partitioning", True), _named("hive_types_autocast", False)]
         read = exp.Anonymous(this="read_parquet", expressions=options)
@@ -619,10 +621,11 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
             )
             for name, spelled in group.names
         ]
-        columns += [
-            exp.alias_(exp.column("filename"), file, quoted=True),
-            exp.alias_(exp.column("file_row_number"), row, quoted=True),
-        ]
+        if deleting:
+            columns += [
+                exp.alias_(exp.column("filename"), file, quoted=True),
+                exp.alias_(exp.column("file_row_number"), row, quoted=True),
+            ]
         selects.append(exp.select(*columns).from_(exp.Table(this=read)))
     if not selects:
         raise EngineError(detail="an Iceberg plan without data files")
@@ -631,6 +634,8 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
         union = exp.Union(this=union, expression=select, distinct=False)
     scan = exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("u")))
     out = exp.select(exp.Star()).from_(scan)
+    if not deleting:
+        return exp.Subquery(this=out), None
     table = (
         plan.deleted
         if plan.deleted is not None

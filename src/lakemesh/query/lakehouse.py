@@ -30,6 +30,9 @@ files on object stores).
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,14 +61,12 @@ class FileGroup:
 
 @dataclass(frozen=True)
 class FilePlan:
-    """An Iceberg scan as local Parquet files an engine reads itself: the data files by
-    groups, and the rows positional delete files remove (``file_path``, ``pos``; the
-    path spelled as the data file's)."""
+    """An Iceberg or Delta scan as local Parquet files an engine reads itself: the data
+    files by groups of one schema, and the rows positional delete files remove
+    (``file_path``, ``pos``; the path spelled as the data file's)."""
 
     groups: tuple[FileGroup, ...]
     deleted: pa.Table | None
-    #: Columns are found by name across files whose schemas differ (Delta), not mapped.
-    by_name: bool = False
     #: Partition values are in the files' folder names (``key=value``), not in the files.
     hive: bool = False
     #: The partition columns whose values are in the folder names (with ``hive``).
@@ -90,13 +91,36 @@ class IcebergScan:
         deletes, files not on a local disk or not Parquet)."""
         if not isinstance(self._storage, LocalStorage):
             return None
+        names = {f.name.lower(): f for f in self.schema}
+        row_filter = iceberg_filter(where, names)
+        # A snapshot never changes (its metadata file names it), so neither does its plan
+        # for the same filter: repeated queries skip reading the manifests again.
+        metadata = getattr(self._table, "metadata_location", None)
+        key = (self._storage.uri, str(metadata), repr(row_filter))
+        with _PLANS_LOCK:
+            hit = _PLANS.get(key) if metadata else None
+            if hit is not None:
+                _PLANS.move_to_end(key)
+        if hit is not None:
+            self.files_planned = hit[1]
+            return hit[0]
+        tasks = list(self._table.scan(row_filter=row_filter).plan_files())
+        self.files_planned = len(tasks)
+        planned = self._planned(tasks)
+        if not metadata:
+            return planned
+        with _PLANS_LOCK:
+            _PLANS[key] = (planned, len(tasks))
+            while len(_PLANS) > _PLANS_MAX:
+                _PLANS.popitem(last=False)
+        return planned
+
+    def _planned(self, tasks: list[Any]) -> FilePlan | None:
+        assert self._storage is not None
         from pyiceberg.manifest import DataFileContent, FileFormat
 
         from lakemesh.catalog.iceberg import canonical
 
-        names = {f.name.lower(): f for f in self.schema}
-        tasks = list(self._table.scan(row_filter=iceberg_filter(where, names)).plan_files())
-        self.files_planned = len(tasks)
         fields = [(f.field_id, f.name) for f in self._table.schema().fields]
         groups: dict[tuple[tuple[str, str | None], ...], list[str]] = {}
         deletes: dict[str, None] = {}
@@ -167,10 +191,18 @@ class DeltaScan:
             files.append(path)
         if not files:
             return None
-        names = tuple((name, name) for name in self.schema.names)
-        return FilePlan(
-            (FileGroup(tuple(files), names),), None, by_name=True, hive=bool(keys), keys=tuple(keys)
-        )
+        # Files written before a column was added lack it: files are grouped by their own
+        # columns (footers read once per file) so that each group reads as one schema
+        # (DuckDB's ``union_by_name`` would open every footer of the table per query).
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for path in files:
+            groups.setdefault(_file_columns(path), []).append(path)
+        planned = []
+        for columns, paths in groups.items():
+            own = {name for name, _ in columns}.union(keys)
+            names = tuple((n, n if n in own else None) for n in self.schema.names)
+            planned.append(FileGroup(tuple(paths), names))
+        return FilePlan(tuple(planned), None, hive=bool(keys), keys=tuple(keys))
 
     def open(self, columns: Sequence[str] | None, where: exp.Expr | None) -> Any:
         """A lazy pyarrow dataset (the engine pushes its columns and filters in), or a
@@ -198,6 +230,81 @@ class DeltaScan:
         if isinstance(opened, pa.RecordBatchReader):
             return opened.read_all()
         return opened.to_table()
+
+
+_COMMIT = re.compile(r"(\d{20})\.json")
+
+
+class DeltaTables:
+    """Loaded Delta tables by location, each reused while it is still the latest version.
+
+    Loading a Delta table replays its log (about 10 ms for 20 commits, more for a long
+    log without a checkpoint), which every query would pay again. A table is kept with
+    the newest commit file of its ``_delta_log`` folder as it was when the table was
+    loaded (name, size, modification time); a later query lists that folder (one
+    directory level, through the domain's storage) and reuses the loaded table only if
+    its newest commit file is still exactly that one, else loads the table anew (a table
+    deleted and written again starts at version 0 again: the file's time tells them
+    apart). A loaded table is never updated in place (queries may be reading it), only
+    replaced.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._tables: OrderedDict[str, tuple[tuple[str, int, int], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, storage: Storage, location: str) -> Any:
+        from deltalake import DeltaTable
+
+        newest = _newest_commit(storage, location)
+        with self._lock:
+            cached = self._tables.get(location)
+            if cached is not None and newest is not None and cached[0] == newest:
+                self._tables.move_to_end(location)
+                return cached[1]
+        table = DeltaTable(location)
+        if newest is None or int(newest[0].split(".")[0]) != table.version():
+            return table  # the log moved while it loaded: used once, not kept
+        with self._lock:
+            self._tables[location] = (newest, table)
+            self._tables.move_to_end(location)
+            while len(self._tables) > self._size:
+                self._tables.popitem(last=False)
+        return table
+
+
+def _newest_commit(storage: Storage, location: str) -> tuple[str, int, int] | None:
+    """The newest commit file in the table's ``_delta_log`` folder: its name, size and
+    modification time (None when the folder cannot be listed)."""
+    try:
+        entries = storage.scan(storage.relative(location.rstrip("/") + "/_delta_log"))
+    except (OSError, PathOutsideRoot):
+        return None
+    commits = [e for e in entries if not e.is_dir and _COMMIT.fullmatch(e.name)]
+    if not commits:
+        return None
+    newest = max(commits, key=lambda e: e.name)
+    return newest.name, newest.size, newest.mtime_ns
+
+
+def _file_columns(path: str) -> tuple[tuple[str, str], ...]:
+    """A Parquet data file's columns with their types (files never change: kept; equal
+    schemas share one tuple)."""
+    cached = _FILE_COLUMNS.get(path)
+    if cached is None:
+        import pyarrow.parquet as pq
+
+        columns = tuple((f.name, str(f.type)) for f in pq.read_schema(path))
+        cached = _SCHEMAS.setdefault(columns, columns)
+        if len(_FILE_COLUMNS) >= _FIELD_NAMES_MAX:
+            _FILE_COLUMNS.pop(next(iter(_FILE_COLUMNS)))
+        _FILE_COLUMNS[path] = cached
+    return cached
+
+
+_FILE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {}
+_SCHEMAS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
 
 
 def _field_names(path: str) -> dict[int, str]:
@@ -230,20 +337,38 @@ def _deleted_rows(storage: Storage, delete_files: Sequence[str], planned: set[st
     from lakemesh.catalog.iceberg import canonical
 
     parts = []
+    wanted = pa.array(sorted(planned))
     for path in delete_files:
-        rows = pq.read_table(path, columns=["file_path", "pos"])
-        raw = rows.column("file_path").combine_chunks()
-        spelled: dict[str, str | None] = {}
-        for value in pc.unique(raw).to_pylist():
-            try:
-                spelled[value] = canonical(storage, value)
-            except PathOutsideRoot:
-                spelled[value] = None  # names no file we read
-        keys = pa.array(list(spelled))
-        mapped = pc.take(pa.array(list(spelled.values()), pa.string()), pc.index_in(raw, keys))
-        rows = pa.table({"file_path": mapped, "pos": rows.column("pos").cast(pa.int64())})
-        parts.append(rows.filter(pc.is_in(rows.column("file_path"), pa.array(sorted(planned)))))
+        key = (storage.uri, path)
+        with _PLANS_LOCK:
+            rows = _DELETES.get(key)
+        if rows is None:
+            rows = pq.read_table(path, columns=["file_path", "pos"])
+            raw = rows.column("file_path").combine_chunks()
+            spelled: dict[str, str | None] = {}
+            for value in pc.unique(raw).to_pylist():
+                try:
+                    spelled[value] = canonical(storage, value)
+                except PathOutsideRoot:
+                    spelled[value] = None  # names no file we read
+            keys = pa.array(list(spelled))
+            mapped = pc.take(pa.array(list(spelled.values()), pa.string()), pc.index_in(raw, keys))
+            rows = pa.table({"file_path": mapped, "pos": rows.column("pos").cast(pa.int64())})
+            with _PLANS_LOCK:  # delete files never change: each is read once
+                _DELETES[key] = rows
+                while len(_DELETES) > _DELETES_MAX:
+                    _DELETES.popitem(last=False)
+        parts.append(rows.filter(pc.is_in(rows.column("file_path"), wanted)))
     return pa.concat_tables(parts)
+
+
+#: Plans by (storage root, metadata file, row filter), and delete files' rows by (storage
+#: root, path), least recently used out first: both are functions of immutable files.
+_PLANS: OrderedDict[tuple[str, str, str], tuple[FilePlan | None, int]] = OrderedDict()
+_PLANS_MAX = 256
+_DELETES: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+_DELETES_MAX = 1024
+_PLANS_LOCK = threading.Lock()
 
 
 def iceberg_filter(where: exp.Expr | None, fields: Mapping[str, pa.Field]) -> Any:

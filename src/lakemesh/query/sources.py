@@ -40,7 +40,7 @@ from lakemesh.errors import (
     first_line,
 )
 from lakemesh.metadata.domains import Domain
-from lakemesh.query.lakehouse import DeltaScan, IcebergScan
+from lakemesh.query.lakehouse import DeltaScan, DeltaTables, IcebergScan
 from lakemesh.schema import canonical, widen
 from lakemesh.storage import Storage
 from lakemesh.storage.local import LocalStorage
@@ -287,6 +287,10 @@ def read_whole(table: str, source: Source) -> Source:
     return Source(format="arrow", arrow=arrow, columns=source.columns)
 
 
+#: Delta tables loaded by earlier queries of this process (``DeltaTables``).
+_DELTA_TABLES = DeltaTables()
+
+
 def _lakehouse_scan(
     domain: Domain, storage: Storage, table: str, table_format: str, location: str
 ) -> LakehouseScan:
@@ -295,9 +299,7 @@ def _lakehouse_scan(
         if not storage.scan(storage.relative(location)):
             raise TableUnavailable(table, f"table folder {location} does not exist or is empty")
         if table_format == "delta":
-            from deltalake import DeltaTable
-
-            return DeltaScan(DeltaTable(location), storage, location)
+            return DeltaScan(_DELTA_TABLES.get(storage, location), storage, location)
         from lakemesh.catalog.iceberg import load_table
 
         return IcebergScan(

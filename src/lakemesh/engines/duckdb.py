@@ -636,11 +636,6 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
     out = exp.select(exp.Star()).from_(scan)
     if not deleting:
         return exp.Subquery(this=out), None
-    table = (
-        plan.deleted
-        if plan.deleted is not None
-        else pa.table({"file_path": pa.array([], pa.string()), "pos": pa.array([], pa.int64())})
-    )
     gone = (
         exp.select(exp.Literal.number(1))
         .from_(deleted.copy())
@@ -658,7 +653,7 @@ def _planned_read(plan: Any, deleted: exp.Table) -> tuple[exp.Expr, pa.Table | N
         )
     )
     out = out.where(exp.Not(this=exp.Exists(this=gone)))
-    return exp.Subquery(this=out), table
+    return exp.Subquery(this=out), plan.deleted
 
 
 class _Pool:

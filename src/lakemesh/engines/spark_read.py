@@ -202,20 +202,7 @@ def _catalog_read(source: Source) -> tuple[Hashable, _Build]:
                 frame = reader.csv(list(paths), header=True, mode="FAILFAST")
             else:
                 frame = reader.json(list(paths), mode="FAILFAST")
-            internal = [f"__lm_c{i}" for i in range(len(spelled))]
-            frame = frame.toDF(*internal)
-            exact: dict[str, list[str]] = {}
-            folded: dict[str, str] = {}
-            for name, raw in zip(internal, spelled, strict=True):
-                exact.setdefault(raw, []).append(name)  # a repeated header: each in turn
-                folded.setdefault(raw.lower(), name)
-            taken: dict[str, int] = {}
-            projected = []
-            for column in source.columns:
-                k = taken.get(column.source, 0)
-                taken[column.source] = k + 1
-                projected.append(_project(column, exact, folded, k))
-            frames.append(frame.select(*projected))
+            frames.append(_catalog_columns(frame, spelled, source.columns))
         read = frames[0]
         for frame in frames[1:]:
             read = read.union(frame)  # same columns, same order, same types
@@ -229,6 +216,29 @@ def _catalog_read(source: Source) -> tuple[Hashable, _Build]:
         tuple((s.json(), spelled, paths) for s, spelled, paths in groups),
     )
     return definition, build
+
+
+def _catalog_columns(
+    frame: DataFrame, spelled: Sequence[str], columns: Sequence[SourceColumn]
+) -> DataFrame:
+    """``frame`` (its columns spelled ``spelled``, in order) as exactly the catalog's
+    ``columns``, each found by its spelling (the k-th of a repeated one for the k-th
+    column naming it; else ignoring case) and cast to its type. The columns are renamed
+    by position first, so no spelling is ever parsed as an expression."""
+    internal = [f"__lm_c{i}" for i in range(len(spelled))]
+    frame = frame.toDF(*internal)
+    exact: dict[str, list[str]] = {}
+    folded: dict[str, str] = {}
+    for name, raw in zip(internal, spelled, strict=True):
+        exact.setdefault(raw, []).append(name)  # a repeated header: each in turn
+        folded.setdefault(raw.lower(), name)
+    taken: dict[str, int] = {}
+    projected = []
+    for column in columns:
+        k = taken.get(column.source, 0)
+        taken[column.source] = k + 1
+        projected.append(_project(column, exact, folded, k))
+    return frame.select(*projected)
 
 
 def _file_state(files: Sequence[str]) -> tuple[tuple[int, int, int], ...] | None:
@@ -376,21 +386,7 @@ def lakehouse_frame(session: SparkSession, source: Source, where: exp.Expr | Non
         raise
     if not source.columns:
         return frame
-    own = list(scan.schema.names)
-    internal = [f"__lm_t{i}" for i in range(len(own))]
-    frame = frame.toDF(*internal)
-    exact: dict[str, list[str]] = {}
-    folded: dict[str, str] = {}
-    for name, inner in zip(own, internal, strict=True):
-        exact.setdefault(name, []).append(inner)
-        folded.setdefault(name.lower(), inner)
-    taken: dict[str, int] = {}
-    projected = []
-    for column in source.columns:
-        k = taken.get(column.source, 0)
-        taken[column.source] = k + 1
-        projected.append(_project(column, exact, folded, k))
-    return frame.select(*projected)
+    return _catalog_columns(frame, scan.schema.names, source.columns)
 
 
 _FILE, _ROW = "__lm_file", "__lm_row"
